@@ -1,0 +1,1 @@
+"""The event contract, the bus, and the normalizer and indexer workers."""

@@ -1,0 +1,166 @@
+"""KafkaBus: the distributed bus on Apache Kafka, via kafka-python.
+
+Producer: ``acks=all`` with idempotence on, so a retried send is written once
+per partition; keyed messages go to ``murmur2(key) % partitions`` like the
+Java client. Consumer: a group member with auto-commit off; the worker commits
+after its batch is safely written downstream.
+
+Topics are created with ``partitions`` partitions (setting
+``TILTS_KAFKA_PARTITIONS``, default 6: room for six normalizers or indexers per
+group) and replication factor 1 (raise it on a real cluster); the normalized
+topic is log-compacted so replaying it rebuilds the index.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
+
+from pipeline.bus.base import BusError, Headers, Message, as_key_bytes
+from pipeline.events import ALL_TOPICS, COMPACTED_TOPICS
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class KafkaBus:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        prefix: str = "",
+        partitions: int = 6,
+        replication_factor: int = 1,
+        client_id: str = "tilts",
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.prefix = prefix
+        self.partitions = partitions
+        self.replication_factor = replication_factor
+        self.client_id = client_id
+        self._producer: KafkaProducer | None = None
+
+    def _t(self, topic: str) -> str:
+        return self.prefix + topic
+
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            try:
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self.bootstrap_servers,
+                    client_id=self.client_id,
+                    acks="all",
+                    enable_idempotence=True,
+                    retries=10,
+                    retry_backoff_ms=200,
+                    linger_ms=5,
+                    max_request_size=MAX_MESSAGE_BYTES,
+                    request_timeout_ms=30000,
+                )
+            except (NoBrokersAvailable, KafkaError) as exc:
+                raise BusError(f"Kafka at {self.bootstrap_servers} unreachable: {exc}") from exc
+        return self._producer
+
+    def ensure_topics(self) -> None:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
+        except (NoBrokersAvailable, KafkaError) as exc:
+            raise BusError(f"Kafka at {self.bootstrap_servers} unreachable: {exc}") from exc
+        try:
+            existing = set(admin.list_topics())
+            wanted = []
+            for topic in ALL_TOPICS:
+                name = self._t(topic)
+                if name in existing:
+                    continue
+                configs: dict[str, str] = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+                if topic in COMPACTED_TOPICS:
+                    configs.update({"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})
+                wanted.append(NewTopic(name, self.partitions, self.replication_factor, topic_configs=configs))
+            if wanted:
+                try:
+                    admin.create_topics(wanted)
+                except TopicAlreadyExistsError:
+                    pass  # another process won the race
+                log.info("created topics %s", [t.name for t in wanted])
+        finally:
+            admin.close()
+
+    def publish(
+        self, topic: str, key: str | bytes | None, value: bytes | None, headers: Headers | None = None
+    ) -> None:
+        try:
+            self.producer.send(self._t(topic), key=as_key_bytes(key), value=value, headers=headers or [])
+        except KafkaError as exc:
+            raise BusError(f"Kafka send to {topic} failed: {exc}") from exc
+
+    def flush(self, timeout: float = 30.0) -> None:
+        if self._producer is None:
+            return
+        try:
+            self._producer.flush(timeout=timeout)
+        except KafkaError as exc:
+            raise BusError(f"Kafka flush failed: {exc}") from exc
+
+    def consumer(self, group: str, topics: list[str]) -> KafkaGroupConsumer:
+        return KafkaGroupConsumer(self.bootstrap_servers, group, [self._t(t) for t in topics], self.prefix)
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
+        try:
+            parts = consumer.partitions_for_topic(self._t(topic)) or set()
+            tps = [TopicPartition(self._t(topic), p) for p in parts]
+            return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(timeout=30)
+            self._producer.close(timeout=10)
+            self._producer = None
+
+
+class KafkaGroupConsumer:
+    def __init__(self, bootstrap_servers: str, group: str, topics: list[str], prefix: str) -> None:
+        self._prefix = prefix
+        config: dict[str, Any] = dict(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+            fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=3000,
+            max_poll_interval_ms=300000,
+        )
+        try:
+            self._consumer = KafkaConsumer(*topics, **config)
+        except (NoBrokersAvailable, KafkaError) as exc:
+            raise BusError(f"Kafka at {bootstrap_servers} unreachable: {exc}") from exc
+
+    def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Message]:
+        batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        out: list[Message] = []
+        for tp, records in batches.items():
+            logical = tp.topic[len(self._prefix):]
+            for r in records:
+                out.append(
+                    Message(logical, tp.partition, r.offset, r.key, r.value, list(r.headers or []), r.timestamp)
+                )
+        return out
+
+    def commit(self) -> None:
+        try:
+            self._consumer.commit()
+        except KafkaError as exc:
+            raise BusError(f"Kafka commit failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)

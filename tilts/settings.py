@@ -1,0 +1,74 @@
+"""Typed settings for every tilts process, built once at start-up.
+
+Reads environment variables (and a `.env` file in the working directory):
+
+- ``TILTS_DATA_DIR``: where the embedded mode keeps its SQLite bus and index
+  (default: the user's data dir, e.g. ``~/.local/share/tilts``).
+- ``KAFKA_BOOTSTRAP_SERVERS``: when set, the bus is Apache Kafka; otherwise the
+  embedded SQLite log.
+- ``ELASTICSEARCH_URL``: when set, the search backend is Elasticsearch;
+  otherwise SQLite FTS5.
+- ``TILTS_TOPIC_PREFIX``: prepended to every topic name (isolates test runs or
+  tenants sharing a broker). Default empty.
+- ``TILTS_INDEX_ALIAS``: the Elasticsearch alias searched (default
+  ``opportunities``); versioned indices are ``<alias>-v<N>``.
+- ``TILTS_CONTACT_URL``: the contact URL put in the crawler User-Agent.
+- ``TILTS_DOWNLOAD_DELAY``: seconds between requests to one domain (default 1).
+- ``TILTS_API_HOST`` / ``TILTS_API_PORT``: where ``tilts serve`` listens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+from pipeline.config import bus_url_for, default_data_dir
+
+
+class Settings(BaseSettings):
+    """All configuration of a tilts process. Construct once; pass it down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TILTS_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "TILTS_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    elasticsearch_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ELASTICSEARCH_URL", "TILTS_ELASTICSEARCH_URL"),
+    )
+    topic_prefix: str = ""
+    index_alias: str = "opportunities"
+    contact_url: str = "https://github.com/tilts-project/tilts"
+    download_delay: float = 1.0
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    kafka_partitions: int = 6
+
+    @property
+    def mode(self) -> str:
+        """Human-readable description of the backends in use."""
+        bus = "kafka" if self.kafka_bootstrap_servers else "embedded"
+        search = "elasticsearch" if self.elasticsearch_url else "embedded"
+        return f"bus={bus} search={search}"
+
+    @property
+    def bus_url(self) -> str:
+        """``kafka://host:port[,host:port]`` or ``sqlite:///<data_dir>/bus.sqlite3``."""
+        return bus_url_for(self.kafka_bootstrap_servers, self.data_dir)
+
+    @property
+    def search_url(self) -> str:
+        """The Elasticsearch URL, or ``sqlite:///<data_dir>/search.sqlite3``."""
+        return self.elasticsearch_url or f"sqlite:///{self.data_dir / 'search.sqlite3'}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
