@@ -1,0 +1,52 @@
+"""Run one crawl as a child process (``python -m scrapy crawl …``).
+
+Scrapy's Twisted reactor cannot be restarted inside a long-lived process, so
+the scheduler, the CLI and tests start every crawl as a child with a time
+limit. The child publishes to the bus given as ``bus_url``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+
+@dataclass
+class CrawlResult:
+    returncode: int
+    log_tail: str
+
+
+def crawl(
+    spider: str,
+    args: dict[str, str],
+    *,
+    bus_url: str,
+    topic_prefix: str = "",
+    settings: dict[str, str] | None = None,
+    timeout: float = 3600,
+) -> CrawlResult:
+    cmd = [sys.executable, "-m", "scrapy", "crawl", spider]
+    for name, value in args.items():
+        if value is not None:
+            cmd += ["-a", f"{name}={value}"]
+    overrides = {
+        "TILTS_BUS_URL": bus_url,
+        "TILTS_TOPIC_PREFIX": topic_prefix,
+        # Close gracefully (publishing CrawlStats) well before the hard kill.
+        "CLOSESPIDER_TIMEOUT": str(max(1, int(timeout * 0.9))),
+        **(settings or {}),
+    }
+    for name, value in overrides.items():
+        cmd += ["-s", f"{name}={value}"]
+    env = dict(os.environ, SCRAPY_SETTINGS_MODULE="crawlers.settings")
+    try:
+        proc = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired as exc:
+        tail = (exc.stderr or b"")[-4000:]
+        return CrawlResult(-9, tail.decode("utf-8", "replace") if isinstance(tail, bytes) else tail)
+    return CrawlResult(proc.returncode, proc.stderr[-4000:])

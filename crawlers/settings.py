@@ -1,0 +1,52 @@
+"""Scrapy settings for tilts crawlers; every value says why it is what it is.
+
+Environment read here: ``TILTS_CONTACT_URL`` (User-Agent contact),
+``TILTS_DOWNLOAD_DELAY`` (seconds between requests per domain),
+``TILTS_BUS_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` / ``TILTS_DATA_DIR`` (where
+items are published; see pipeline.config) and ``TILTS_TOPIC_PREFIX``.
+Any of them can also be overridden per run with ``scrapy crawl -s NAME=value``.
+"""
+
+import os
+
+from pipeline.config import bus_url_from_env
+
+BOT_NAME = "tilts"
+SPIDER_MODULES = ["crawlers.spiders"]
+NEWSPIDER_MODULE = "crawlers.spiders"
+
+# Identify ourselves honestly, with a way to reach us.
+TILTS_CONTACT_URL = os.environ.get("TILTS_CONTACT_URL", "https://github.com/tilts-project/tilts")
+USER_AGENT = f"tilts/0.1 (volunteering opportunities aggregator; +{TILTS_CONTACT_URL})"
+
+# Politeness: obey robots.txt, one or two requests at a time per domain, and
+# let AutoThrottle slow down further when a site answers slowly.
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = float(os.environ.get("TILTS_DOWNLOAD_DELAY", "1.0"))
+RANDOMIZE_DOWNLOAD_DELAY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = max(DOWNLOAD_DELAY, 0.1)
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+
+# Bounds: a hostile or broken site cannot hold a crawl forever or fill memory.
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+RETRY_TIMES = 2
+REDIRECT_MAX_TIMES = 5
+DEPTH_LIMIT = 3
+CLOSESPIDER_TIMEOUT = 3600
+
+# Publish every item to the bus (Kafka or the embedded log).
+ITEM_PIPELINES = {"crawlers.pipelines.BusPublishPipeline": 800}
+TILTS_BUS_URL = bus_url_from_env()
+TILTS_TOPIC_PREFIX = os.environ.get("TILTS_TOPIC_PREFIX", "")
+
+TELNETCONSOLE_ENABLED = False
+COOKIES_ENABLED = False
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = os.environ.get("TILTS_CRAWL_LOG_LEVEL", "INFO")

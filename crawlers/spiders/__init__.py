@@ -1,0 +1,1 @@
+"""Spiders; the file name equals the spider name."""

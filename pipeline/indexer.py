@@ -1,0 +1,67 @@
+"""The indexer worker: ``opportunities.normalized.v1`` → the search backend.
+
+Consumer group ``tilts-indexer``. A batch becomes one bulk write (the last
+version of each id wins; a tombstone deletes); offsets are committed only after
+the write succeeded. The document id is the opportunity id, so a replay
+overwrites instead of duplicating. When the backend is unreachable the batch
+is retried with backoff and nothing is committed; a document the backend
+rejects for good, or an event that breaks the contract, is dead-lettered with
+stage ``index``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pipeline.bus import Bus, Message
+from pipeline.events import NORMALIZED_TOPIC, InvalidEvent, Opportunity, parse_event
+from pipeline.worker import Worker
+
+GROUP = "tilts-indexer"
+
+
+class Rejected(Protocol):
+    doc_id: str
+
+
+class IndexSink(Protocol):
+    """What the indexer needs of a search backend (see search.backends.base).
+
+    Its methods raise ``pipeline.worker.Retryable`` (the backends'
+    ``SearchUnavailable`` is one) when the backend cannot be reached.
+    """
+
+    def upsert_many(self, docs: list[Opportunity]) -> list[Rejected]: ...  # type: ignore[misc]
+
+    def delete_many(self, ids: list[str]) -> None: ...
+
+
+def make_indexer(bus: Bus, backend: IndexSink, group: str = GROUP) -> Worker:
+    worker: Worker
+
+    def process(batch: list[Message]) -> None:
+        latest: dict[str, tuple[Message, Opportunity | None]] = {}
+        for msg in batch:
+            if msg.value is None:
+                if msg.key is None:
+                    worker.dead_letter(msg, InvalidEvent("tombstone without a key"))
+                    continue
+                latest[msg.key.decode("utf-8", "replace")] = (msg, None)
+                continue
+            try:
+                opp = parse_event(Opportunity, msg.value)
+            except InvalidEvent as exc:
+                worker.dead_letter(msg, exc)
+                continue
+            latest.pop(opp.id, None)  # keep batch order: re-insert at the end
+            latest[opp.id] = (msg, opp)
+        upserts = [opp for _, opp in latest.values() if opp is not None]
+        deletes = [doc_id for doc_id, (_, opp) in latest.items() if opp is None]
+        rejected = backend.upsert_many(upserts) if upserts else []
+        if deletes:
+            backend.delete_many(deletes)
+        for rej in rejected:
+            worker.dead_letter(latest[rej.doc_id][0], rej)  # type: ignore[arg-type]
+
+    worker = Worker(bus, group, [NORMALIZED_TOPIC], "index", process)
+    return worker

@@ -1,0 +1,74 @@
+"""Text: plain text and safe display HTML from what a source published.
+
+``sanitize_html`` keeps an allow-list of structural tags (nh3, the Rust
+ammonia sanitizer): no scripts, styles, event handlers or ``javascript:`` URLs;
+links get ``rel="nofollow noopener noreferrer"``. ``html_to_text`` turns HTML
+into readable plain text with paragraph breaks (BeautifulSoup).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nh3
+from bs4 import BeautifulSoup
+
+ALLOWED_TAGS = {
+    "p", "br", "ul", "ol", "li", "strong", "b", "em", "i", "a", "h2", "h3", "h4",
+    "blockquote", "dl", "dt", "dd",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
+_BLOCKS = {"p", "div", "li", "br", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article"}
+_SPACES = re.compile(r"[ \t\u00a0\u200b]+")
+_BLANKS = re.compile(r"\n\s*\n+")
+
+
+def sanitize_html(raw: str | None) -> str:
+    if not raw:
+        return ""
+    return nh3.clean(
+        raw,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="nofollow noopener noreferrer",
+        clean_content_tags={"script", "style"},
+        strip_comments=True,
+    ).strip()
+
+
+def html_to_text(raw: str | None) -> str:
+    """HTML (or plain text with entities) → whitespace-normalized plain text."""
+    if not raw:
+        return ""
+    if "<" not in raw:
+        return normalize_space(html.unescape(raw))
+    soup = BeautifulSoup(raw, "lxml")
+    for tag in soup(["script", "style", "noscript", "template"]):
+        tag.decompose()
+    for tag in soup.find_all(_BLOCKS):
+        tag.insert_before("\n")
+        tag.insert_after("\n")
+    return normalize_space(soup.get_text())
+
+
+def normalize_space(text: str) -> str:
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def one_line(text: str | None) -> str:
+    return " ".join(html_to_text(text).split())
+
+
+def summarize(text: str, limit: int = 280) -> str:
+    """The first sentences of ``text`` up to ``limit`` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit]
+    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+    if end >= limit // 2:
+        return cut[: end + 1]
+    return cut[: cut.rfind(" ")].rstrip(",;:") + "…"

@@ -1,0 +1,278 @@
+"""The ``tilts`` command.
+
+Expected failures (a service unreachable, a bad configuration, an unknown
+source) end with one clear line on stderr and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from crawlers.sources import Source, SourceError, load_sources
+from pipeline.bus import BusError
+from pipeline.events import InvalidEvent
+from search.backends import SearchRequest, SearchUnavailable
+from tilts import services as svc
+from tilts.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+services_app = typer.Typer(no_args_is_help=True, help="Real Kafka and Elasticsearch on 127.0.0.1, no Docker.")
+sources_app = typer.Typer(no_args_is_help=True, help="The source registry.")
+app.add_typer(services_app, name="services")
+app.add_typer(sources_app, name="sources")
+
+EXPECTED = (BusError, SearchUnavailable, SourceError, svc.ServiceError, InvalidEvent, OSError)
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"tilts: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _serve(settings: Settings, backend, host: str, port: int) -> None:  # noqa: ANN001
+    import uvicorn
+
+    from search.api import create_app
+
+    typer.echo(f"serving on http://{host}:{port}/  (API docs: /docs)")
+    uvicorn.run(create_app(backend), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="Index the demo site, print a summary, exit.")] = False,
+    port: Annotated[int, typer.Option(help="Port for the UI/API.")] = 8000,
+) -> None:
+    """Crawl a bundled demo site on 127.0.0.1 through the real spider, normalize,
+    index into the configured backends (embedded by default) and serve the UI."""
+    from tilts.runtime import Pipeline, crawl_source
+    from tilts.site import StaticSite
+
+    settings = _settings()
+    if settings.download_delay == Settings.model_fields["download_delay"].default:
+        settings.download_delay = 0.05  # our own loopback site: no need to wait
+    with StaticSite() as site:
+        source = Source(
+            id="demo", name="tilts demo site", home_url=site.url + "/",
+            start_urls=[site.url + "/"], allowed_domains=["127.0.0.1"], language=None,
+        )
+        pipeline = Pipeline.build(settings)
+        try:
+            typer.echo(f"mode: {settings.mode}; data: {settings.data_dir}")
+            typer.echo(f"crawling demo site {site.url}/ ...")
+            result = crawl_source(settings, source, timeout=300)
+            if result.returncode != 0:
+                raise fail(f"demo crawl failed (exit {result.returncode}):\n{result.log_tail}")
+            counts = pipeline.drain(idle=1.5)
+            dlq = sum(w.dead_lettered for w in pipeline.workers)
+            summary = {
+                "mode": settings.mode,
+                "normalized": counts.get("normalize", 0),
+                "indexed_messages": counts.get("index", 0),
+                "documents": pipeline.backend.count(),
+                "dead_letters_in_pipeline": dlq,
+            }
+            typer.echo(json.dumps(summary))
+            if once:
+                return
+            pipeline.start()
+            _serve(settings, pipeline.backend, settings.api_host, port)
+        finally:
+            pipeline.close()
+
+
+@app.command()
+def run(port: Annotated[Optional[int], typer.Option(help="Port for the UI/API.")] = None) -> None:
+    """Everything in one process: crawls on their schedules, normalizer, indexer, API."""
+    from scheduler import CrawlLoop
+    from tilts.runtime import Pipeline, crawl_source
+
+    settings = _settings()
+    sources = load_sources()
+    pipeline = Pipeline.build(settings)
+    loop = CrawlLoop(sources.values(), lambda s: crawl_source(settings, s))
+    try:
+        pipeline.start()
+        loop.start()
+        typer.echo(f"mode: {settings.mode}; {len(sources)} sources scheduled")
+        _serve(settings, pipeline.backend, settings.api_host, port or settings.api_port)
+    finally:
+        loop.stop()
+        pipeline.close()
+
+
+@app.command()
+def crawl(
+    source_id: Annotated[Optional[str], typer.Argument(help="A source id from the registry.")] = None,
+    url: Annotated[Optional[str], typer.Option(help="Crawl this URL ad hoc instead.")] = None,
+) -> None:
+    """Crawl one source (in a child process) and publish what it finds to the bus."""
+    from tilts.runtime import crawl_source
+
+    settings = _settings()
+    if url:
+        from urllib.parse import urlparse
+
+        host = urlparse(url).hostname or ""
+        source = Source(id="adhoc", name=url, home_url=url, start_urls=[url], allowed_domains=[host])
+    else:
+        sources = load_sources()
+        if not source_id or source_id not in sources:
+            raise fail(f"unknown source {source_id!r}; known: {', '.join(sources) or '(none)'}")
+        source = sources[source_id]
+    result = crawl_source(settings, source)
+    if result.returncode != 0:
+        raise fail(f"crawl of {source.id} failed (exit {result.returncode}):\n{result.log_tail}")
+    typer.echo(f"crawled {source.id}")
+
+
+@app.command()
+def normalize(
+    stdin: Annotated[bool, typer.Option("--stdin", help="RawOpportunity JSON lines in, Opportunity JSON lines out.")] = False,
+) -> None:
+    """Run the normalizer worker (raw → normalized), or filter JSON lines with --stdin."""
+    if stdin:
+        from pipeline.normalizer import normalize_bytes
+
+        bad = 0
+        for n, line in enumerate(sys.stdin.buffer, 1):
+            if not line.strip():
+                continue
+            try:
+                sys.stdout.buffer.write(normalize_bytes(line.strip()) + b"\n")
+            except InvalidEvent as exc:
+                bad += 1
+                typer.echo(f"line {n}: {exc}", err=True)
+        sys.stdout.flush()
+        if bad:
+            raise typer.Exit(code=1)
+        return
+    from pipeline.normalizer import make_normalizer
+    from tilts.runtime import make_bus
+
+    bus = make_bus(_settings())
+    bus.ensure_topics()
+    _run_worker(make_normalizer(bus))
+
+
+@app.command()
+def index() -> None:
+    """Run the indexer worker (normalized → search backend)."""
+    from pipeline.indexer import make_indexer
+    from tilts.runtime import make_backend, make_bus
+
+    settings = _settings()
+    bus = make_bus(settings)
+    bus.ensure_topics()
+    backend = make_backend(settings)
+    backend.setup()
+    _run_worker(make_indexer(bus, backend))
+
+
+def _run_worker(worker) -> None:  # noqa: ANN001
+    stop = threading.Event()
+    typer.echo(f"{worker.stage} worker running (group {worker.group}); Ctrl-C to stop")
+    try:
+        worker.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        worker.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option()] = None,
+    port: Annotated[Optional[int], typer.Option()] = None,
+) -> None:
+    """Serve the search API and web UI."""
+    from tilts.runtime import make_backend
+
+    settings = _settings()
+    backend = make_backend(settings)
+    backend.setup()
+    _serve(settings, backend, host or settings.api_host, port or settings.api_port)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument()],
+    country: Annotated[Optional[list[str]], typer.Option()] = None,
+    size: Annotated[int, typer.Option(min=1, max=100)] = 10,
+) -> None:
+    """Search the index from the terminal."""
+    from tilts.runtime import make_backend
+
+    backend = make_backend(_settings())
+    backend.setup()
+    result = backend.search(SearchRequest(q=query, country=[c.upper() for c in country or []], size=size))
+    typer.echo(f"{result.total} results")
+    for hit in result.hits:
+        o = hit.opportunity
+        loc = o["locations"][0] if o.get("locations") else {}
+        where = ", ".join(filter(None, [loc.get("city"), loc.get("country")]))
+        typer.echo(f"- {o['title']}  [{where}]  {o['url']}")
+
+
+@services_app.command("up")
+def services_up(names: Annotated[Optional[list[str]], typer.Argument()] = None) -> None:
+    """Provision (once) and start Kafka and Elasticsearch on 127.0.0.1."""
+    started = time.monotonic()
+    addresses = svc.up(names)
+    typer.echo(f"services up in {time.monotonic() - started:.1f}s")
+    for name, value in svc.env_exports().items():
+        typer.echo(f"export {name}={value}")
+    del addresses
+
+
+@services_app.command("down")
+def services_down(names: Annotated[Optional[list[str]], typer.Argument()] = None) -> None:
+    """Stop the services started by `tilts services up`."""
+    stopped = svc.down(names)
+    typer.echo(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@services_app.command("status")
+def services_status() -> None:
+    """Each service's address, pid and health."""
+    for name, address, pid, healthy in svc.status():
+        state = "healthy" if healthy else ("starting/unhealthy" if pid else "stopped")
+        typer.echo(f"{name:14} {address:26} pid={pid or '-':<8} {state}")
+
+
+@services_app.command("env")
+def services_env() -> None:
+    """Print shell exports pointing tilts at the services."""
+    for name, value in svc.env_exports().items():
+        typer.echo(f"export {name}={value}")
+
+
+@sources_app.command("list")
+def sources_list() -> None:
+    """Print the source registry."""
+    for source in load_sources().values():
+        typer.echo(f"{source.id:24} {source.spider:10} {source.home_url}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=True)
+    except EXPECTED as exc:
+        typer.echo(f"tilts: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Serve a folder of static pages on 127.0.0.1 (the demo site, test fixture sites).
+
+``{{BASE}}`` in ``.xml`` and ``.txt`` files is replaced by the server's base
+URL, so sitemaps can hold absolute URLs whatever port the server got.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+DEMO_SITE = Path(__file__).parent / "demo_site"
+
+class _Handler(SimpleHTTPRequestHandler):
+    base_url = ""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        path = Path(self.translate_path(self.path))
+        if path.suffix in (".xml", ".txt") and path.is_file():
+            body = path.read_bytes().replace(b"{{BASE}}", self.base_url.encode())
+            self.send_response(200)
+            self.send_header("Content-Type", "application/xml" if path.suffix == ".xml" else "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+
+            return io.BytesIO(body)
+        return super().send_head()
+
+class StaticSite:
+    """``with StaticSite(folder) as site: site.url`` serves the folder until exit."""
+
+    def __init__(self, root: Path = DEMO_SITE, host: str = "127.0.0.1", port: int = 0) -> None:
+        handler = type("Handler", (_Handler,), {})
+        self._server = ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(root)))
+        self.url = f"http://{host}:{self._server.server_address[1]}"
+        handler.base_url = self.url
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> StaticSite:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
