@@ -1,0 +1,119 @@
+"""Shared fixtures: real services (Kafka, Elasticsearch) and both backends.
+
+Kafka and Elasticsearch come from ``KAFKA_BOOTSTRAP_SERVERS`` and
+``ELASTICSEARCH_URL`` (``./scripts/test`` starts them with ``tilts services``).
+When one is absent, its tests skip with the reason; under
+``REQUIRE_SERVICES=1`` (CI) they fail instead. Every test gets its own topic
+prefix and index alias, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from pipeline.bus import Bus, open_bus
+from pipeline.events import Opportunity, Organisation, Location, Provenance, Theme
+from search.backends import SearchBackend, open_backend
+
+REQUIRE = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def _reachable(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex((host, port)) == 0
+
+
+def _need(env: str, default_port: int) -> str:
+    value = os.environ.get(env)
+    if not value:
+        reason = f"{env} is not set (start services with `tilts services up`)"
+    else:
+        first = value.split(",")[0]
+        parsed = urlparse(first if "://" in first else f"tcp://{first}")
+        if _reachable(parsed.hostname or "127.0.0.1", parsed.port or default_port):
+            return value
+        reason = f"{env}={value} is not reachable"
+    if REQUIRE:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def kafka_servers() -> str:
+    return _need("KAFKA_BOOTSTRAP_SERVERS", 9092)
+
+
+@pytest.fixture(scope="session")
+def es_url() -> str:
+    return _need("ELASTICSEARCH_URL", 9200)
+
+
+@pytest.fixture
+def unique() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["local", "kafka"])
+def bus(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> Iterator[Bus]:
+    if request.param == "kafka":
+        servers = request.getfixturevalue("kafka_servers")
+        b = open_bus(f"kafka://{servers}", prefix=f"{unique}.", partitions=3)
+    else:
+        b = open_bus(f"sqlite:///{tmp_path / 'bus.sqlite3'}", prefix=f"{unique}.")
+    b.ensure_topics()
+    yield b
+    b.close()
+
+
+@pytest.fixture(params=["sqlite", "elasticsearch"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> Iterator[SearchBackend]:
+    if request.param == "elasticsearch":
+        url = request.getfixturevalue("es_url")
+        be = open_backend(url, alias=unique)
+    else:
+        be = open_backend(f"sqlite:///{tmp_path / 'search.sqlite3'}")
+    be.setup()
+    yield be
+    if request.param == "elasticsearch":
+        be.es.indices.delete(index=f"{unique}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
+        be.es.indices.delete_index_template(name=f"{unique}-template")  # type: ignore[attr-defined]
+    be.close()
+
+
+def make_opportunity(
+    n: int,
+    *,
+    title: str = "Volunteer",
+    country: str | None = "LV",
+    city: str | None = "Riga",
+    themes: tuple[Theme, ...] = (Theme.community,),
+    description: str = "Help people in your community.",
+    language: str = "en",
+    org: str = "Red Cross",
+) -> Opportunity:
+    seen = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=n)
+    return Opportunity(
+        id=f"test-{n}",
+        cluster_id=f"test-{n}",
+        source_id="test",
+        external_id=str(n),
+        url=f"https://example.org/o/{n}",
+        title=title,
+        summary=description[:100],
+        description_text=description,
+        description_html=f"<p>{description}</p>",
+        language=language,
+        organisation=Organisation(name=org),
+        locations=[Location(country=country, city=city)] if country else [],
+        themes=list(themes),
+        provenance=Provenance(first_seen=seen, last_seen=seen, content_hash=f"h{n}"),
+    )

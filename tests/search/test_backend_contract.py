@@ -1,0 +1,112 @@
+"""One contract, two search backends: SQLite FTS5 and real Elasticsearch."""
+
+from __future__ import annotations
+
+from pipeline.events import Status, Theme
+from search.backends import SearchBackend, SearchRequest
+from tests.conftest import make_opportunity
+
+
+def seed(backend: SearchBackend) -> None:
+    docs = [
+        make_opportunity(1, title="Food bank helper", country="LV", city="Riga",
+                         themes=(Theme.social,), description="Sort food parcels for families."),
+        make_opportunity(2, title="River clean-up", country="EE", city="Tartu",
+                         themes=(Theme.environment,), description="Collect litter along the river."),
+        make_opportunity(3, title="Forest planting", country="LV", city="Cēsis",
+                         themes=(Theme.environment, Theme.community), description="Plant trees with locals."),
+        make_opportunity(4, title="Language cafe host", country="DE", city="Berlin",
+                         themes=(Theme.migrants_refugees,), description="Talk with newcomers learning German.",
+                         language="de"),
+    ]
+    assert backend.upsert_many(docs) == []
+    backend.refresh()
+
+
+def ids(backend: SearchBackend, **kw: object) -> set[str]:
+    return {h.id for h in backend.search(SearchRequest(**kw)).hits}  # type: ignore[arg-type]
+
+
+def test_upsert_get_and_count(backend: SearchBackend) -> None:
+    seed(backend)
+    assert backend.count() == 4
+    doc = backend.get("test-2")
+    assert doc is not None and doc["title"] == "River clean-up"
+    assert backend.get("missing") is None
+
+
+def test_reupsert_is_idempotent_and_overwrites(backend: SearchBackend) -> None:
+    seed(backend)
+    seed(backend)
+    changed = make_opportunity(1, title="Food bank driver", country="LV")
+    backend.upsert_many([changed])
+    backend.refresh()
+    assert backend.count() == 4
+    assert backend.get("test-1")["title"] == "Food bank driver"  # type: ignore[index]
+    assert ids(backend, q="driver") == {"test-1"}
+    assert ids(backend, q="helper") == set()
+
+
+def test_delete(backend: SearchBackend) -> None:
+    seed(backend)
+    backend.delete_many(["test-2", "never-existed"])
+    backend.refresh()
+    assert backend.count() == 3
+    assert backend.get("test-2") is None
+    assert ids(backend, q="river") == set()
+
+
+def test_text_query(backend: SearchBackend) -> None:
+    seed(backend)
+    assert ids(backend, q="river") == {"test-2"}
+    assert ids(backend, q="trees") == {"test-3"}
+    hits = backend.search(SearchRequest(q="food parcels")).hits
+    assert [h.id for h in hits] == ["test-1"]
+    # Query syntax in user input is matched literally, never an error.
+    for hostile in ['"unbalanced', "a AND OR", "title:(x", "*", "NEAR(", "-"]:
+        backend.search(SearchRequest(q=hostile))
+
+
+def test_country_filter(backend: SearchBackend) -> None:
+    seed(backend)
+    assert ids(backend, country=["LV"]) == {"test-1", "test-3"}
+    assert ids(backend, country=["LV", "EE"]) == {"test-1", "test-2", "test-3"}
+    assert ids(backend, country=["LV"], q="forest") == {"test-3"}
+    assert ids(backend, country=["FR"]) == set()
+
+
+def test_facet_counts(backend: SearchBackend) -> None:
+    seed(backend)
+    everything = backend.search(SearchRequest())
+    assert everything.total == 4
+    assert everything.facets["country"] == {"LV": 2, "EE": 1, "DE": 1}
+    assert everything.facets["theme"]["environment"] == 2
+    assert everything.facets["language"] == {"en": 3, "de": 1}
+    # A facet ignores its own filter (other countries stay visible) but applies the others.
+    lv = backend.search(SearchRequest(country=["LV"]))
+    assert lv.total == 2
+    assert lv.facets["country"] == {"LV": 2, "EE": 1, "DE": 1}
+    assert lv.facets["theme"] == {"social": 1, "environment": 1, "community": 1}
+    env = backend.search(SearchRequest(theme=["environment"]))
+    assert env.facets["country"] == {"LV": 1, "EE": 1}
+
+
+def test_closed_listings_hidden_by_default(backend: SearchBackend) -> None:
+    seed(backend)
+    expired = make_opportunity(9, title="Old river job", country="EE")
+    expired.status = Status.expired
+    backend.upsert_many([expired])
+    backend.refresh()
+    assert ids(backend, q="river") == {"test-2"}
+    assert ids(backend, q="river", include_closed=True) == {"test-2", "test-9"}
+
+
+def test_pagination(backend: SearchBackend) -> None:
+    seed(backend)
+    pages = [backend.search(SearchRequest(page=p, size=3)) for p in (1, 2)]
+    assert [len(p.hits) for p in pages] == [3, 1]
+    assert {h.id for p in pages for h in p.hits} == {"test-1", "test-2", "test-3", "test-4"}
+
+
+def test_health(backend: SearchBackend) -> None:
+    assert backend.health()["status"] == "ok"
