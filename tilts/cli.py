@@ -266,7 +266,13 @@ def sources_list() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import os
+
+    level = os.environ.get("TILTS_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # kafka-python logs every refused connection; our own error line says it once.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:
         app(standalone_mode=True)
     except EXPECTED as exc:

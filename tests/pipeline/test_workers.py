@@ -1,0 +1,123 @@
+"""Normalizer and indexer workers on both buses: DLQ, idempotence, no commit on failure."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipeline.bus import Bus
+from pipeline.events import DLQ_TOPIC, NORMALIZED_TOPIC, RAW_TOPIC, RawOpportunity
+from pipeline.indexer import make_indexer
+from pipeline.normalizer import make_normalizer
+from pipeline.worker import Worker
+from search.backends import open_backend
+from search.backends.elastic import ElasticsearchBackend
+from tests.pipeline.test_bus_contract import drain
+
+
+def raw_event(n: int, **over: object) -> RawOpportunity:
+    data: dict[str, object] = {
+        "source_id": "src", "external_id": str(n), "url": f"https://ngo.example/o/{n}",
+        "crawl_id": "c1", "fetched_at": datetime(2026, 11, 20, tzinfo=UTC),
+        "extraction_method": "json-ld", "title": f"Opportunity {n}", "country": "LV",
+        "description_html": "<p>Help out.</p>",
+    }
+    data.update(over)
+    return RawOpportunity.model_validate(data)
+
+
+def run_until_idle(worker: Worker) -> int:
+    try:
+        return worker.drain(idle=4.0)
+    finally:
+        worker.close()  # leave the group, as a stopped worker does
+
+
+def publish_raw(bus: Bus, event: RawOpportunity) -> None:
+    bus.publish(RAW_TOPIC, event.key, event.to_bytes(), event.headers())
+
+
+def test_pipeline_indexes_and_dead_letters(bus: Bus, tmp_path: Path) -> None:
+    backend = open_backend(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    backend.setup()
+    for n in range(5):
+        publish_raw(bus, raw_event(n))
+    publish_raw(bus, raw_event(5, title="   "))
+    bus.publish(RAW_TOPIC, "src:bad-json", b"{not json")
+    bus.publish(RAW_TOPIC, "src:bad-utf8", b"\xff\xfe")
+    bus.publish(RAW_TOPIC, "src:bad-schema", b'{"schema_version": 1, "source_id": "src"}')
+    bus.publish(NORMALIZED_TOPIC, "bad-doc", b'{"id": "x"}')
+    bus.flush()
+
+    assert run_until_idle(make_normalizer(bus, group="n1")) == 9
+    assert run_until_idle(make_indexer(bus, backend, group="i1")) == 6
+    assert backend.count() == 5
+
+    dlq = bus.consumer("dlq-reader", [DLQ_TOPIC])
+    letters = drain(dlq, 5)
+    dlq.close()
+    reasons = {m.key: (m.header("dlq-stage"), m.header("dlq-error-message")) for m in letters}
+    assert len(letters) == 5
+    assert reasons[b"src:5"][0] == b"normalize" and b"title" in reasons[b"src:5"][1]
+    assert b"invalid JSON" in reasons[b"src:bad-json"][1]
+    assert b"UTF-8" in reasons[b"src:bad-utf8"][1]
+    assert b"external_id" in reasons[b"src:bad-schema"][1]
+    assert reasons[b"bad-doc"][0] == b"index"
+    # The original bytes are kept for replay.
+    assert next(m.value for m in letters if m.key == b"src:bad-json") == b"{not json"
+
+
+def test_replay_does_not_duplicate_and_tombstone_deletes(bus: Bus, tmp_path: Path) -> None:
+    backend = open_backend(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    backend.setup()
+    for _ in range(3):  # the same crawl three times (re-crawls, redeliveries)
+        for n in range(4):
+            publish_raw(bus, raw_event(n))
+    bus.flush()
+    run_until_idle(make_normalizer(bus, group="n2"))
+    run_until_idle(make_indexer(bus, backend, group="i2"))
+    assert backend.count() == 4
+    gone = raw_event(2)
+    from pipeline.events import opportunity_id
+
+    bus.publish(NORMALIZED_TOPIC, opportunity_id("src", "2"), None)
+    bus.flush()
+    run_until_idle(make_indexer(bus, backend, group="i2"))  # resumes after the committed offset
+    assert backend.count() == 3
+    assert backend.get(opportunity_id(gone.source_id, gone.external_id)) is None
+
+
+def test_indexer_commits_nothing_while_backend_is_down(bus: Bus) -> None:
+    """Elasticsearch unreachable (a closed loopback port): retry, never commit."""
+    from pipeline.normalize import normalize
+
+    opp = normalize(raw_event(1))
+    bus.publish(NORMALIZED_TOPIC, opp.id, opp.to_bytes())
+    bus.flush()
+    stop = threading.Event()
+    sleeps: list[float] = []
+
+    def fake_clock_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) >= 3:
+            stop.set()
+
+    down = ElasticsearchBackend("http://127.0.0.1:9", alias="down")
+    down.es = down.es.options(max_retries=0, request_timeout=2)  # fail fast
+    indexer = make_indexer(bus, down, group="i-down")
+    indexer._sleep = fake_clock_sleep  # time is injected so the test controls backoff
+    with pytest.raises(Exception):
+        deadline = 60
+        while not stop.is_set() and deadline:
+            indexer.run_once(timeout=1.0, stop=stop)
+            deadline -= 1
+    assert sleeps[:3] == [0.5, 1.0, 2.0]  # exponential backoff
+    assert indexer.degraded
+    indexer.close()
+    # Nothing was committed: the same group still sees the message.
+    again = bus.consumer("i-down", [NORMALIZED_TOPIC])
+    assert [m.key for m in drain(again, 1)] == [opp.id.encode()]
+    again.close()

@@ -1,0 +1,62 @@
+"""The `tilts` command as a user runs it (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.pipeline.test_workers import raw_event
+
+
+def tilts(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
+          timeout: float = 180) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "tilts.cli", *args], input=stdin, capture_output=True,
+        timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def embedded_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "ELASTICSEARCH_URL")}
+    env["TILTS_DATA_DIR"] = str(tmp_path)
+    return env
+
+
+def test_demo_once_on_embedded_default(tmp_path: Path) -> None:
+    env = embedded_env(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "tilts.cli", "demo", "--once"], capture_output=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    summary = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    assert summary == {"mode": "bus=embedded search=embedded", "normalized": 6,
+                       "indexed_messages": 5, "documents": 5, "dead_letters_in_pipeline": 1}
+    found = subprocess.run([sys.executable, "-m", "tilts.cli", "search", "Tartu river"],
+                           capture_output=True, timeout=60, env=env)
+    assert b"River clean-up volunteers, Tartu" in found.stdout
+
+
+def test_normalize_stdin_filters_json_lines() -> None:
+    lines = raw_event(1).to_bytes() + b"\n" + raw_event(2, title="").to_bytes() + b"\n"
+    proc = tilts("normalize", "--stdin", stdin=lines)
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["title"] for o in out] == ["Opportunity 1"]
+    assert proc.returncode == 1  # one line was rejected, and said so
+    assert b"line 2" in proc.stderr and b"title" in proc.stderr
+
+
+def test_unreachable_kafka_is_one_clear_line(tmp_path: Path) -> None:
+    proc = tilts("normalize", env={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "TILTS_DATA_DIR": str(tmp_path)},
+                 timeout=120)
+    assert proc.returncode == 1
+    err = proc.stderr.decode().strip()
+    assert err.startswith("tilts: ") and "Traceback" not in err
+    assert "127.0.0.1:9" in err
+
+
+def test_unknown_source_is_one_clear_line(tmp_path: Path) -> None:
+    proc = tilts("crawl", "no-such-source", env=embedded_env(tmp_path))
+    assert proc.returncode == 1
+    assert proc.stderr.decode().startswith("tilts: unknown source 'no-such-source'")
