@@ -113,6 +113,25 @@ def run(port: Annotated[Optional[int], typer.Option(help="Port for the UI/API.")
 
 
 @app.command()
+def schedule() -> None:
+    """Run the crawl schedule only (one process per deployment; workers scale separately)."""
+    from scheduler import CrawlLoop
+    from tilts.runtime import crawl_source, make_bus
+
+    settings = _settings()
+    sources = load_sources()
+    make_bus(settings).ensure_topics()
+    loop = CrawlLoop(sources.values(), lambda s: crawl_source(settings, s))
+    typer.echo(f"mode: {settings.mode}; {len(sources)} sources scheduled; Ctrl-C to stop")
+    loop.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        loop.stop()
+
+
+@app.command()
 def crawl(
     source_id: Annotated[Optional[str], typer.Argument(help="A source id from the registry.")] = None,
     url: Annotated[Optional[str], typer.Option(help="Crawl this URL ad hoc instead.")] = None,

@@ -1,0 +1,14 @@
+# The tilts image: one image, one `tilts` subcommand per service (see docker-compose.yml).
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TILTS_DATA_DIR=/data
+WORKDIR /app
+COPY pyproject.toml README.md scrapy.cfg ./
+COPY tilts ./tilts
+COPY pipeline ./pipeline
+COPY crawlers ./crawlers
+COPY search ./search
+COPY scheduler ./scheduler
+RUN pip install --no-cache-dir . && useradd --create-home tilts && mkdir /data && chown tilts /data
+USER tilts
+ENTRYPOINT ["tilts"]
+CMD ["--help"]
