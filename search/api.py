@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
@@ -54,16 +54,9 @@ def create_app(backend: SearchBackend) -> FastAPI:
             raise HTTPException(status_code=503, detail=f"search backend unavailable: {exc}") from exc
 
     @app.get("/search", response_model=SearchResult, tags=["search"])
-    def search(
-        q: Annotated[str | None, Query(max_length=500, description="Free text")] = None,
-        country: Annotated[list[str], Query(description="ISO 3166-1 alpha-2 codes")] = [],  # noqa: B006
-        theme: Annotated[list[str], Query()] = [],  # noqa: B006
-        activity_type: Annotated[list[str], Query()] = [],  # noqa: B006
-        language: Annotated[list[str], Query()] = [],  # noqa: B006
-        page: Annotated[int, Query(ge=1, le=1000)] = 1,
-        size: Annotated[int, Query(ge=1, le=100)] = 20,
-    ) -> SearchResult:
-        return run_search(_request(q, country, theme, activity_type, language, page, size))
+    def search(req: Annotated[SearchRequest, Depends(_request)]) -> SearchResult:
+        """Full-text search with filters; facet counts ignore their own filter."""
+        return run_search(req)
 
     @app.get("/opportunities/{opportunity_id}", tags=["search"])
     def get_opportunity(opportunity_id: str) -> dict[str, Any]:
