@@ -119,30 +119,43 @@ class Service:
             return False
         os.killpg(pid, signal.SIGTERM) if _is_group_leader(pid) else os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.pid():
+        while time.monotonic() < deadline and _exists(pid):
             time.sleep(0.3)
-        if self.pid():
+        if _exists(pid):
             os.killpg(pid, signal.SIGKILL) if _is_group_leader(pid) else os.kill(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return True
 
     def _spawn(self, cmd: list[str], env: dict[str, str], cwd: Path) -> None:
         with self.log_file.open("ab") as fh:
-            proc = subprocess.Popen(
+            self._proc = subprocess.Popen(
                 cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=env, cwd=cwd, start_new_session=True,
             )
-        self.pid_file.write_text(str(proc.pid))
+        self.pid_file.write_text(str(self._proc.pid))
 
     def _wait(self, check: "callable[[], bool]", timeout: float) -> None:  # type: ignore[valid-type]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.pid() is None:
-                raise ServiceError(f"{self.name} exited while starting; see {self.log_file}")
+            # The child we just spawned tells exactly whether it is alive (the
+            # pid file heuristic can misread /proc while the child execs).
+            code = self._proc.poll()
+            if code is not None:
+                raise ServiceError(f"{self.name} exited with {code} while starting; see {self.log_file}")
             if check():
                 return
             time.sleep(1.0)
         raise ServiceError(f"{self.name} not healthy after {timeout:.0f}s; see {self.log_file}")
+
+
+def _exists(pid: int) -> bool:
+    """True while ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        os.kill(pid, 0)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ProcessLookupError, OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _is_group_leader(pid: int) -> bool:
