@@ -248,11 +248,9 @@ def search(
 def services_up(names: Annotated[Optional[list[str]], typer.Argument()] = None) -> None:
     """Provision (once) and start Kafka and Elasticsearch on 127.0.0.1."""
     started = time.monotonic()
-    addresses = svc.up(names)
+    svc.up(names)
     typer.echo(f"services up in {time.monotonic() - started:.1f}s")
-    for name, value in svc.env_exports().items():
-        typer.echo(f"export {name}={value}")
-    del addresses
+    services_env()
 
 
 @services_app.command("down")
