@@ -141,6 +141,9 @@ class RawOpportunity(Event):
     employment_type: str | None = None
     categories: list[str] = Field(default_factory=list)
     places_available: str | None = None
+    duration_text: str | None = None  # e.g. "ongoing", "onetime", "2-12 months"
+    eligible_countries: list[str] = Field(default_factory=list)  # e.g. ESC volunteer_countries
+    attribution: str | None = None  # e.g. "European Youth Portal, CC BY 4.0"
     structured: dict[str, Any] | None = None
 
     @property
@@ -189,6 +192,8 @@ class Theme(StrEnum):
     emergency = "emergency"
     digital = "digital"
     social = "social"
+    citizenship = "citizenship"
+    employment = "employment"
     other = "other"
 
 
@@ -278,6 +283,8 @@ class Opportunity(Event):
     posted_date: date | None = None
     updated_date: date | None = None
     duration_class: DurationClass = DurationClass.unknown
+    duration_min_days: int | None = Field(default=None, ge=0)
+    duration_max_days: int | None = Field(default=None, ge=0)
     themes: list[Theme] = Field(default_factory=lambda: [Theme.other])
     activity_type: ActivityType = ActivityType.volunteering
     eligibility: Eligibility = Field(default_factory=Eligibility)

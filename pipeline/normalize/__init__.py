@@ -2,7 +2,14 @@
 
 ``normalize(raw)`` raises :class:`pipeline.events.InvalidEvent` for a listing
 that can never become an Opportunity (no title); everything else is filled as
-well as the raw event allows and left unknown otherwise.
+well as the raw event allows and left unknown otherwise. Structured fields
+win over what is read from the text; the text fills what they leave out.
+
+Modules: ``text`` (plain text, safe HTML, sentences), ``language`` (content
+language, required languages), ``dates`` (dates, deadlines, durations),
+``places`` (countries, cities, gazetteer), ``themes`` (taxonomy),
+``eligibility`` (ages, support), ``activity`` (activity type, programme,
+remote), ``dedupe`` (near-duplicate clusters).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import json
 from datetime import UTC, datetime
 
 from pipeline.events import (
-    ActivityType,
+    Eligibility,
     GeoPoint,
     InvalidEvent,
     Location,
@@ -23,87 +30,142 @@ from pipeline.events import (
     Status,
     opportunity_id,
 )
-from pipeline.normalize.dates import parse_date
-from pipeline.normalize.places import country_code, parse_coordinate
-from pipeline.normalize.text import html_to_text, one_line, sanitize_html, summarize
+from pipeline.normalize import activity, eligibility, language, places, themes
+from pipeline.normalize.dates import duration, parse_date, text_dates
+from pipeline.normalize.text import html_to_text, one_line, sanitize_html, sentences, summarize
 
-_TRUE = {"true", "yes", "1", "telecommute", "remote", "online"}
-_ACTIVITY = {
-    "VOLUNTEER": ActivityType.volunteering,
-    "INTERN": ActivityType.traineeship,
-    "FULL_TIME": ActivityType.job,
-    "PART_TIME": ActivityType.job,
-    "CONTRACTOR": ActivityType.job,
-    "TEMPORARY": ActivityType.job,
-}
-
-
-def _activity(employment_type: str | None) -> ActivityType:
-    for token in (employment_type or "").upper().replace(",", " ").split():
-        if token in _ACTIVITY:
-            return _ACTIVITY[token]
-    return ActivityType.volunteering
+# Bounds that keep one record's cost bounded whatever a source sends.
+MAX_HTML_CHARS = 200_000
+MAX_TEXT_CHARS = 50_000
+MAX_TITLE_CHARS = 500
 
 
 def content_hash(opp: Opportunity) -> str:
     """Hash of what the listing says (not when we saw it): unchanged re-crawls match."""
-    body = opp.model_dump(mode="json", exclude={"provenance", "status"})
+    body = opp.model_dump(mode="json", exclude={"provenance", "status", "cluster_id"})
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _city_name(raw: RawOpportunity, country: str | None) -> str | None:
+    city = one_line(raw.city)
+    if city:
+        return city.title() if city.isupper() else city
+    return places.city_from_location(one_line(raw.location_text), country)
+
+
+def _locate(raw: RawOpportunity, title: str, text: str, remote: bool) -> Location | None:
+    gaz = places.gazetteer()
+    country = places.country_code(raw.country)
+    title_countries = places.countries_in(title)
+    default = places.country_code(raw.default_country)
+    hint = country or (title_countries[0] if title_countries else None) or default
+    city_name = _city_name(raw, hint)
+    city = gaz.lookup(city_name, hint) if city_name else None
+    if city is None and city_name:
+        city = gaz.find_in(city_name, hint)
+    if not city_name and not remote:
+        first = sentences(text)[:1]
+        city = gaz.find_in(title, hint) or (gaz.find_in(first[0], hint, skip_first=True)
+                                             if first else None)
+        city_name = city.name if city else None
+    if country and city and city.country != country:
+        city = None
+    if not country:
+        if title_countries:
+            country = title_countries[0]
+        elif city is not None:
+            country = city.country
+        elif raw.location_text and (found := places.countries_in(raw.location_text)):
+            country = found[0]
+        elif not remote:
+            country = default
+    lat = places.parse_coordinate(raw.latitude, 90)
+    lon = places.parse_coordinate(raw.longitude, 180)
+    geo = None
+    if lat is not None and lon is not None and (lat, lon) != (0.0, 0.0):
+        geo = GeoPoint(lat=lat, lon=lon)
+    elif city is not None:
+        geo = GeoPoint(lat=city.lat, lon=city.lon)
+    location = Location(
+        country=country, region=one_line(raw.region) or None, city=city_name or None,
+        postal_code=one_line(raw.postal_code) or None, geo=geo,
+    )
+    return location if any(v for v in location.model_dump().values()) else None
 
 
 def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
     now = now or datetime.now(UTC)
-    title = one_line(raw.title)
+    title = one_line(raw.title)[:MAX_TITLE_CHARS]
     if not title:
         raise InvalidEvent("RawOpportunity: field 'title': missing or empty after cleaning", "title")
-    langs = [raw.source_language] if raw.source_language else None
+    raw_html = (raw.description_html or "")[:MAX_HTML_CHARS]
+    description_text = html_to_text(raw_html)
+    text = description_text[:MAX_TEXT_CHARS]
+    categories = [one_line(c) for c in raw.categories if c and c.strip()]
+    detected = language.detect_language(f"{title}\n{text}", raw.source_language)
+    langs = list(dict.fromkeys(x for x in (detected, raw.source_language) if x))
 
-    def when(value: str | None):  # noqa: ANN202 - local helper
-        return parse_date(value, languages=langs, relative_base=raw.fetched_at)
+    def when(value: str | None, end: bool = False):  # noqa: ANN202 - local helper
+        return parse_date(value, languages=langs, relative_base=raw.fetched_at, end=end)
 
-    description_text = html_to_text(raw.description_html)
-    country = country_code(raw.country) or country_code(raw.default_country)
-    lat = parse_coordinate(raw.latitude, 90)
-    lon = parse_coordinate(raw.longitude, 180)
-    location = Location(
-        country=country,
-        region=one_line(raw.region) or None,
-        city=one_line(raw.city) or None,
-        postal_code=one_line(raw.postal_code) or None,
-        geo=GeoPoint(lat=lat, lon=lon) if lat is not None and lon is not None else None,
-    )
-    has_location = any(v for v in location.model_dump().values())
-    deadline = when(raw.deadline)
-    end_date = when(raw.end_date)
+    found = text_dates(text, raw.fetched_at.date())
+    start = when(raw.start_date) or found.start
+    end = when(raw.end_date, end=True)
+    if end is None and found.start in (None, start):
+        end = found.end
+    deadline = when(raw.deadline) or found.deadline
+    is_remote = activity.remote(raw.remote, title)
+    location = _locate(raw, title, text, is_remote)
+    kind = activity.activity_type(raw.employment_type, title, categories)
+    programme = activity.programme(raw.programme, title, categories, text)
+    age_min, age_max = eligibility.age_range(text)
+    if age_min is None and kind.value in ("volunteering", "solidarity_project"):
+        age_min, age_max = eligibility.programme_age(
+            programme, activity.humanitarian(title, raw.structured))
+    residence = [c for c in (places.country_code(x) for x in raw.eligible_countries) if c]
+    span = duration(start, end, text, raw.duration_text,
+                    start_is_day=bool(raw.start_date) or not found.start_is_month)
     status = Status.open
-    if deadline and deadline < now.date() or (end_date and end_date < now.date()):
+    today = now.date()
+    if (deadline and deadline < today) or (end and end < today):
         status = Status.expired
     opp_id = opportunity_id(raw.source_id, raw.external_id)
+    places_available = (raw.places_available or "").strip()
     opp = Opportunity(
         id=opp_id,
         cluster_id=opp_id,
         source_id=raw.source_id,
         external_id=raw.external_id,
-        programme=raw.programme,
+        programme=programme,
         url=str(raw.url),
         apply_url=raw.apply_url,
         title=title,
-        summary=summarize(description_text),
-        description_text=description_text,
-        description_html=sanitize_html(raw.description_html),
-        language=raw.source_language,
+        summary=summarize(text),
+        description_text=text,
+        description_html=sanitize_html(raw_html),
+        language=detected,
         organisation=Organisation(
-            name=one_line(raw.organisation_name) or None, url=raw.organisation_url
+            name=one_line(raw.organisation_name) or None, url=raw.organisation_url,
+            identifier=str((raw.structured or {}).get("pic") or "") or None,
         ),
-        locations=[location] if has_location else [],
-        remote=(raw.remote or "").strip().lower() in _TRUE,
-        start_date=when(raw.start_date),
-        end_date=end_date,
+        locations=[location] if location else [],
+        remote=is_remote,
+        start_date=start,
+        end_date=end,
         deadline=deadline,
         posted_date=when(raw.posted_date),
         updated_date=when(raw.updated_date),
-        activity_type=_activity(raw.employment_type),
-        places_available=int(raw.places_available) if (raw.places_available or "").isdigit() else None,
+        duration_class=span.cls,
+        duration_min_days=span.min_days,
+        duration_max_days=span.max_days,
+        themes=themes.classify(title, text, categories, one_line(raw.organisation_name)),
+        activity_type=kind,
+        eligibility=Eligibility(
+            age_min=age_min, age_max=age_max, residence_countries=residence,
+            languages=language.required_languages(text),
+        ),
+        support=eligibility.support(text),
+        places_available=int(places_available) if places_available.isdigit() else None,
         status=status,
         provenance=Provenance(
             first_seen=raw.fetched_at,
@@ -111,6 +173,7 @@ def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
             content_hash="",
             crawl_id=raw.crawl_id,
             extraction_method=raw.extraction_method,
+            attribution=raw.attribution,
         ),
     )
     opp.provenance.content_hash = content_hash(opp)

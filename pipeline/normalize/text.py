@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
 import nh3
 from bs4 import BeautifulSoup
@@ -72,3 +73,20 @@ def summarize(text: str, limit: int = 280) -> str:
     if end >= limit // 2:
         return cut[: end + 1]
     return cut[: cut.rfind(" ")].rstrip(",;:") + "…"
+
+
+# A sentence ends at . ! ? followed by a capital, but not after a digit
+# ("2026. gada 3. aprīlī", "15. Dezember"), or at a line break.
+_SENTENCE_END = re.compile(
+    r"(?<=[^\d\s][.!?])\s+(?=[\"«„(]?[A-ZÀ-ÖØ-ÞĀ-ŽА-ЯЁЄІЇҐ])|\n+"
+)
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form for comparing names ("Rīga" == "riga")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("ł", "l")

@@ -1,0 +1,87 @@
+"""Activity type, programme and remote work, from structured fields and wording."""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.events import ActivityType
+from pipeline.normalize.text import fold
+
+ESC = "European Solidarity Corps"
+_EMPLOYMENT_TYPES = {
+    "VOLUNTEER": ActivityType.volunteering,
+    "INTERN": ActivityType.traineeship,
+    "FULL_TIME": ActivityType.job,
+    "PART_TIME": ActivityType.job,
+    "CONTRACTOR": ActivityType.job,
+    "TEMPORARY": ActivityType.job,
+    "INDIVIDUAL VOLUNTEERING": ActivityType.volunteering,
+    "VOLUNTEERING TEAMS": ActivityType.volunteering,
+    "SOLIDARITY PROJECTS": ActivityType.solidarity_project,
+    "TRAINEESHIPS": ActivityType.traineeship,
+    "JOBS": ActivityType.job,
+}
+_WORDING = [
+    (ActivityType.traineeship, re.compile(
+        r"traineeship|internship|\btrainees?\b|\bintern\b|tirocini|\bstage\b|praktikum|\bstaz"
+        r"|prakse|стажир|стажуван|\bpraktika|pasantia|practicas")),
+    (ActivityType.solidarity_project, re.compile(
+        r"solidarity project|solidaritates projekt|solidaritatsprojekt|projet de solidarite"
+        r"|proyecto de solidaridad|progetto di solidarieta|projekt solidarnosciow"
+        r"|solidarumo projekt|проект\w* солидарности|проект\w* солідарності")),
+    (ActivityType.exchange, re.compile(
+        r"youth exchange|jauniesu apmain|молодежн\w* обмен|молодiжн\w* обмiн|jugendbegegnung"
+        r"|jugendaustausch|echange de jeunes|intercambio juvenil|scambio giovanile"
+        r"|wymiana mlodziezy|jaunimo mainai|noortevahetus")),
+]
+_PROGRAMMES = [
+    (ESC, re.compile(
+        r"european solidarity corps|eiropas solidaritates korpus|европейск\w* корпус\w* солидарности"
+        r"|европеиск\w* корпус\w* солидарности|європеиськ\w* корпус\w* солiдарностi"
+        r"|європейськ\w* корпус\w* солідарності|corps europeen de solidarite"
+        r"|cuerpo europeo de solidaridad|corpo europeo di solidarieta|europejski korpus solidarnosci"
+        r"|europos solidarumo korpus|euroopa solidaarsuskorpus|europaisches solidaritatskorps"
+        r"|\besc\b|\besk\b|\bекс\b|\(ces\)")),
+    ("Erasmus+", re.compile(r"erasmus\+|erasmus plus")),
+    ("UN Volunteers", re.compile(r"\bun volunteers\b|\bunv\b|united nations volunteers")),
+]
+_HUMANITARIAN = re.compile(r"humanitarian|humanitar|гуманитар|гуманiтар|гуманітар")
+_REMOTE_VALUES = {"true", "yes", "1", "telecommute", "remote", "online", "virtual"}
+_REMOTE_WORDING = re.compile(
+    r"\bonline\b|\bremote\b|\bvirtual\b|from home|attalinat|tiessaiste|удален|удалён|онлайн"
+    r"|дистанцiйн|дистанційн|von zu hause|a distance|en linea|a distanza|zdalni|nuotolin"
+    r"|kaugtoo|veebis")
+
+
+def activity_type(employment_type: str | None, title: str, categories: list[str]) -> ActivityType:
+    declared = (employment_type or "").strip().upper()
+    if declared in _EMPLOYMENT_TYPES:
+        return _EMPLOYMENT_TYPES[declared]
+    for token in declared.replace(",", " ").split():
+        if token in _EMPLOYMENT_TYPES:
+            return _EMPLOYMENT_TYPES[token]
+    text = fold(" ".join([title, *categories]))
+    for kind, pattern in _WORDING:
+        if pattern.search(text):
+            return kind
+    return ActivityType.volunteering
+
+
+def programme(declared: str | None, title: str, categories: list[str], text: str) -> str | None:
+    """The programme a listing belongs to: declared by the source, or named in it."""
+    haystack = fold(" ".join([title, *categories, text[:3000]]))
+    for name, pattern in _PROGRAMMES:
+        if pattern.search(haystack) or (declared and pattern.search(fold(declared))):
+            return name
+    return declared.strip() if declared and declared.strip() else None
+
+
+def humanitarian(title: str, structured: dict | None) -> bool:
+    strand = str((structured or {}).get("strand", ""))
+    return bool(_HUMANITARIAN.search(fold(f"{title} {strand}")))
+
+
+def remote(declared: str | None, title: str) -> bool:
+    if (declared or "").strip().lower() in _REMOTE_VALUES:
+        return True
+    return bool(_REMOTE_WORDING.search(fold(title)))

@@ -1,0 +1,195 @@
+"""Eligibility and support: who may take part, and what the host covers.
+
+``age_range`` reads the volunteers' age limits ("18–30", "no 16 gadiem",
+"от 18 до 30 лет", "Mindestalter 18 Jahre", "vähemalt 16-aastased"),
+skipping ages that describe the children or participants served ("camp for
+children aged 10–14"). ``programme_age`` applies the programme's fixed rule
+when the text gives none (European Solidarity Corps: 18–30; humanitarian aid
+volunteering: 18–35).
+
+``support`` reads what is covered: a support word (accommodation, meals,
+travel, insurance, pocket money, language course, training, in the languages
+we crawl) counts only in a sentence that says it is provided ("we cover",
+"tiek segti", "покрываются", "wir bieten", "pris en charge", "zapewniamy"...)
+or names the volunteers as receiving it ("для участников", "para todo el
+voluntariado"): "distribute hot meals to the homeless" is a task, not a
+benefit. A sentence that says a thing is not covered sets it to False.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.events import Support
+from pipeline.normalize.text import fold, sentences
+
+_AGE_UNIT = (
+    r"(?:years?|year-olds?|y\.?\s?o\.?|gad(?:i|u|us|iem|a|iem)|лет|года?|років|роки|jahre?n?"
+    r"|jährig\w*|ans|años|anni|lat|metų|metai|-?aasta\w*)"
+)
+_AGE_RANGE = re.compile(
+    r"(?:from|no|от|від|von|de|desde|da|od|nuo|between)?\s*(?<!\d)(\d{1,2})\s*(?:-|–|—|to|līdz"
+    r"|до|bis|à|a|al|do|iki|and|y|e|und)\s*(\d{1,2})\s*" + _AGE_UNIT + r"(?!\w)",
+    re.IGNORECASE,
+)
+_AGE_RANGE_BEFORE = re.compile(
+    r"\b(?:aged?|ages|vecum[sā]|возраст\w*|віком|alter|âge|edad|età|wiek\w*|amžiaus|vanuses)"
+    r"\s*:?\s*(?:from|no|от|від|von|de|da|od|nuo)?\s*(\d{1,2})\s*(?:-|–|—|to|līdz|до|bis|à|a"
+    r"|al|do|iki)\s*(\d{1,2})(?!\d)",
+    re.IGNORECASE,
+)
+_AGE_MIN = re.compile(
+    r"(?:\bfrom|\bno|\bот|\bвід|\bab|à partir de|a partir de|\bdesde|\bda(?:i)?|\bod|\bnuo"
+    r"|at least|vismaz|не менее|не моложе|щонайменше|mindestens|minimum|au moins|al menos"
+    r"|almeno|co najmniej|ne mažiau kaip|vähemalt|\bover|\bmin\.?)\s*(\d{1,2})\s*\+?\s*"
+    + _AGE_UNIT + r"(?!\w)",
+    re.IGNORECASE,
+)
+_AGE_MIN_LABEL = re.compile(
+    r"(?:minimum age|mindestalter|edad mínima|età minima|âge minimum|minimālais vecums"
+    r"|минимальный возраст|мінімальний вік|wiek minimalny|minimalus amžius|alampiir)"
+    r"\s*:?\s*(?:is\s*)?(\d{1,2})",
+    re.IGNORECASE,
+)
+_AGE_MUST_BE = re.compile(r"must be (?:at least )?(\d{1,2})\b(?! ?(?:-|–|to) ?\d)", re.IGNORECASE)
+_CHILDREN = re.compile(
+    r"(?:children|kids|child|bērn\w*|дет(?:и|ей|ям)|діт\w*|kinder\w*|enfants|niños|bambini|dzieci"
+    r"|vaik\w*|laps\w*|pupils|schüler\w*|participants)\W+(?:\w+\W+){0,3}\W*$",
+    re.IGNORECASE,
+)
+
+
+def _plausible(low: int, high: int | None) -> bool:
+    return 10 <= low <= 99 and (high is None or low < high <= 99)
+
+
+def age_range(text: str) -> tuple[int | None, int | None]:
+    """(min, max) age of the volunteers sought, or (None, None)."""
+    for sentence in sentences(text):
+        candidates: list[tuple[int, int | None, int]] = []
+        for rx in (_AGE_RANGE, _AGE_RANGE_BEFORE):
+            for m in rx.finditer(sentence):
+                candidates.append((int(m.group(1)), int(m.group(2)), m.start()))
+        for rx in (_AGE_MIN, _AGE_MIN_LABEL, _AGE_MUST_BE):
+            for m in rx.finditer(sentence):
+                candidates.append((int(m.group(1)), None, m.start()))
+        for low, high, start in sorted(candidates, key=lambda c: c[2]):
+            if not _plausible(low, high):
+                continue
+            if _CHILDREN.search(sentence[max(0, start - 60) : start]):
+                continue
+            return low, high
+    return None, None
+
+
+def programme_age(programme: str | None, humanitarian: bool) -> tuple[int | None, int | None]:
+    if programme == "European Solidarity Corps":
+        return (18, 35) if humanitarian else (18, 30)
+    return None, None
+
+
+# --------------------------------------------------------------------- support
+
+_SUPPORT_WORDS: dict[str, str] = {
+    "accommodation": (
+        "accommodation lodging housing board and lodging dzivesviet naktsmitn izmitinas "
+        "проживани жиль проживанн житл unterkunft hebergement logement alojamiento alloggio "
+        "zakwaterowan nocleg apgyvendin majutus"),
+    "food": (
+        "food meals meal lunch breakfast dinner full board half board board and lodging edinas "
+        "maltit pusdien питани обед харчуванн verpflegung mahlzeit repas nourriture comida "
+        "desayuno vitto pasti pranzo wyzywien posilk maitinim toitlust lounasook"),
+    "travel": (
+        "travel transport cela izdevum проезд дорог проїзд fahrtkosten reisekosten anreise "
+        "voyage deplacement viaje desplazamiento viaggio podroz dojazd kelion soidu"),
+    "insurance": (
+        "insurance apdrosinas страхов страхуванн versicher sozialversichert assurance seguro "
+        "assicuraz ubezpiecz draudim kindlustus"),
+    "allowance": (
+        "pocket money allowance stipend kabatas naud карманн кишеньков taschengeld "
+        "aufwandsentschadigung argent de poche dinero de bolsillo rimborso spese kieszonkow "
+        "dienpinig taskuraha"),
+    "language_course": (
+        "language course language classes language lessons valodas kurs языков курс курсы "
+        "мовн курс sprachkurs cours de langue curso de idioma corso di lingua kurs jezykow "
+        "kalbos kurs keelekursus latvian course greek course polish course italian course "
+        "estonian course lithuanian course german course french course spanish course "
+        "portuguese course slovenian course"),
+    "training": (
+        "training trainings pre-deployment induction apmacib обучени тренинг навчанн schulung "
+        "fortbildung seminar formation formacion formazione szkoleni mokym koolitus"),
+}
+_PROVIDED = re.compile(
+    r"provide|cover|offer|include|receive|\bget\b|\bgets\b|reimburs|compensat|are paid|we pay"
+    r"|tiek segt|sedz|nodrosin|sanem|piedava|apmaks|kompense|предоставля|обеспечива|покрыва"
+    r"|получа|оплачива|компенсир|проводим|надаємо|нада|забезпеч|покрива|отриму|bieten|bietet"
+    r"|erhalt|ubernehm|\bgibt\b|gestellt|inklusive|pris en charge|offert|propos|fourni|inclus"
+    r"|ofrece|incluye|cubre|proporcion|offre|offriamo|previst|fornit|zapewnia|oferuj|pokrywa"
+    r"|otrzym|suteik|kompensuoj|apmoka|pakume|pakub|huvit|tagame"
+    r"|brivpratigajiem|для волонт|для участник|волонтерам|волонтёрам|fur freiwillige"
+    r"|pour les benevoles|para todo el voluntariado|para el voluntariado|per i volontari"
+    r"|dla wolontariusz|savanoriams|vabatahtlikele",
+)
+_NOT_PROVIDED = re.compile(
+    r"\bnot (?:provided|covered|included|offered)|\bno (?:accommodation|food|travel|insurance"
+    r"|allowance|pocket money)|netiek (?:segt|nodrosin)|nav nodrosin|не (?:предоставля|покрыва"
+    r"|оплачива|обеспечива)|не (?:надає|покрива|забезпеч)|nicht (?:ubernommen|enthalten|gestellt)"
+    r"|keine (?:unterkunft|verpflegung|fahrtkosten)|non (?:fourni|pris en charge|inclus)"
+    r"|no (?:incluye|se cubre|se ofrece)|non (?:e |sono )?(?:previst|inclus|fornit)"
+    r"|nie (?:zapewniamy|pokrywamy)|neteikiam|nekompensuoj|ei paku|ei huvita",
+)
+
+
+_PHRASES = {
+    "accommodation": ["board and lodging"],
+    "food": ["full board", "half board", "board and lodging"],
+    "allowance": ["pocket money", "argent de poche", "dinero de bolsillo", "rimborso spese",
+                  "kabatas naud"],
+    "language_course": ["language course", "language classes", "language lessons",
+                        "valodas kurs", "языков курс", "мовн курс", "cours de langue",
+                        "curso de idioma", "corso di lingua", "kurs jezykow", "kalbos kurs",
+                        "latvian course", "greek course", "polish course", "italian course",
+                        "estonian course", "lithuanian course", "german course", "french course",
+                        "spanish course", "portuguese course", "slovenian course",
+                        "online latvian course"],
+}
+
+
+def _compile_support() -> dict[str, re.Pattern[str]]:
+    out = {}
+    for flag, words in _SUPPORT_WORDS.items():
+        phrases = set(_PHRASES.get(flag, []))
+        rest = words
+        for phrase in phrases:
+            rest = rest.replace(phrase, " ")
+        terms = phrases | {w for w in rest.split() if w}
+        if flag == "food":
+            terms.discard("board")
+        ordered = sorted((fold(t) for t in terms), key=len, reverse=True)
+        out[flag] = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, ordered)) + r")")
+    return out
+
+
+_SUPPORT = _compile_support()
+# "языковой курс", "курсы латышского языка", "online Latvian course" etc.
+_LANGUAGE_COURSE = re.compile(
+    r"(?:курс\w*\s+\w+\s+язык|\w+ian\s+(?:language\s+)?course|\w+ish\s+(?:language\s+)?course"
+    r"|\w+ese\s+(?:language\s+)?course|greek\s+(?:language\s+)?course|язык\w*\s+курс"
+    r"|corso di lingua|curso de \w+|kurs\w* jezyka)"
+)
+
+
+def support(text: str) -> Support:
+    flags: dict[str, bool] = {}
+    for sentence in sentences(text):
+        folded = fold(sentence)
+        negative = bool(_NOT_PROVIDED.search(folded))
+        if not negative and not _PROVIDED.search(folded):
+            continue
+        for flag, pattern in _SUPPORT.items():
+            hit = bool(pattern.search(folded))
+            if flag == "language_course":
+                hit = hit or bool(_LANGUAGE_COURSE.search(folded))
+            if hit and flag not in flags:
+                flags[flag] = not negative
+    return Support(**flags)

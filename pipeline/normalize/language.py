@@ -1,0 +1,226 @@
+"""Languages: what a listing is written in, and which languages it asks for.
+
+``detect_language`` uses lingua, restricted to the EU/EEA languages plus
+Russian, Ukrainian, Arabic and Turkish (the languages our sources publish
+in); short or ambiguous texts fall back to the source's declared language.
+
+``required_languages`` reads requirements from free text in the languages we
+crawl ("English B1 is required", "no Latvian needed", "знание латышского
+языка не требуется", "nav nepieciešamas latviešu valodas zināšanas",
+"Deutschkenntnisse auf Niveau C1", "se valora inglés"). A language named
+without any requirement wording and without a CEFR level ("Polish
+conversation clubs", "teach English") is not a requirement. Each mention is
+resolved by, in order: the wording after it (up to the next language named),
+a CEFR level near it (required unless the wording before says otherwise), the
+wording before it in the same clause ("Voraussetzungen: Deutschkenntnisse"),
+and a list it belongs to ("Latvian or Russian is not required").
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from pipeline.events import LanguageRequirement
+from pipeline.normalize.text import sentences
+
+# ------------------------------------------------------------------ detection
+
+_DETECTABLE = (
+    "BULGARIAN CROATIAN CZECH DANISH DUTCH ENGLISH ESTONIAN FINNISH FRENCH GERMAN GREEK "
+    "HUNGARIAN ICELANDIC IRISH ITALIAN LATVIAN LITHUANIAN BOKMAL POLISH PORTUGUESE ROMANIAN "
+    "SLOVAK SLOVENE SPANISH SWEDISH RUSSIAN UKRAINIAN ARABIC TURKISH"
+).split()
+MIN_DETECT_CHARS = 25
+MIN_CONFIDENCE = 0.5
+
+
+@lru_cache(maxsize=1)
+def _detector():  # noqa: ANN202 - lingua type
+    from lingua import Language, LanguageDetectorBuilder
+
+    languages = [getattr(Language, name) for name in _DETECTABLE]
+    return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
+
+
+def _code(language) -> str:  # noqa: ANN001 - lingua Language
+    code = language.iso_code_639_1.name.lower()
+    return "no" if code == "nb" else code
+
+
+def detect_language(text: str, hint: str | None = None) -> str | None:
+    """ISO 639-1 code of ``text``'s language, or ``hint`` when unsure."""
+    hint = (hint or "").strip().lower()[:2] or None
+    sample = text[:1500]
+    if len(sample.strip()) < MIN_DETECT_CHARS:
+        return hint
+    values = _detector().compute_language_confidence_values(sample)
+    if not values:
+        return hint
+    best = values[0]
+    if best.value < MIN_CONFIDENCE and hint:
+        return hint
+    return _code(best.language)
+
+
+# ---------------------------------------------------------------- requirements
+
+# Language names in the languages we read, as regexes over lowercased words.
+_NAMES: dict[str, str] = {
+    # English
+    r"english": "en", r"latvian": "lv", r"russian": "ru", r"ukrainian": "uk", r"german": "de",
+    r"french": "fr", r"spanish|castilian": "es", r"italian": "it", r"polish": "pl",
+    r"lithuanian": "lt", r"estonian": "et", r"portuguese": "pt", r"greek": "el",
+    r"arabic": "ar", r"turkish": "tr", r"dutch": "nl", r"swedish": "sv", r"finnish": "fi",
+    r"czech": "cs", r"slovak": "sk", r"sloven(?:e|ian)": "sl", r"hungarian": "hu",
+    r"romanian": "ro", r"bulgarian": "bg", r"croatian": "hr",
+    # Latvian
+    r"angļu": "en", r"latviešu": "lv", r"krievu": "ru", r"ukraiņu": "uk", r"vācu": "de",
+    r"franču": "fr", r"spāņu": "es", r"itāļu": "it", r"poļu": "pl", r"lietuviešu": "lt",
+    r"igauņu": "et", r"arābu": "ar", r"turku": "tr",
+    # Russian / Ukrainian
+    r"английск\w*": "en", r"латышск\w*": "lv", r"русск\w*": "ru", r"украинск\w*": "uk",
+    r"немецк\w*": "de", r"французск\w*": "fr", r"испанск\w*": "es", r"итальянск\w*": "it",
+    r"польск\w*": "pl", r"литовск\w*": "lt", r"эстонск\w*": "et", r"арабск\w*": "ar",
+    r"англійськ\w*": "en", r"латиськ\w*|латвійськ\w*": "lv", r"російськ\w*": "ru",
+    r"українськ\w*": "uk", r"німецьк\w*": "de", r"французьк\w*": "fr", r"іспанськ\w*": "es",
+    r"італійськ\w*": "it", r"польськ\w*": "pl", r"литовськ\w*": "lt", r"естонськ\w*": "et",
+    # German (compounds such as Deutschkenntnisse included)
+    r"englisch\w*": "en", r"lettisch\w*": "lv", r"russisch\w*": "ru", r"ukrainisch\w*": "uk",
+    r"deutsch(?!land)\w*": "de", r"französisch\w*": "fr", r"spanisch\w*": "es",
+    r"italienisch\w*": "it", r"polnisch\w*": "pl", r"litauisch\w*": "lt", r"estnisch\w*": "et",
+    r"arabisch\w*": "ar", r"türkisch\w*": "tr",
+    # French, Spanish, Italian
+    r"anglais": "en", r"letton": "lv", r"russe": "ru", r"ukrainien": "uk", r"allemand": "de",
+    r"français|francais": "fr", r"espagnol": "es", r"italien": "it", r"polonais": "pl",
+    r"lituanien": "lt", r"estonien": "et", r"arabe": "ar", r"turc": "tr",
+    r"inglés|ingles|inglese": "en", r"letón|lettone": "lv", r"ruso|russo": "ru",
+    r"ucraniano|ucraino": "uk", r"alemán|tedesco": "de", r"francés|francese": "fr",
+    r"español|castellano|spagnolo": "es", r"italiano": "it", r"polaco|polacco": "pl",
+    r"lituano": "lt", r"estonio|estone": "et", r"árabe|arabo": "ar", r"turco": "tr",
+    # Polish, Lithuanian, Estonian
+    r"angielsk\w*": "en", r"łotewsk\w*": "lv", r"rosyjsk\w*": "ru", r"ukraińsk\w*": "uk",
+    r"niemieck\w*": "de", r"francusk\w*": "fr", r"hiszpańsk\w*": "es", r"włosk\w*": "it",
+    r"polsk\w*": "pl", r"litewsk\w*": "lt", r"estońsk\w*": "et",
+    r"anglų": "en", r"latvių": "lv", r"rusų": "ru", r"ukrainiečių": "uk", r"vokiečių": "de",
+    r"prancūzų": "fr", r"ispanų": "es", r"italų": "it", r"lenkų": "pl", r"lietuvių": "lt",
+    r"estų": "et",
+    r"inglise": "en", r"läti": "lv", r"vene": "ru", r"saksa": "de", r"prantsuse": "fr",
+    r"hispaania": "es", r"itaalia": "it", r"poola": "pl", r"leedu": "lt", r"eesti": "et",
+}
+_NAME_RE = re.compile(
+    r"\b(?:" + "|".join(f"(?P<n{i}>{rx})" for i, rx in enumerate(_NAMES)) + r")\b", re.IGNORECASE
+)
+_CODES = list(_NAMES.values())
+
+_NEG = re.compile(
+    r"\b(?:not|no)\b[^.;]{0,30}\b(?:required|needed|necessary|mandatory|obligatory|essential|a must)"
+    r"|\bnot (?:required|needed|necessary|mandatory)|nav (?:nepieciešam|obligāt|jāzina|vajadzīg)"
+    r"|не (?:требуется|нуж(?:ен|н)|обязател|необходим|обов|потрібн)"
+    r"|nicht (?:erforderlich|notwendig|nötig|vorausgesetzt|zwingend)|\bkeine \w*kenntnisse"
+    r"|pas (?:obligatoire|nécessaire|requis|exigé)|no (?:es|son) (?:necesari|obligatori|imprescindible)"
+    r"|no se (?:requiere|necesita)|non (?:è |sono )?(?:richiest|necessari|obbligatori)"
+    r"|nie (?:jest |są )?(?:wymagan|konieczn|potrzebn)|niewymagan|nebūtin|nereikia"
+    r"|ei ole (?:vajalik|nõutud|kohustuslik)|pole (?:vajalik|nõutud)",
+    re.IGNORECASE,
+)
+_OPT = re.compile(
+    r"\b(?:asset|advantage|advantageous|plus|helps|helpful|desirable|nice to have|welcome"
+    r"|preferred|preferable)\b|priekšrocīb|vēlam|преимуществ|приветству|желательн|плюсом"
+    r"|перевага|перевагою|бажан|вітається|von vorteil|vorteilhaft|wünschenswert|erwünscht"
+    r"|willkommen|atout|souhait|apprécié|un plus|se valora|valorará|deseable|preferib|gradit"
+    r"|vantaggio|mile widzian|\batut|pożądan|pageidautin|privalum|kasuks|eelis|soovitav",
+    re.IGNORECASE,
+)
+_REQ = re.compile(
+    r"\b(?:required|requires?|requirements?|necessary|must|mandatory|obligatory|essential"
+    r"|needed|need|fluent|fluency|native|proficien\w*)\b|nepieciešam|obligāt|jāzina|prasīb"
+    r"|требуется|требовани|обязател|необходим|нуж(?:ен|н)|обов.язков|необхідн|потрібн|вимог"
+    r"|erforderlich|vorausgesetzt|voraussetzung|notwendig|\bmuss\b|fließend|requis|obligatoire"
+    r"|exigé|nécessaire|courant|se requiere|requisit|imprescindible|necesari|obligatori|nativ"
+    r"|richiest|obbligatori|indispensabil|wymagan|niezbędn|konieczn|obowiązk|biegł|būtin"
+    r"|reikalaujam|privalom|reikia|vajalik|nõutud|kohustuslik|nõue",
+    re.IGNORECASE,
+)
+_LEVEL = re.compile(r"\b([ABC][12])\b")
+_LIST_GAP = re.compile(
+    r"^\s*(?:,|/|\band\b|\bor\b|\bvai\b|\bun\b|\bи\b|\bили\b|\bі\b|\bабо\b|\bчи\b|\bund\b|\boder\b"
+    r"|\bet\b|\bou\b|\by\b|\bo\b|\be\b|\bed\b|\bi\b|\blub\b|\balbo\b|\bar\b|\bir\b|\barba\b"
+    r"|\bja\b|\bvõi\b)\s*$",
+    re.IGNORECASE,
+)
+_CLAUSES = re.compile(r"\s[–—-]\s|;")
+
+
+def is_language_name(word: str) -> bool:
+    return bool(_NAME_RE.fullmatch(word))
+
+
+def _polarity(text: str) -> bool | None:
+    if _NEG.search(text) or _OPT.search(text):
+        return False
+    if _REQ.search(text):
+        return True
+    return None
+
+
+def _mentions(clause: str) -> list[tuple[int, int, str]]:
+    found = []
+    for m in _NAME_RE.finditer(clause):
+        found.append((m.start(), m.end(), _CODES[int(str(m.lastgroup)[1:])]))
+    return found
+
+
+def _resolve_clause(clause: str) -> list[LanguageRequirement]:
+    mentions = _mentions(clause)
+    n = len(mentions)
+    required: list[bool | None] = [None] * n
+    levels: list[str | None] = [None] * n
+    for i, (start, end, _code) in enumerate(mentions):
+        fwd = clause[start : mentions[i + 1][0] if i + 1 < n else len(clause)]
+        prev_end = mentions[i - 1][1] if i else 0
+        back = clause[prev_end:start]
+        back = back[back.rfind(",") + 1 :]
+        # A level before the name counts only when no other language precedes it.
+        level = _LEVEL.search(fwd) or (_LEVEL.search(back) if i == 0 else None)
+        levels[i] = level.group(1) if level else None
+        if _NEG.search(back + fwd):
+            required[i] = False
+        elif (pol := _polarity(fwd)) is not None:
+            required[i] = pol
+        elif level:
+            required[i] = _polarity(back) is not False
+        else:
+            required[i] = _polarity(back)
+    # Lists: "Latvian or Russian is not required" -> both inherit the resolved neighbour.
+    for _ in range(n):
+        for i in range(n):
+            if required[i] is not None:
+                continue
+            if i + 1 < n and required[i + 1] is not None and _LIST_GAP.match(
+                clause[mentions[i][1] : mentions[i + 1][0]]
+            ):
+                required[i] = required[i + 1]
+            elif i and required[i - 1] is not None and _LIST_GAP.match(
+                clause[mentions[i - 1][1] : mentions[i][0]]
+            ):
+                required[i] = required[i - 1]
+    return [
+        LanguageRequirement(language=code, level=levels[i], required=bool(required[i]))
+        for i, (_s, _e, code) in enumerate(mentions)
+        if required[i] is not None
+    ]
+
+
+def required_languages(text: str) -> list[LanguageRequirement]:
+    """Language requirements stated in ``text``, one per language (first statement wins)."""
+    out: dict[str, LanguageRequirement] = {}
+    for sentence in sentences(text):
+        for clause in _CLAUSES.split(sentence):
+            for req in _resolve_clause(clause):
+                known = out.get(req.language)
+                if known is None:
+                    out[req.language] = req
+                elif known.level is None and req.level and known.required == req.required:
+                    known.level = req.level
+    return list(out.values())
