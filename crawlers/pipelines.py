@@ -90,6 +90,10 @@ class BusPublishPipeline:
             for key, value in stats.get_stats().items()
             if key.startswith("downloader/response_status_count/")
         }
+        errors = (int(stats.get_value("log_count/ERROR", 0))
+                  + int(stats.get_value("spider_exceptions/count", 0))
+                  + int(stats.get_value("downloader/exception_count", 0)))
+        finish_reason = str(stats.get_value("finish_reason") or "finished")
         report = CrawlStats(
             source_id=getattr(spider, "source_id", spider.name),
             crawl_id=getattr(spider, "crawl_id", "unknown"),
@@ -98,12 +102,12 @@ class BusPublishPipeline:
             duration_seconds=(finished - self.started_at).total_seconds(),
             pages=int(stats.get_value("response_received_count", 0)),
             items=int(stats.get_value("tilts/published", 0)),
-            errors=int(stats.get_value("log_count/ERROR", 0))
-            + int(stats.get_value("spider_exceptions/count", 0))
-            + int(stats.get_value("downloader/exception_count", 0)),
+            errors=errors,
             dead_letters=int(stats.get_value("tilts/dead_letters", 0)),
             status_counts=status_counts,
-            finish_reason=str(stats.get_value("finish_reason") or "finished"),
+            finish_reason=finish_reason,
+            complete=bool(getattr(spider, "full_crawl", False)) and finish_reason == "finished"
+            and errors == 0,
         )
         self.bus.publish(CRAWL_STATS_TOPIC, report.source_id, report.to_bytes(), report.headers())
         self.bus.flush()

@@ -40,6 +40,7 @@ class Source(BaseModel):
             "source_id": self.id,
             "start_urls": ",".join(str(u) for u in self.start_urls),
             "allowed_domains": ",".join(self.allowed_domains),
+            "full_crawl": "1",
         }
         for name in ("programme", "country", "language"):
             if getattr(self, name):

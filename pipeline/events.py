@@ -346,6 +346,10 @@ class CrawlStats(Event):
     dead_letters: int = Field(default=0, ge=0)
     status_counts: dict[str, int] = Field(default_factory=dict)
     finish_reason: str = "finished"
+    # True when the run saw everything the source publishes (a full crawl of a
+    # registered source that finished without errors): listings it did not
+    # find count as missing, and after several such runs they are closed.
+    complete: bool = False
 
 
 def opportunity_id(source_id: str, external_id: str) -> str:

@@ -11,6 +11,7 @@ import logging
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -162,20 +163,7 @@ def normalize(
 ) -> None:
     """Run the normalizer worker (raw → normalized), or filter JSON lines with --stdin."""
     if stdin:
-        from pipeline.normalizer import normalize_bytes
-
-        bad = 0
-        for n, line in enumerate(sys.stdin.buffer, 1):
-            if not line.strip():
-                continue
-            try:
-                sys.stdout.buffer.write(normalize_bytes(line.strip()) + b"\n")
-            except InvalidEvent as exc:
-                bad += 1
-                typer.echo(f"line {n}: {exc}", err=True)
-        sys.stdout.flush()
-        if bad:
-            raise typer.Exit(code=1)
+        _normalize_lines()
         return
     from pipeline.normalizer import make_normalizer
     from tilts.runtime import make_bus
@@ -183,6 +171,60 @@ def normalize(
     bus = make_bus(_settings())
     bus.ensure_topics()
     _run_worker(make_normalizer(bus))
+
+
+def _normalize_lines() -> None:
+    """RawOpportunity JSON lines on stdin → Opportunity JSON lines on stdout.
+
+    Duplicates are clustered against the lines read so far. A line that cannot
+    be normalized is reported on stderr with its number and reason, and the
+    exit code is 1; nothing is skipped silently.
+    """
+    from pipeline.events import RawOpportunity, parse_event
+    from pipeline.normalize import normalize as normalize_raw
+    from pipeline.normalize.dedupe import Deduplicator
+
+    dedupe = Deduplicator()
+    bad = 0
+    for n, line in enumerate(sys.stdin.buffer, 1):
+        if not line.strip():
+            continue
+        try:
+            opp = normalize_raw(parse_event(RawOpportunity, line.strip()))
+            dedupe.add(opp)
+            sys.stdout.buffer.write(dedupe.apply(opp).to_bytes() + b"\n")
+        except Exception as exc:  # noqa: BLE001 - reported per line, never dropped
+            bad += 1
+            typer.echo(f"line {n}: {type(exc).__name__}: {exc}", err=True)
+    sys.stdout.flush()
+    if bad:
+        typer.echo(f"tilts: {bad} line(s) failed", err=True)
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def evaluate(
+    folder: Annotated[Path, typer.Argument(help="Gold set folder (YAML files + thresholds.toml).")] = Path("tests/gold"),
+    errors: Annotated[bool, typer.Option("--errors", help="List every disagreement too.")] = False,
+) -> None:
+    """Score normalization against a labelled gold set; exit 1 below the thresholds."""
+    from pipeline.evaluation import evaluate as run_evaluation
+
+    if not folder.is_dir():
+        raise fail(f"{folder}: not a folder")
+    report = run_evaluation(folder)
+    typer.echo(report.table())
+    if errors:
+        typer.echo("")
+        for name, score in report.scores.items():
+            if name not in ("dates", "age_range"):
+                for line in score.errors:
+                    typer.echo(line)
+    failures = report.failures()
+    if failures:
+        typer.echo("\nbelow threshold: " + "; ".join(failures), err=True)
+        raise typer.Exit(code=1)
+    typer.echo("\nall thresholds met")
 
 
 @app.command()

@@ -58,9 +58,13 @@ class SchemaOrgSpider(scrapy.Spider):
         language: str | None = None,
         country: str | None = None,
         crawl_id: str | None = None,
+        full_crawl: str | bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # A full crawl of a registered source (not an ad-hoc URL): listings it
+        # no longer finds count as missing (see CrawlStats.complete).
+        self.full_crawl = str(full_crawl).lower() in {"1", "true", "yes"}
         self.start_urls = _split(start_urls)
         if not self.start_urls:
             raise ValueError("schemaorg spider needs -a start_urls=URL[,URL...]")

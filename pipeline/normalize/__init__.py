@@ -34,7 +34,8 @@ from pipeline.normalize import activity, eligibility, language, places, themes
 from pipeline.normalize.dates import duration, parse_date, text_dates
 from pipeline.normalize.text import html_to_text, one_line, sanitize_html, sentences, summarize
 
-# Bounds that keep one record's cost bounded whatever a source sends.
+# Bounds that keep one record's cost bounded whatever a source sends; a longer
+# description is shortened with a visible marker pointing to the source.
 MAX_HTML_CHARS = 200_000
 MAX_TEXT_CHARS = 50_000
 MAX_TITLE_CHARS = 500
@@ -101,6 +102,8 @@ def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
     raw_html = (raw.description_html or "")[:MAX_HTML_CHARS]
     description_text = html_to_text(raw_html)
     text = description_text[:MAX_TEXT_CHARS]
+    if len(raw.description_html or "") > MAX_HTML_CHARS or len(description_text) > MAX_TEXT_CHARS:
+        text = text[: MAX_TEXT_CHARS - 40].rstrip() + "\n\n[…] (shortened; see the source)"
     categories = [one_line(c) for c in raw.categories if c and c.strip()]
     detected = language.detect_language(f"{title}\n{text}", raw.source_language)
     langs = list(dict.fromkeys(x for x in (detected, raw.source_language) if x))

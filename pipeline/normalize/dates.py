@@ -162,8 +162,12 @@ def resolve(found: Found, base: date, *, end: bool = False, first: bool = False)
     return candidate
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def find_dates(text: str) -> list[Found]:
-    out = [f for m in _DATE_RE.finditer(text) if (f := _found(m))]
+    out = ([f for m in _DATE_RE.finditer(text) if (f := _found(m))]
+           if _DIGIT.search(text) else [])  # every full pattern has a digit
     taken = [(f.start, f.end) for f in out]
     for m in _BARE_MONTH.finditer(text):
         word = m.group("bmon").lower().rstrip(".")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from datasketch import MinHash, MinHashLSH
 
@@ -61,6 +62,8 @@ class _Member:
     start: str | None
     country: str | None
     words: frozenset[str]
+    source_id: str = ""
+    last_seen: datetime | None = None
     links: set[str] = field(default_factory=set)
 
 
@@ -98,6 +101,15 @@ class Deduplicator:
                     todo.append(other)
         return sorted(seen, key=lambda i: (self._members[i].first_seen, i))
 
+    def first_seen(self, opp_id: str) -> datetime | None:
+        """When ``opp_id`` was first seen, if it is known."""
+        member = self._members.get(opp_id)
+        return datetime.fromisoformat(member.first_seen) if member else None
+
+    def last_seen_by_source(self, source_id: str) -> dict[str, datetime | None]:
+        """{id: last seen} of the known listings of one source."""
+        return {m.id: m.last_seen for m in self._members.values() if m.source_id == source_id}
+
     def add(self, opp: Opportunity) -> set[str]:
         before = set(self.cluster(opp.id)) if opp.id in self._members else {opp.id}
         self.remove(opp.id)
@@ -107,6 +119,7 @@ class Deduplicator:
             opp.id, opp.url, opp.provenance.first_seen.isoformat(),
             opp.start_date.isoformat() if opp.start_date else None,
             place.country if place else None, words,
+            opp.source_id, opp.provenance.last_seen,
         )
         mh = self._minhash(words)
         for other_id in self._lsh.query(mh):

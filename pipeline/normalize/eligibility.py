@@ -66,6 +66,8 @@ def _plausible(low: int, high: int | None) -> bool:
 def age_range(text: str) -> tuple[int | None, int | None]:
     """(min, max) age of the volunteers sought, or (None, None)."""
     for sentence in sentences(text):
+        if not any(c.isdigit() for c in sentence):
+            continue
         candidates: list[tuple[int, int | None, int]] = []
         for rx in (_AGE_RANGE, _AGE_RANGE_BEFORE):
             for m in rx.finditer(sentence):

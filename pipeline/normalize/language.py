@@ -33,6 +33,7 @@ _DETECTABLE = (
 ).split()
 MIN_DETECT_CHARS = 25
 MIN_CONFIDENCE = 0.5
+SAMPLE_CHARS = 250  # the title and the opening: enough to tell, and fast
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +52,7 @@ def _code(language) -> str:  # noqa: ANN001 - lingua Language
 def detect_language(text: str, hint: str | None = None) -> str | None:
     """ISO 639-1 code of ``text``'s language, or ``hint`` when unsure."""
     hint = (hint or "").strip().lower()[:2] or None
-    sample = text[:1500]
+    sample = text[:SAMPLE_CHARS]
     if len(sample.strip()) < MIN_DETECT_CHARS:
         return hint
     values = _detector().compute_language_confidence_values(sample)
@@ -108,10 +109,19 @@ _NAMES: dict[str, str] = {
     r"inglise": "en", r"läti": "lv", r"vene": "ru", r"saksa": "de", r"prantsuse": "fr",
     r"hispaania": "es", r"itaalia": "it", r"poola": "pl", r"leedu": "lt", r"eesti": "et",
 }
-_NAME_RE = re.compile(
-    r"\b(?:" + "|".join(f"(?P<n{i}>{rx})" for i, rx in enumerate(_NAMES)) + r")\b", re.IGNORECASE
-)
-_CODES = list(_NAMES.values())
+_NAME_PATTERNS = [(re.compile(rx, re.IGNORECASE), code) for rx, code in _NAMES.items()]
+_NAME_PREFIXES = {rx[:3].lower() for rx in _NAMES} | {
+    alt[:3].lower() for rx in _NAMES for alt in rx.split("|")}
+_WORDS = re.compile(r"\w+")
+
+
+def _language_of(word: str) -> str | None:
+    if word[:3].lower() not in _NAME_PREFIXES:
+        return None
+    for pattern, code in _NAME_PATTERNS:
+        if pattern.fullmatch(word):
+            return code
+    return None
 
 _NEG = re.compile(
     r"\b(?:not|no)\b[^.;]{0,30}\b(?:required|needed|necessary|mandatory|obligatory|essential|a must)"
@@ -153,7 +163,7 @@ _CLAUSES = re.compile(r"\s[–—-]\s|;")
 
 
 def is_language_name(word: str) -> bool:
-    return bool(_NAME_RE.fullmatch(word))
+    return _language_of(word) is not None
 
 
 def _polarity(text: str) -> bool | None:
@@ -166,8 +176,10 @@ def _polarity(text: str) -> bool | None:
 
 def _mentions(clause: str) -> list[tuple[int, int, str]]:
     found = []
-    for m in _NAME_RE.finditer(clause):
-        found.append((m.start(), m.end(), _CODES[int(str(m.lastgroup)[1:])]))
+    for m in _WORDS.finditer(clause):
+        code = _language_of(m.group(0))
+        if code:
+            found.append((m.start(), m.end(), code))
     return found
 
 

@@ -132,14 +132,20 @@ def _capitalised(text: str) -> list[re.Match[str]]:
     return [m for m in _WORD.finditer(text) if m.group(0)[0].isupper()]
 
 
+@lru_cache(maxsize=1)
+def _multiword_countries() -> re.Pattern[str]:
+    names = sorted((n for n in _country_names() if " " in n), key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)")
+
+
 def countries_in(text: str) -> list[str]:
     """Countries named in ``text`` (inflected forms included), in order of mention."""
     out: list[str] = []
     index = _country_stems()
-    folded = fold(text)
-    for name, code in _country_names().items():
-        if " " in name and name in folded and code not in out:
-            out.append(code)
+    names = _country_names()
+    for m in _multiword_countries().finditer(fold(text)):
+        if names[m.group(0)] not in out:
+            out.append(names[m.group(0)])
     from pipeline.normalize.language import is_language_name
 
     for m in _capitalised(text):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from functools import lru_cache
 
 import nh3
 from bs4 import BeautifulSoup
@@ -82,11 +83,25 @@ _SENTENCE_END = re.compile(
 )
 
 
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+@lru_cache(maxsize=32)
+def sentences(text: str) -> tuple[str, ...]:
+    """The sentences of ``text`` (cached: every extractor reads the same text)."""
+    return tuple(s.strip() for s in _SENTENCE_END.split(text) if s and s.strip())
+
+
+def _fold_table() -> dict[int, str]:
+    table: dict[int, str] = {ord("ł"): "l", ord("ß"): "ss"}
+    for cp in (*range(0xC0, 0x250), *range(0x400, 0x500), *range(0x1E00, 0x1F00)):
+        char = chr(cp)
+        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+        if base and base != char:
+            table[cp] = base
+    return table
+
+
+_FOLD = _fold_table()
 
 
 def fold(text: str) -> str:
     """Case- and accent-insensitive form for comparing names ("Rīga" == "riga")."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("ł", "l")
+    return text.casefold().translate(_FOLD)

@@ -123,15 +123,18 @@ CATEGORY_SCORE, TITLE_SCORE, TEXT_SCORE, THRESHOLD = 3, 2, 1, 2
 
 
 @lru_cache(maxsize=1)
-def _patterns() -> list[tuple[Theme, re.Pattern[str]]]:
-    out = []
+def _pattern() -> tuple[re.Pattern[str], dict[str, set[Theme]]]:
+    """One regex over every theme's stems, and which themes each stem stands for."""
+    owners: dict[str, set[Theme]] = {}
     for theme, words in _KEYWORDS.items():
-        stems = sorted({fold(w).replace("-", " ") for w in words.split()}, key=len, reverse=True)
-        # Stems of up to three letters ("cat", "pc") and those marked "=" match whole words.
-        alternatives = [re.escape(s.rstrip("=")) + (r"(?!\w)" if len(s) <= 3 or s.endswith("=")
-                                                    else "") for s in stems]
-        out.append((theme, re.compile(r"(?<!\w)(" + "|".join(alternatives) + r")")))
-    return out
+        for word in words.split():
+            owners.setdefault(fold(word).replace("-", " "), set()).add(theme)
+    # Stems of up to three letters ("cat", "pc") and those marked "=" match whole words.
+    stems = sorted(owners, key=len, reverse=True)
+    alternatives = [re.escape(s.rstrip("=")) + (r"(?!\w)" if len(s) <= 3 or s.endswith("=")
+                                                else "") for s in stems]
+    lookup = {s.rstrip("="): owners[s] for s in stems}
+    return re.compile(r"(?<!\w)(" + "|".join(alternatives) + r")"), lookup
 
 
 _NOT_THEMES = re.compile(r"social media|social network|sociālie tīkl|соцсет|соцмереж|soziale medien"
@@ -140,11 +143,11 @@ _NOT_THEMES = re.compile(r"social media|social network|sociālie tīkl|соцс�
 
 def _hits(text: str) -> dict[Theme, set[str]]:
     folded = _NOT_THEMES.sub(" ", fold(text).replace("-", " "))
+    pattern, lookup = _pattern()
     found: dict[Theme, set[str]] = {}
-    for theme, pattern in _patterns():
-        stems = set(pattern.findall(folded))
-        if stems:
-            found[theme] = stems
+    for stem in pattern.findall(folded):
+        for theme in lookup[stem]:
+            found.setdefault(theme, set()).add(stem)
     return found
 
 

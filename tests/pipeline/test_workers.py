@@ -121,3 +121,90 @@ def test_indexer_commits_nothing_while_backend_is_down(bus: Bus) -> None:
     again = bus.consumer("i-down", [NORMALIZED_TOPIC])
     assert [m.key for m in drain(again, 1)] == [opp.id.encode()]
     again.close()
+
+
+def test_restarted_normalizer_keeps_clusters_and_first_seen(bus: Bus) -> None:
+    """Duplicates across sources share a cluster, also after a restart."""
+    from pipeline.events import Opportunity, opportunity_id, parse_event
+
+    listing = {"title": "Nature Ranger", "organisation_name": "Ekološko društvo AAG",
+               "city": "Jesenice", "country": "SI", "start_date": "2026-10-07",
+               "end_date": "2026-10-21"}
+    first = raw_event(1, source_id="european-youth-portal", fetched_at=datetime(2026, 9, 1, tzinfo=UTC),
+                      url="https://youth.europa.eu/solidarity/opportunity/53489_en", **listing)
+    publish_raw(bus, first)
+    bus.flush()
+    run_until_idle(make_normalizer(bus, group="n-dup"))
+
+    # A fresh process: the clustering state comes back from the normalized topic.
+    listing["title"] = "Nature Ranger – volunteering team in Jesenice"
+    mirror = raw_event(7, source_id="aag-slovenia", fetched_at=datetime(2026, 9, 5, tzinfo=UTC),
+                       url="https://www.aag.si/en/event/nature-ranger/", **listing)
+    recrawl = raw_event(1, source_id="european-youth-portal",
+                        fetched_at=datetime(2026, 9, 9, tzinfo=UTC),
+                        url="https://youth.europa.eu/solidarity/opportunity/53489_en",
+                        **{**listing, "title": "Nature Ranger"})
+    publish_raw(bus, mirror)
+    bus.flush()
+    run_until_idle(make_normalizer(bus, group="n-dup"))
+    # The first listing learns of its duplicate when it is next crawled.
+    publish_raw(bus, recrawl)
+    bus.flush()
+    run_until_idle(make_normalizer(bus, group="n-dup"))
+
+    reader = bus.consumer("dup-reader", [NORMALIZED_TOPIC])
+    docs = [parse_event(Opportunity, m.value) for m in drain(reader, 3)]
+    reader.close()
+    first_id = opportunity_id("european-youth-portal", "1")
+    latest = {d.id: d for d in docs}  # the last version of each listing
+    assert latest[opportunity_id("aag-slovenia", "7")].cluster_id == first_id
+    assert latest[opportunity_id("aag-slovenia", "7")].provenance.also_listed_on == [
+        "https://youth.europa.eu/solidarity/opportunity/53489_en"]
+    assert latest[first_id].cluster_id == first_id
+    assert latest[first_id].provenance.first_seen == datetime(2026, 9, 1, tzinfo=UTC)
+    assert latest[first_id].provenance.last_seen == datetime(2026, 9, 9, tzinfo=UTC)
+    assert latest[first_id].provenance.also_listed_on == ["https://www.aag.si/en/event/nature-ranger/"]
+
+
+def _stats(source: str, crawl: str, day: int, items: int, complete: bool = True) -> bytes:
+    from pipeline.events import CrawlStats
+
+    started = datetime(2026, 11, day, tzinfo=UTC)
+    return CrawlStats(source_id=source, crawl_id=crawl, started_at=started, finished_at=started,
+                      duration_seconds=0, pages=items, items=items, errors=0,
+                      complete=complete).to_bytes()
+
+
+def test_listing_missing_from_three_complete_crawls_is_closed(bus: Bus) -> None:
+    from pipeline.events import CRAWL_STATS_TOPIC, opportunity_id
+
+    def crawl(crawl_id: str, day: int, ids: list[int], *, complete: bool = True,
+              stats_first: bool = False) -> None:
+        stats = _stats("src", crawl_id, day, len(ids), complete)
+        if stats_first:  # a report may overtake its listings on another topic
+            bus.publish(CRAWL_STATS_TOPIC, "src", stats)
+        for n in ids:
+            publish_raw(bus, raw_event(n, crawl_id=crawl_id,
+                                       fetched_at=datetime(2026, 11, day, 1, tzinfo=UTC)))
+        if not stats_first:
+            bus.publish(CRAWL_STATS_TOPIC, "src", stats)
+        bus.flush()
+
+    crawl("c1", 1, [1, 2])
+    crawl("c2", 2, [1], stats_first=True)
+    crawl("c3", 3, [1], complete=False)  # an interrupted crawl proves nothing
+    crawl("c4", 4, [1])
+    run_until_idle(make_normalizer(bus, group="n-close"))
+    reader = bus.consumer("close-reader-1", [NORMALIZED_TOPIC])
+    assert all(m.value is not None for m in drain(reader, 5))  # two misses: still open
+    reader.close()
+
+    crawl("c5", 5, [1], stats_first=True)  # third complete crawl without listing 2
+    run_until_idle(make_normalizer(bus, group="n-close"))  # a restarted process
+    reader = bus.consumer("close-reader-2", [NORMALIZED_TOPIC])
+    messages = drain(reader, 7)
+    reader.close()
+    tombstones = [m.key for m in messages if m.value is None]
+    assert tombstones == [opportunity_id("src", "2").encode()]
+    closed = [m for m in messages if m.key == opportunity_id("src", "2").encode()]
+    assert closed[-1].value is None  # per key, the close is the last word

@@ -1,0 +1,93 @@
+"""Realistic RawOpportunity events from real published data.
+
+Sources, mapped field for field as their spiders would: the European Solidarity
+Corps listings (European Youth Portal, CC BY 4.0), the Hamburg volunteer
+agencies' listings (German HTML descriptions) and NYC Service listings, all in
+``../shared/data``; plus the hand-labelled gold set (11 languages, free-text
+dates). Without the shared data folder only the gold set is used.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.evaluation import load_gold
+from pipeline.events import RawOpportunity
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("TILTS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+FETCHED = datetime(2026, 8, 22, 6, 0, tzinfo=UTC)
+
+
+def _esc() -> Iterator[RawOpportunity]:
+    path = DATA / "esc-opportunities-2026-08.json"
+    if not path.exists():
+        return
+    for o in json.loads(path.read_text(encoding="utf-8"))["opportunities"]:
+        yield RawOpportunity(
+            source_id="european-youth-portal", external_id=str(o["opid"]), url=o["url"],
+            crawl_id="bench", fetched_at=FETCHED, extraction_method="api",
+            programme="European Solidarity Corps", source_language="en", title=o["title"],
+            country=o["country"], city=o["town"], location_text=o["location"],
+            start_date=o["start_date"], end_date=o["end_date"], deadline=o["deadline"],
+            employment_type=o["activity_type"], categories=o["topics"],
+            eligible_countries=o.get("eligible_countries") or [],
+            posted_date=o["created"], attribution="European Youth Portal, CC BY 4.0",
+        )
+
+
+def _hamburg() -> Iterator[RawOpportunity]:
+    path = DATA / "hamburg-ehrenamt.csv"
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        for row in csv.DictReader(f, delimiter=";"):
+            if not row.get("_angebotsId"):
+                continue
+            yield RawOpportunity(
+                source_id="hamburg-freiwilligenagenturen", external_id=row["_angebotsId"],
+                url=f"https://www.hamburg.de/ehrenamt/angebote/{row['_angebotsId']}",
+                crawl_id="bench", fetched_at=FETCHED, extraction_method="api",
+                source_language="de", default_country="DE", title=row["angebotsname"] or None,
+                organisation_name=row["einrichtungsname"], description_html=row["beschreibung"],
+                postal_code=row["plz"], city=row["ortsteil"] or "Hamburg",
+                latitude=row["latitude"], longitude=row["longitude"],
+                posted_date=row["erstellt"], updated_date=row["bearbeitet"],
+            )
+
+
+def _nyc() -> Iterator[RawOpportunity]:
+    path = DATA / "nyc-service-volunteer-opportunities.csv"
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            lat = lon = city = None
+            try:
+                loc = ast.literal_eval(row["locality"]) if row.get("locality") else {}
+                lat, lon = loc.get("latitude"), loc.get("longitude")
+                city = json.loads(loc.get("human_address", "{}")).get("city") or None
+            except (ValueError, SyntaxError):
+                pass
+            yield RawOpportunity(
+                source_id="nyc-service", external_id=row["opportunity_id"],
+                url=f"https://www.nycservice.org/opportunities/{row['opportunity_id']}",
+                crawl_id="bench", fetched_at=FETCHED, extraction_method="api",
+                source_language="en", default_country="US", title=row["title"] or None,
+                organisation_name=row["org_title"], description_html=row["summary"],
+                city=city, region=row["region"], postal_code=row["Postcode"], latitude=lat,
+                longitude=lon, start_date=row["start_date_date"], end_date=row["end_date_date"],
+                posted_date=row["created_date"], duration_text=row["recurrence_type"],
+                categories=[row["category_desc"]] if row["category_desc"] else [],
+            )
+
+
+def realistic_events() -> list[RawOpportunity]:
+    gold = [r.raw for r in load_gold(ROOT / "tests" / "gold")]
+    return [*_esc(), *_hamburg(), *_nyc(), *gold]

@@ -1,0 +1,100 @@
+"""Property-based tests: whatever a source sends, the normalizer returns a valid,
+sanitized Opportunity or raises the one typed error that sends the event to
+the DLQ. The example budget is bounded so CI time stays bounded; the test
+timeout catches a hang.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.events import InvalidEvent, Opportunity, RawOpportunity, parse_event
+from pipeline.normalize import normalize
+from pipeline.normalize.text import sanitize_html
+from pipeline.normalizer import normalize_bytes
+
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+HOSTILE = [
+    "<script>alert(1)</script>", '<img src=x onerror="alert(1)">', '<a href="javascript:alert(1)">x</a>',
+    '<a href="JaVaScRiPt:alert(1)">x</a>', "<svg onload=alert(1)>", "<iframe src=//evil></iframe>",
+    "<style>body{display:none}</style>", '<p style="background:url(javascript:x)">p</p>',
+    "&lt;script&gt;alert(1)&lt;/script&gt;", "<!-- <script>x</script> -->", "<scr<script>ipt>",
+    '<a href="data:text/html,<script>alert(1)</script>">d</a>', "<form action=//evil><input></form>",
+    "<object data=x></object>", "<math><mi xlink:href=javascript:x>", "</p></div></body>",
+    "2026. gada 31. februārī", "до 99 декабря 20266 г.", "from 40 to 10 years", "B7 level required",
+]
+text = st.one_of(st.text(max_size=300), st.sampled_from(HOSTILE),
+                 st.lists(st.one_of(st.text(max_size=40), st.sampled_from(HOSTILE)), max_size=8)
+                 .map("".join))
+maybe = st.one_of(st.none(), text)
+ACTIVE = re.compile(r"<script|<iframe|<object|<svg|<style|javascript:|\son\w+\s*=|data:text/html",
+                    re.IGNORECASE)
+
+
+def _raw(**fields: object) -> RawOpportunity:
+    return RawOpportunity.model_validate({
+        "source_id": "fuzz", "external_id": "1", "url": "https://ngo.example/1",
+        "crawl_id": "c", "fetched_at": datetime(2026, 11, 20, tzinfo=UTC),
+        "extraction_method": "json-ld", **fields,
+    })
+
+
+def _check(opp: Opportunity) -> None:
+    assert opp.title.strip()
+    assert not ACTIVE.search(opp.description_html)
+    assert sanitize_html(opp.description_html) == opp.description_html  # already clean
+    assert opp.themes  # never empty: unknown stays "other"
+    Opportunity.model_validate_json(opp.to_bytes())  # the event round-trips
+
+
+@FUZZ
+@given(title=text, description=maybe, start=maybe, end=maybe, deadline=maybe, city=maybe,
+       country=maybe, location=maybe, lat=maybe, categories=st.lists(text, max_size=4),
+       places=maybe, duration=maybe)
+def test_any_fields_give_a_clean_opportunity_or_invalid_event(  # noqa: PLR0913
+    title, description, start, end, deadline, city, country, location, lat, categories, places,
+    duration,
+) -> None:
+    raw = _raw(title=title, description_html=description, start_date=start, end_date=end,
+               deadline=deadline, city=city, country=country, location_text=location,
+               latitude=lat, longitude=lat, categories=categories, places_available=places,
+               duration_text=duration)
+    try:
+        opp = normalize(raw)
+    except InvalidEvent as exc:
+        assert exc.field == "title"
+        return
+    _check(opp)
+
+
+@FUZZ
+@given(payload=st.binary(max_size=400))
+def test_arbitrary_bytes_are_invalid_events_not_crashes(payload: bytes) -> None:
+    try:
+        normalize_bytes(payload)
+    except InvalidEvent:
+        return
+    pytest.fail("random bytes parsed as a RawOpportunity")  # pragma: no cover
+
+
+def test_invalid_utf8_is_an_invalid_event() -> None:
+    with pytest.raises(InvalidEvent, match="UTF-8"):
+        parse_event(RawOpportunity, b'{"title": "\xff\xfe"}')
+
+
+@pytest.mark.timeout(120)
+def test_ten_megabyte_description_is_bounded_and_sanitized() -> None:
+    block = "<p>Help <b>us</b> 2026. gada 3. aprīlī <script>alert(1)</script> in Rīga.</p>"
+    huge = block * (10 * 1024 * 1024 // len(block))
+    assert len(huge) >= 9_900_000
+    opp = normalize(_raw(title="Huge listing", description_html=huge))
+    _check(opp)
+    assert len(opp.description_text) <= 50_000
+    assert len(opp.description_html) <= 200_000
