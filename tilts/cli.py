@@ -79,7 +79,7 @@ def demo(
             dlq = sum(w.dead_lettered for w in pipeline.workers)
             summary = {
                 "mode": settings.mode,
-                "normalized": counts.get("normalize", 0),
+                "normalizer_messages": counts.get("normalize", 0),  # listings + crawl report
                 "indexed_messages": counts.get("index", 0),
                 "documents": pipeline.backend.count(),
                 "dead_letters_in_pipeline": dlq,

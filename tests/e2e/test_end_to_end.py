@@ -34,7 +34,8 @@ def test_crawl_to_search(settings: Settings) -> None:
         result = crawl_source(settings, source, timeout=120)
         assert result.returncode == 0, result.log_tail
         counts = pipeline.drain(idle=4.0)
-        assert counts == {"normalize": 6, "index": 5}
+        # The normalizer reads the 6 raw listings and the crawl's CrawlStats report.
+        assert counts == {"normalize": 7, "index": 5}
         assert pipeline.workers[0].dead_lettered == 1  # the untitled listing
         client = TestClient(create_app(pipeline.backend))
 
@@ -58,7 +59,7 @@ def test_crawl_to_search(settings: Settings) -> None:
 
         # A second crawl of the same site (a re-crawl) changes nothing in the index.
         assert crawl_source(settings, source, timeout=120).returncode == 0
-        assert pipeline.drain(idle=4.0) == {"normalize": 6, "index": 5}
+        assert pipeline.drain(idle=4.0) == {"normalize": 7, "index": 5}
         assert pipeline.backend.count() == 5
     finally:
         site.__exit__()
