@@ -98,8 +98,7 @@ def _compile() -> re.Pattern[str]:
     for i, pattern in enumerate(_PATTERNS):
         # Each alternative gets its own group names: p3_d, p3_mon, ...
         parts.append(re.sub(r"\?P<(\w+)>", rf"?P<p{i}_\1>", pattern))
-    return re.compile(r"(?<![\w])(?:" + "|".join(f"(?:{p})" for p in parts) + r")(?![\w])",
-                      re.IGNORECASE)
+    return re.compile(r"(?<![\w])(?:" + "|".join(f"(?:{p})" for p in parts) + r")(?![\w])")
 
 
 _DATE_RE = _compile()
@@ -107,8 +106,7 @@ _DATE_RE = _compile()
 _BARE_MONTH = re.compile(
     r"(?<![\w])(?P<cue>from|since|starting|ab|von|vom|no|līdz|to|until|till|bis|с|по|з|до|od|do|"
     r"nuo|iki|à partir d[e']|de|du|au|a|desde|hasta|dal|al|fino a|alates|kuni)\s+"
-    + _MON.replace("?P<mon>", "?P<bmon>") + r"(?![\w])",
-    re.IGNORECASE,
+    + _MON.replace("?P<mon>", "?P<bmon>") + r"(?![\w])"
 )
 
 
@@ -166,6 +164,7 @@ _DIGIT = re.compile(r"\d")
 
 
 def find_dates(text: str) -> list[Found]:
+    """Dates in ``text``, which must already be lower-case."""
     out = ([f for m in _DATE_RE.finditer(text) if (f := _found(m))]
            if _DIGIT.search(text) else [])  # every full pattern has a digit
     taken = [(f.start, f.end) for f in out]
@@ -206,7 +205,7 @@ def parse_date(value: str | None, *, languages: list[str] | None = None,
         except (TypeError, ValueError, IndexError):
             pass
     base = (relative_base or datetime.now(UTC)).date()
-    found = find_dates(text)
+    found = find_dates(text.lower())
     if found:
         return resolve(found[0], base, end=end)
     settings = {"PREFER_DAY_OF_MONTH": "first", "RETURN_AS_TIMEZONE_AWARE": False}
@@ -231,11 +230,9 @@ _DEADLINE_CUE = re.compile(
     r"|fecha l[ií]mite|plazo|inscripci\w* hasta|scadenza|iscrizion\w* entro|candidatur\w* entro"
     r"|entro il|termin zgłosze\w*|zgłoszeni\w* (?:do|przyjmujemy)|registracija iki|paraišk\w*"
     r"|registreerimise tähtaeg|tähtaeg|kandideeri\w*|registreeru\w*",
-    re.IGNORECASE,
 )
 _RANGE_JOIN = re.compile(
     r"^\s*(?:-|–|—|to|until|till|bis|au|al|a|hasta|fino al|do|по|до|iki|līdz|kuni|and)\s*$",
-    re.IGNORECASE,
 )
 
 
@@ -253,6 +250,7 @@ def text_dates(text: str, base: date) -> TextDates:
 
     out = TextDates()
     for sentence in sentences(text):
+        sentence = sentence.lower()
         found = find_dates(sentence)
         if not found:
             continue
@@ -318,14 +316,13 @@ _NUM = r"\d{1,3}|" + "|".join(
 _SPAN = re.compile(
     rf"(?<![\w])(?P<a>{_NUM})(?:\s*(?:-|–|to|до|līdz|bis|à|a|do|iki)\s*(?P<b>{_NUM}))?[\s-]*"
     r"(?P<unit>" + "|".join(f"(?:{u})" for u, _ in _UNITS) + r")(?![\w])",
-    re.IGNORECASE,
 )
 _LONG_TERM = re.compile(
     r"long[- ]term|ilgtermiņa|долгосрочн|довгостроков|langfristig|long terme|largo plazo"
-    r"|lungo termine|długoterminow|ilgalaik|pikaajali", re.IGNORECASE)
+    r"|lungo termine|długoterminow|ilgalaik|pikaajali")
 _SHORT_TERM = re.compile(
     r"short[- ]term|īstermiņa|краткосрочн|короткостроков|kurzfristig|court terme|corto plazo"
-    r"|breve termine|krótkoterminow|trumpalaik|lühiajali", re.IGNORECASE)
+    r"|breve termine|krótkoterminow|trumpalaik|lühiajali")
 _ONGOING = re.compile(
     r"\bongoing\b|\bregular(?:ly)?\b|every (?:week|day|monday|tuesday|wednesday|thursday|friday"
     r"|saturday|sunday)|once a week|weekly\b|any time|pastāvīg|regulār|katru (?:nedēļ|sestdien"
@@ -335,12 +332,10 @@ _ONGOING = re.compile(
     r"|täglich|régulier|chaque (?:semaine|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)"
     r"|continuo|cada semana|regolar|ogni settimana|stał\w* wolontariat|regularn|co tydzień|nuolat"
     r"|reguliar|kiekvien\w* savait|pidev|kord nädalas|igal nädalal",
-    re.IGNORECASE,
 )
 _FOR = re.compile(
-    r"(?:\bfor|during|uz|на|für|pendant|durante|\bper|przez|\bna|\bkestel|\bdauer)\s*$",
-    re.IGNORECASE)
-_UNIT_DAYS = [(re.compile(rf"^(?:{u})$", re.IGNORECASE), d) for u, d in _UNITS]
+    r"(?:\bfor|during|uz|на|für|pendant|durante|\bper|przez|\bna|\bkestel|\bdauer)\s*$",)
+_UNIT_DAYS = [(re.compile(rf"^(?:{u})$"), d) for u, d in _UNITS]
 
 
 def _number(token: str) -> int | None:
@@ -365,6 +360,7 @@ class Duration:
 
 def span_days(text: str) -> tuple[int, int] | None:
     """The first duration span in ``text`` as (min, max) days: "2–12 months" → (60, 360)."""
+    text = text.lower()
     for m in _SPAN.finditer(text):
         low = _number(m.group("a"))
         high = _number(m.group("b")) if m.group("b") else None
@@ -390,6 +386,7 @@ def duration(start: date | None, end: date | None, text: str,
              declared: str | None = None, *, start_is_day: bool = True) -> Duration:
     """Duration class and span from the source's own word, the dates, then the text."""
     word = (declared or "").strip().lower()
+    text = text.lower()
     if word in {"onetime", "one-time", "one time", "once", "one-off", "single"}:
         days = (end - start).days + 1 if start and end else None
         return Duration(DurationClass.one_off, days, days)

@@ -30,32 +30,27 @@ _AGE_UNIT = (
 _AGE_RANGE = re.compile(
     r"(?:from|no|от|від|von|de|desde|da|od|nuo|between)?\s*(?<!\d)(\d{1,2})\s*(?:-|–|—|to|līdz"
     r"|до|bis|à|a|al|do|iki|and|y|e|und)\s*(\d{1,2})\s*" + _AGE_UNIT + r"(?!\w)",
-    re.IGNORECASE,
 )
 _AGE_RANGE_BEFORE = re.compile(
     r"\b(?:aged?|ages|vecum[sā]|возраст\w*|віком|alter|âge|edad|età|wiek\w*|amžiaus|vanuses)"
     r"\s*:?\s*(?:from|no|от|від|von|de|da|od|nuo)?\s*(\d{1,2})\s*(?:-|–|—|to|līdz|до|bis|à|a"
     r"|al|do|iki)\s*(\d{1,2})(?!\d)",
-    re.IGNORECASE,
 )
 _AGE_MIN = re.compile(
     r"(?:\bfrom|\bno|\bот|\bвід|\bab|à partir de|a partir de|\bdesde|\bda(?:i)?|\bod|\bnuo"
     r"|at least|vismaz|не менее|не моложе|щонайменше|mindestens|minimum|au moins|al menos"
     r"|almeno|co najmniej|ne mažiau kaip|vähemalt|\bover|\bmin\.?)\s*(\d{1,2})\s*\+?\s*"
     + _AGE_UNIT + r"(?!\w)",
-    re.IGNORECASE,
 )
 _AGE_MIN_LABEL = re.compile(
     r"(?:minimum age|mindestalter|edad mínima|età minima|âge minimum|minimālais vecums"
     r"|минимальный возраст|мінімальний вік|wiek minimalny|minimalus amžius|alampiir)"
     r"\s*:?\s*(?:is\s*)?(\d{1,2})",
-    re.IGNORECASE,
 )
-_AGE_MUST_BE = re.compile(r"must be (?:at least )?(\d{1,2})\b(?! ?(?:-|–|to) ?\d)", re.IGNORECASE)
+_AGE_MUST_BE = re.compile(r"must be (?:at least )?(\d{1,2})\b(?! ?(?:-|–|to) ?\d)")
 _CHILDREN = re.compile(
     r"(?:children|kids|child|bērn\w*|дет(?:и|ей|ям)|діт\w*|kinder\w*|enfants|niños|bambini|dzieci"
     r"|vaik\w*|laps\w*|pupils|schüler\w*|participants)\W+(?:\w+\W+){0,3}\W*$",
-    re.IGNORECASE,
 )
 
 
@@ -68,6 +63,7 @@ def age_range(text: str) -> tuple[int | None, int | None]:
     for sentence in sentences(text):
         if not any(c.isdigit() for c in sentence):
             continue
+        sentence = sentence.lower()
         candidates: list[tuple[int, int | None, int]] = []
         for rx in (_AGE_RANGE, _AGE_RANGE_BEFORE):
             for m in rx.finditer(sentence):

@@ -133,9 +133,10 @@ def _capitalised(text: str) -> list[re.Match[str]]:
 
 
 @lru_cache(maxsize=1)
-def _multiword_countries() -> re.Pattern[str]:
+def _multiword_countries() -> tuple[re.Pattern[str], frozenset[str]]:
     names = sorted((n for n in _country_names() if " " in n), key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)")
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)")
+    return pattern, frozenset(n.split()[0] for n in names)
 
 
 def countries_in(text: str) -> list[str]:
@@ -143,9 +144,12 @@ def countries_in(text: str) -> list[str]:
     out: list[str] = []
     index = _country_stems()
     names = _country_names()
-    for m in _multiword_countries().finditer(fold(text)):
-        if names[m.group(0)] not in out:
-            out.append(names[m.group(0)])
+    folded = fold(text)
+    pattern, first_words = _multiword_countries()
+    if not first_words.isdisjoint(folded.split()):  # cheap test before the big regex
+        for m in pattern.finditer(folded):
+            if names[m.group(0)] not in out:
+                out.append(names[m.group(0)])
     from pipeline.normalize.language import is_language_name
 
     for m in _capitalised(text):
