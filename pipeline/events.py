@@ -170,6 +170,12 @@ class DurationClass(StrEnum):
     unknown = "unknown"
 
 
+class WorkMode(StrEnum):
+    onsite = "onsite"
+    remote = "remote"
+    hybrid = "hybrid"
+
+
 class Status(StrEnum):
     open = "open"
     closed = "closed"
@@ -276,7 +282,8 @@ class Opportunity(Event):
     language: str | None = None
     organisation: Organisation = Field(default_factory=Organisation)
     locations: list[Location] = Field(default_factory=list)
-    remote: bool = False
+    remote: bool = False  # True for remote and hybrid work
+    work_mode: WorkMode = WorkMode.onsite
     start_date: date | None = None
     end_date: date | None = None
     deadline: date | None = None

@@ -117,7 +117,8 @@ def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
     if end is None and found.start in (None, start):
         end = found.end
     deadline = when(raw.deadline) or found.deadline
-    is_remote = activity.remote(raw.remote, title)
+    mode = activity.work_mode(raw.remote, title, text)
+    is_remote = mode.value == "remote"
     location = _locate(raw, title, text, is_remote)
     kind = activity.activity_type(raw.employment_type, title, categories)
     programme = activity.programme(raw.programme, title, categories, text)
@@ -152,7 +153,8 @@ def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
             identifier=str((raw.structured or {}).get("pic") or "") or None,
         ),
         locations=[location] if location else [],
-        remote=is_remote,
+        remote=mode.value != "onsite",
+        work_mode=mode,
         start_date=start,
         end_date=end,
         deadline=deadline,

@@ -1,10 +1,10 @@
-"""Activity type, programme and remote work, from structured fields and wording."""
+"""Activity type, programme and work mode (on-site, remote, hybrid), from fields and wording."""
 
 from __future__ import annotations
 
 import re
 
-from pipeline.events import ActivityType
+from pipeline.events import ActivityType, WorkMode
 from pipeline.normalize.text import fold
 
 ESC = "European Solidarity Corps"
@@ -81,7 +81,18 @@ def humanitarian(title: str, structured: dict | None) -> bool:
     return bool(_HUMANITARIAN.search(fold(f"{title} {strand}")))
 
 
-def remote(declared: str | None, title: str) -> bool:
+_HYBRID_WORDING = re.compile(
+    r"\bhybrid|partly (?:online|remote)|partially remote|daļēji attālinā|частично удал|гибридн"
+    r"|частково дистанц|гібридн|teilweise remote|hybride|en partie à distance|híbrid|ibrid"
+    r"|hybrydow|częściowo zdaln|hibridin|osaliselt kaug|hübriid")
+
+
+def work_mode(declared: str | None, title: str, text: str) -> WorkMode:
+    """On-site unless the source or the title says remote; hybrid when the listing says so."""
+    if _HYBRID_WORDING.search(fold(f"{title} {(declared or '')} {text[:2000]}")):
+        return WorkMode.hybrid
     if (declared or "").strip().lower() in _REMOTE_VALUES:
-        return True
-    return bool(_REMOTE_WORDING.search(fold(title)))
+        return WorkMode.remote
+    if _REMOTE_WORDING.search(fold(title)):
+        return WorkMode.remote
+    return WorkMode.onsite

@@ -69,13 +69,34 @@ MAPPINGS: dict[str, Any] = {
             }
         },
         "remote": {"type": "boolean"},
+        "work_mode": _KEYWORD,
         "start_date": _DATE,
         "end_date": _DATE,
         "deadline": _DATE,
         "posted_date": _DATE,
         "updated_date": _DATE,
         "duration_class": _KEYWORD,
+        "duration_min_days": {"type": "integer"},
+        "duration_max_days": {"type": "integer"},
         "themes": _KEYWORD,
+        "eligibility": {
+            "properties": {
+                "age_min": {"type": "integer"},
+                "age_max": {"type": "integer"},
+                "residence_countries": _KEYWORD,
+                "languages": {
+                    "properties": {"language": _KEYWORD, "level": _KEYWORD,
+                                   "required": {"type": "boolean"}}
+                },
+            }
+        },
+        "support": {
+            "properties": {
+                flag: {"type": "boolean"}
+                for flag in ("accommodation", "food", "travel", "insurance", "allowance",
+                             "language_course", "training")
+            }
+        },
         "activity_type": _KEYWORD,
         "status": _KEYWORD,
         "places_available": {"type": "integer"},

@@ -186,3 +186,14 @@ def test_activity_and_programme() -> None:
     assert activity_type(None, "Tirocinio in comunicazione", []).value == "traineeship"
     assert programme(None, "Volontariat européen (CES) à Bourges", [], "") == "European Solidarity Corps"
     assert programme(None, "Ces missions sont ouvertes", [], "") is None
+
+
+def test_work_mode() -> None:
+    from pipeline.normalize.activity import work_mode
+
+    assert work_mode(None, "Food bank helper", "Sort parcels in Riga.").value == "onsite"
+    assert work_mode("online", "Translator", "").value == "remote"
+    assert work_mode(None, "Online volunteer – translation", "").value == "remote"
+    assert work_mode(None, "Mentor", "The role is hybrid: two days on site.").value == "hybrid"
+    # an online course is not remote work
+    assert work_mode(None, "Gardener", "We offer an online Latvian course.").value == "onsite"
