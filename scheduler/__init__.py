@@ -32,7 +32,13 @@ class CrawlLoop:
     """
 
     def __init__(self, sources: Iterable[Any], crawl: Callable[[Any], Any]) -> None:
-        self.sources = list(sources)
+        self.sources = []
+        for source in sources:
+            reason = getattr(source, "disabled_reason", None)
+            if reason:
+                log.warning("source %s is not scheduled: %s", source.id, reason)
+            else:
+                self.sources.append(source)
         self._crawl = crawl
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tilts-crawls", daemon=True)

@@ -151,7 +151,7 @@ def crawl(
         if not source_id or source_id not in sources:
             raise fail(f"unknown source {source_id!r}; known: {', '.join(sources) or '(none)'}")
         source = sources[source_id]
-    result = crawl_source(settings, source)
+    result = crawl_source(settings, source, full=not url)
     if result.returncode != 0:
         raise fail(f"crawl of {source.id} failed (exit {result.returncode}):\n{result.log_tail}")
     typer.echo(f"crawled {source.id}")
@@ -319,9 +319,71 @@ def services_env() -> None:
 
 @sources_app.command("list")
 def sources_list() -> None:
-    """Print the source registry."""
+    """Print the source registry, with the reason when a source is disabled."""
     for source in load_sources().values():
-        typer.echo(f"{source.id:24} {source.spider:10} {source.home_url}")
+        state = f"disabled: {source.disabled_reason}" if source.disabled_reason else source.schedule
+        typer.echo(f"{source.id:28} {source.spider:10} {str(source.home_url):48} {state}")
+
+
+@sources_app.command("check")
+def sources_check(
+    source_id: Annotated[Optional[str], typer.Argument(help="One source; default all.")] = None,
+    network: Annotated[bool, typer.Option("--network", help="Also fetch robots.txt and the first start URL.")] = False,
+) -> None:
+    """Validate the registry (and, with --network, reach each source's robots.txt and first page)."""
+    from crawlers.check import check_source
+
+    sources = load_sources()  # raises with the source and field on a bad entry
+    chosen = [sources[source_id]] if source_id else list(sources.values())
+    if source_id and source_id not in sources:
+        raise fail(f"unknown source {source_id!r}")
+    bad = 0
+    for source in chosen:
+        problems = check_source(source, network=network)
+        bad += bool(problems)
+        typer.echo(f"{source.id}: " + ("ok" if not problems else "; ".join(problems)))
+    if bad:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def extract(
+    file: Annotated[Path, typer.Argument(help="A saved page, feed, calendar or API response.")],
+    kind: Annotated[str, typer.Option("--kind", help="schemaorg, sitemap, feed, wordpress, tribe, ical, eyp, listing")],
+    base_url: Annotated[str, typer.Option("--base-url", help="The URL the file was fetched from.")] = "http://localhost/",
+    options: Annotated[Optional[str], typer.Option(help="JSON options (for listing: the selectors object).")] = None,
+    source_id: Annotated[str, typer.Option("--source", help="Source id to attribute items to.")] = "extract",
+) -> None:
+    """Run one spider kind's extraction on a saved response; print RawOpportunity JSON lines."""
+    from datetime import UTC, datetime
+
+    from crawlers.parsers import PARSERS
+    from pipeline.events import RawOpportunity, parse_event
+
+    if kind not in PARSERS:
+        raise fail(f"unknown kind {kind!r}; one of {', '.join(PARSERS)}")
+    try:
+        opts = json.loads(options) if options else {}
+    except ValueError as exc:
+        raise fail(f"--options is not JSON: {exc}") from exc
+    items, errors = PARSERS[kind](file.read_bytes(), base_url, opts)
+    now = datetime.now(UTC)
+    for fields in items:
+        method = fields.pop("_method", "api")
+        payload = json.dumps({
+            "source_id": source_id, "crawl_id": "extract", "fetched_at": now.isoformat(),
+            "extraction_method": method, **{k: v for k, v in fields.items() if v not in (None, "", [])},
+        }, default=str)
+        try:
+            raw = parse_event(RawOpportunity, payload)
+        except InvalidEvent as exc:
+            errors.append(f"{fields.get('external_id')}: {exc}")
+            continue
+        typer.echo(raw.model_dump_json(exclude_none=True))
+    for message in errors:
+        typer.echo(f"error: {message}", err=True)
+    if errors:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

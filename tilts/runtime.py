@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 
 from crawlers import runner
-from crawlers.sources import Source
+from crawlers.sources import Source, SourceError
 from pipeline.bus import Bus, open_bus
 from pipeline.indexer import make_indexer
 from pipeline.normalizer import make_normalizer
@@ -76,12 +76,20 @@ class Pipeline:
         self.backend.close()
 
 
-def crawl_source(settings: Settings, source: Source, timeout: float = 3600) -> runner.CrawlResult:
+def crawl_source(settings: Settings, source: Source, timeout: float = 3600, *,
+                 full: bool = True) -> runner.CrawlResult:
+    """Crawl one registered source in a child process; ``full=False`` for ad-hoc URLs."""
+    reason = source.disabled_reason
+    if reason:
+        raise SourceError(f"source {source.id} is disabled: {reason}")
+    args = source.spider_args()
+    if not full:
+        args.pop("full_crawl", None)
     return runner.crawl(
         source.spider,
-        source.spider_args(),
+        args,
         bus_url=settings.bus_url,
         topic_prefix=settings.topic_prefix,
-        settings={"DOWNLOAD_DELAY": str(settings.download_delay)},
+        settings={"DOWNLOAD_DELAY": str(settings.download_delay), **source.scrapy_settings()},
         timeout=timeout,
     )

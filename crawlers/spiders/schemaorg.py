@@ -18,9 +18,8 @@ pages. A broken JSON-LD block becomes a dead letter naming the page.
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,16 +27,9 @@ import scrapy
 from scrapy.http import Response, TextResponse
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
-from crawlers.extract import iter_opportunities, jsonld_blocks, to_raw_fields
 from crawlers.items import CrawlDeadLetter
-
-
-def _split(value: str | list[str] | None) -> list[str]:
-    if not value:
-        return []
-    if isinstance(value, list):
-        return value
-    return [v.strip() for v in value.split(",") if v.strip()]
+from crawlers.parsers import parse_schemaorg
+from crawlers.spiders.base import SourceSpider
 
 
 def _is_sitemap(url: str) -> bool:
@@ -45,44 +37,9 @@ def _is_sitemap(url: str) -> bool:
     return path.endswith(".xml") or "sitemap" in path
 
 
-class SchemaOrgSpider(scrapy.Spider):
+class SchemaOrgSpider(SourceSpider):
     name = "schemaorg"
     extraction_method = "json-ld"
-
-    def __init__(
-        self,
-        start_urls: str | list[str] | None = None,
-        source_id: str = "adhoc",
-        allowed_domains: str | list[str] | None = None,
-        programme: str | None = None,
-        language: str | None = None,
-        country: str | None = None,
-        crawl_id: str | None = None,
-        full_crawl: str | bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        # A full crawl of a registered source (not an ad-hoc URL): listings it
-        # no longer finds count as missing (see CrawlStats.complete).
-        self.full_crawl = str(full_crawl).lower() in {"1", "true", "yes"}
-        self.start_urls = _split(start_urls)
-        if not self.start_urls:
-            raise ValueError("schemaorg spider needs -a start_urls=URL[,URL...]")
-        self.source_id = source_id
-        self.allowed_domains = _split(allowed_domains) or sorted(
-            {urlparse(u).hostname or "" for u in self.start_urls} - {""}
-        )
-        self.programme = programme
-        self.language = language
-        self.country = country
-        self.crawl_id = crawl_id or f"{source_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-
-    async def start(self):  # Scrapy >= 2.13
-        for req in self._start_requests():
-            yield req
-
-    def start_requests(self) -> Iterator[scrapy.Request]:  # Scrapy < 2.13
-        return self._start_requests()
 
     def _start_requests(self) -> Iterator[scrapy.Request]:
         for url in self.start_urls:
@@ -106,38 +63,53 @@ class SchemaOrgSpider(scrapy.Spider):
                 continue
             if sitemap.type == "sitemapindex":
                 yield scrapy.Request(loc, callback=self.parse_sitemap)
+            elif self._wanted(loc, entry.get("lastmod")):
+                yield scrapy.Request(loc, callback=self.parse_page,
+                                     meta={"lastmod": entry.get("lastmod")})
             else:
-                yield scrapy.Request(loc, callback=self.parse, meta={"lastmod": entry.get("lastmod")})
+                self.crawler.stats.inc_value("tilts/sitemap_skipped")
+
+    def _wanted(self, url: str, lastmod: str | None) -> bool:
+        """Registry options: ``include`` / ``exclude`` URL regexes, ``lastmod_after`` date."""
+        include = self.options.get("include") or []
+        exclude = self.options.get("exclude") or []
+        if include and not any(re.search(rx, url) for rx in include):
+            return False
+        if any(re.search(rx, url) for rx in exclude):
+            return False
+        after = self.options.get("lastmod_after")
+        return not (after and lastmod and lastmod[:10] < str(after)[:10])
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        """A page named by a sitemap: extracted, never followed further."""
+        yield from self._extract(response, follow=False)
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        yield from self._extract(response, follow=True)
+
+    def _extract(self, response: Response, *, follow: bool) -> Iterator[Any]:
         if not isinstance(response, TextResponse):
             self.crawler.stats.inc_value("tilts/non_text_responses")
             return
-        blocks, errors = jsonld_blocks(response.text, response.url)
+        items, errors = parse_schemaorg(response.body, response.url)
         for message in errors:
             self.crawler.stats.inc_value("tilts/malformed_jsonld")
             yield CrawlDeadLetter(url=response.url, reason=message, body=response.body)
-        found = 0
-        for index, node in enumerate(iter_opportunities(blocks)):
-            fields = to_raw_fields(node, response.url, index)
-            found += 1
+        for fields in items:
             yield self.raw_item(fields)
-        if found or errors:
+        if items or errors or not follow:
             return
         for link in response.css("a::attr(href)").getall():
             if link.startswith(("mailto:", "tel:", "javascript:", "#")):
                 continue
             yield response.follow(link, callback=self.parse)
 
-    def raw_item(self, fields: dict[str, Any]) -> dict[str, Any]:
-        item = {
-            "source_id": self.source_id,
-            "crawl_id": self.crawl_id,
-            "fetched_at": datetime.now(UTC).isoformat(),
-            "extraction_method": self.extraction_method,
-            "programme": self.programme,
-            "source_language": self.language,
-            "default_country": self.country,
-        }
-        item.update(fields)
-        return item
+
+class SitemapSpider(SchemaOrgSpider):
+    """``sitemap``: only the pages the sitemaps list (filtered by the registry)."""
+
+    name = "sitemap"
+
+    def _start_requests(self) -> Iterator[scrapy.Request]:
+        for url in self.start_urls:
+            yield scrapy.Request(url, callback=self.parse_sitemap)

@@ -1,0 +1,352 @@
+"""Pure extraction: one response body → RawOpportunity fields, one function per kind.
+
+Spiders call these on what they download; ``tilts extract FILE --kind KIND``
+calls them on a saved page to debug a source without crawling it. Each
+returns ``(items, errors)``: field dicts (RawOpportunity field names, strings
+as published) and messages for parts that could not be read, so a broken
+entry never hides the good ones next to it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+from parsel import Selector
+
+from crawlers.extract import iter_opportunities, jsonld_blocks, to_raw_fields
+
+Fields = dict[str, Any]
+Result = tuple[list[Fields], list[str]]
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+# ----------------------------------------------------------------- schema.org
+
+
+def parse_schemaorg(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    blocks, errors = jsonld_blocks(body.decode("utf-8", "replace"), url)
+    items = [to_raw_fields(node, url, i) | {"_method": "json-ld"}
+             for i, node in enumerate(iter_opportunities(blocks))]
+    if not items:
+        items, more = _microdata_rdfa(body, url)
+        errors += more
+    return items, errors
+
+
+def _microdata_rdfa(body: bytes, url: str) -> Result:
+    """Microdata and RDFa, converted to JSON-LD-like nodes by extruct."""
+    import extruct
+
+    try:
+        data = extruct.extract(body, base_url=url, syntaxes=["microdata", "rdfa"], uniform=True)
+    except Exception as exc:  # noqa: BLE001 - extruct raises many kinds on bad markup
+        return [], [f"unreadable microdata/RDFa: {exc}"]
+    items: list[Fields] = []
+    for syntax in ("microdata", "rdfa"):
+        nodes = [n for n in data.get(syntax) or [] if isinstance(n, dict)]
+        for i, node in enumerate(iter_opportunities(nodes)):
+            items.append(to_raw_fields(node, url, i) | {"_method": syntax})
+    return items, []
+
+
+# ---------------------------------------------------------------------- feeds
+
+
+def parse_feed(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    """RSS 2.0, Atom and RDF entries (feedparser)."""
+    feed = feedparser.parse(body, response_headers={"content-location": url})
+    errors = []
+    if feed.bozo and not feed.entries:
+        errors.append(f"unreadable feed: {feed.get('bozo_exception')}")
+    items = []
+    for entry in feed.entries:
+        link = entry.get("link")
+        guid = entry.get("id") or link
+        if not guid:
+            errors.append(f"feed entry without id or link: {entry.get('title')!r}")
+            continue
+        content = entry.get("content") or []
+        html = content[0].get("value") if content else entry.get("summary")
+        items.append({
+            "external_id": str(guid),
+            "url": urljoin(url, link) if link else url,
+            "title": entry.get("title"),
+            "description_html": html,
+            "organisation_name": entry.get("author"),
+            "posted_date": entry.get("published") or entry.get("created"),
+            "updated_date": entry.get("updated"),
+            "categories": [t.get("term") for t in entry.get("tags") or [] if t.get("term")],
+            "_method": "feed",
+        })
+    return items, errors
+
+
+# ------------------------------------------------------------------ WordPress
+
+
+def _rendered(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return _text(value.get("rendered"))
+    return _text(value)
+
+
+def _plain(value: Any) -> str | None:
+    """A WordPress title: HTML-escaped text ("&#8211;") → text."""
+    text = _rendered(value)
+    return html.unescape(text) if text else None
+
+
+def parse_wp_posts(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    """``/wp-json/wp/v2/<type>`` pages (with ``_embed`` for category names and author)."""
+    try:
+        posts = json.loads(body)
+    except ValueError as exc:
+        return [], [f"invalid JSON from {url}: {exc}"]
+    if not isinstance(posts, list):
+        return [], [f"expected a list of posts from {url}, got {type(posts).__name__}"]
+    items, errors = [], []
+    for post in posts:
+        if not isinstance(post, dict) or "id" not in post:
+            errors.append(f"post without id in {url}")
+            continue
+        embedded = post.get("_embedded") or {}
+        terms = [t.get("name") for group in embedded.get("wp:term") or [] for t in group or []
+                 if isinstance(t, dict) and t.get("taxonomy") in ("category", "post_tag")]
+        authors = embedded.get("author") or [{}]
+        items.append({
+            "external_id": f"post-{post['id']}",
+            "url": post.get("link") or url,
+            "title": _plain(post.get("title")),
+            "description_html": _rendered(post.get("content")) or _rendered(post.get("excerpt")),
+            "posted_date": post.get("date_gmt") or post.get("date"),
+            "updated_date": post.get("modified_gmt") or post.get("modified"),
+            "organisation_name": (options or {}).get("organisation") or authors[0].get("name"),
+            "categories": [t for t in terms if t],
+            "_method": "wordpress",
+        })
+    return items, errors
+
+
+def parse_tribe_events(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    """The Events Calendar: ``/wp-json/tribe/events/v1/events``."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        return [], [f"invalid JSON from {url}: {exc}"]
+    items, errors = [], []
+    for event in data.get("events") or [] if isinstance(data, dict) else []:
+        if not isinstance(event, dict) or "id" not in event:
+            errors.append(f"event without id in {url}")
+            continue
+        venue = event.get("venue") if isinstance(event.get("venue"), dict) else {}
+        organizers = event.get("organizer") if isinstance(event.get("organizer"), list) else []
+        items.append({
+            "external_id": f"tribe-{event['id']}",
+            "url": event.get("url") or url,
+            "title": _plain(event.get("title")),
+            "description_html": _text(event.get("description")),
+            "start_date": event.get("utc_start_date") or event.get("start_date"),
+            "end_date": event.get("utc_end_date") or event.get("end_date"),
+            "posted_date": event.get("date_utc") or event.get("date"),
+            "updated_date": event.get("modified_utc") or event.get("modified"),
+            "city": _text(venue.get("city")),
+            "country": _text(venue.get("country")),
+            "region": _text(venue.get("province") or venue.get("state")),
+            "postal_code": _text(venue.get("zip")),
+            "location_text": ", ".join(filter(None, [venue.get("venue"), venue.get("address"),
+                                                     venue.get("city")])) or None,
+            "latitude": _text(venue.get("geo_lat")),
+            "longitude": _text(venue.get("geo_lng")),
+            "organisation_name": _text(organizers[0].get("organizer")) if organizers else None,
+            "categories": [c.get("name") for c in event.get("categories") or [] if c.get("name")],
+            "_method": "wordpress",
+        })
+    return items, errors
+
+
+# ------------------------------------------------------------------ iCalendar
+
+
+def _ical_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    decoded = getattr(value, "dt", value)
+    if isinstance(decoded, datetime | date):
+        return decoded.isoformat()
+    return _text(decoded)
+
+
+def parse_ical(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    """VEVENTs of an iCalendar feed (``icalendar``)."""
+    import icalendar
+
+    try:
+        calendar = icalendar.Calendar.from_ical(body)
+    except ValueError as exc:
+        return [], [f"unreadable iCalendar {url}: {exc}"]
+    items, errors = [], []
+    for event in calendar.walk("VEVENT"):
+        uid = _ical_value(event.get("UID"))
+        if not uid:
+            errors.append(f"VEVENT without UID: {_ical_value(event.get('SUMMARY'))!r}")
+            continue
+        categories = event.get("CATEGORIES")
+        cats: list[str] = []
+        for group in categories if isinstance(categories, list) else [categories] if categories else []:
+            cats += [str(c) for c in getattr(group, "cats", [group])]
+        organizer = event.get("ORGANIZER")
+        items.append({
+            "external_id": uid,
+            "url": _ical_value(event.get("URL")) or url,
+            "title": _ical_value(event.get("SUMMARY")),
+            "description_html": _ical_value(event.get("DESCRIPTION")),
+            "start_date": _ical_value(event.get("DTSTART")),
+            "end_date": _ical_value(event.get("DTEND")),
+            "updated_date": _ical_value(event.get("LAST-MODIFIED")),
+            "location_text": _ical_value(event.get("LOCATION")),
+            "organisation_name": (organizer.params.get("CN") if organizer is not None
+                                  and hasattr(organizer, "params") else None),
+            "categories": cats,
+            "_method": "ical",
+        })
+    return items, errors
+
+
+# ---------------------------------------------------------- European Youth Portal
+
+EYP_DETAIL = "https://youth.europa.eu/solidarity/opportunity/{opid}_{lang}"
+
+
+def _eyp_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    out = []
+    for v in values:
+        if isinstance(v, dict):
+            v = v.get("name") or v.get("label") or v.get("id")
+        if v not in (None, "", "all"):
+            out.append(str(v))
+    return out
+
+
+def parse_eyp(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    """European Youth Portal search API (Elasticsearch-shaped ``hits.hits[]._source``)."""
+    lang = (options or {}).get("lang", "en")
+    try:
+        data = json.loads(body)
+        hits = data["hits"]["hits"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return [], [f"unexpected European Youth Portal response from {url}: {exc}"]
+    items, errors = [], []
+    for hit in hits:
+        src = hit.get("_source") if isinstance(hit, dict) else None
+        if not isinstance(src, dict) or not src.get("opid"):
+            errors.append(f"hit without opid in {url}")
+            continue
+        opid = src["opid"]
+        profile = _text(src.get("participant_profile"))
+        description = "".join(filter(None, [
+            _text(src.get("description")),
+            f"<h3>Participant profile</h3>{profile}" if profile else None,
+        ])) or None
+        boarding = _eyp_list(src.get("boarding_arrangements"))
+        if boarding:
+            description = (description or "") + "<p>Provided: " + ", ".join(boarding) + ".</p>"
+        items.append({
+            "external_id": str(opid),
+            "url": EYP_DETAIL.format(opid=opid, lang=lang),
+            "title": _text(src.get("title")),
+            "description_html": description,
+            "organisation_name": _text(src.get("organisation_name")),
+            "city": _text(src.get("town")),
+            "country": _text(src.get("country")),
+            "start_date": _text(src.get("date_start")),
+            "end_date": _text(src.get("date_end")),
+            "deadline": None if src.get("has_no_deadline") else _text(
+                src.get("date_application_end") or src.get("deadline")),
+            "posted_date": _text(src.get("created")),
+            "updated_date": _text(src.get("changed")),
+            "employment_type": ", ".join(_eyp_list(src.get("activity_type"))) or None,
+            "categories": _eyp_list(src.get("topics")),
+            "eligible_countries": _eyp_list(src.get("volunteer_countries")),
+            "places_available": _text(src.get("number_of_places")),
+            "duration_text": _text(src.get("date_flexibility")),
+            "structured": {k: src.get(k) for k in ("strand", "funding_programme", "pic",
+                                                   "has_no_deadline", "date_flexibility")
+                           if src.get(k) is not None},
+            "_method": "api",
+        })
+    return items, errors
+
+
+def eyp_total(body: bytes) -> int:
+    try:
+        total = json.loads(body)["hits"]["total"]
+    except (ValueError, KeyError, TypeError):
+        return 0
+    return int(total.get("value", 0) if isinstance(total, dict) else total)
+
+
+# ------------------------------------------------------------------ selectors
+
+
+def select(sel: Selector, query: str, *, html: bool = False) -> list[str]:
+    """Values for one registry selector (CSS, or XPath after ``xpath:``)."""
+    if query.startswith("xpath:"):
+        nodes = sel.xpath(query[len("xpath:"):])
+    else:
+        nodes = sel.css(query)
+    if query.endswith(("::text", ")")) or query.startswith("xpath:") and "/@" in query:
+        return [v.strip() for v in nodes.getall() if v and v.strip()]
+    if html:
+        return [v for v in nodes.getall() if v.strip()]
+    return [" ".join(" ".join(n.css("::text").getall()).split()) for n in nodes]
+
+
+def parse_listing_detail(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    """A detail page read with the registry's ``selectors.fields``."""
+    selectors = (options or {}).get("fields") or {}
+    if not selectors:
+        return [], ["no selectors.fields given"]
+    sel = Selector(text=body.decode("utf-8", "replace"), base_url=url)
+    fields: Fields = {"external_id": url, "url": url, "_method": "selectors"}
+    errors = []
+    for name, query in selectors.items():
+        try:
+            values = select(sel, query, html=name == "description_html")
+        except ValueError as exc:
+            errors.append(f"selector for {name} failed on {url}: {exc}")
+            continue
+        if name == "categories":
+            fields[name] = values
+        elif values:
+            fields[name] = "\n".join(values) if name == "description_html" else values[0]
+    if not fields.get("title"):
+        errors.append(f"no title found on {url} with selector {selectors.get('title')!r}")
+        return [], errors
+    return [fields], errors
+
+
+PARSERS: dict[str, Callable[[bytes, str, dict[str, Any] | None], Result]] = {
+    "schemaorg": parse_schemaorg,
+    "sitemap": parse_schemaorg,
+    "feed": parse_feed,
+    "wordpress": parse_wp_posts,
+    "tribe": parse_tribe_events,
+    "ical": parse_ical,
+    "eyp": parse_eyp,
+    "listing": parse_listing_detail,
+}

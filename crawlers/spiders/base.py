@@ -1,0 +1,121 @@
+"""What every tilts spider shares: registry arguments and the RawOpportunity item.
+
+Arguments (``scrapy crawl KIND -a name=value``), as ``Source.spider_args``
+passes them: ``start_urls`` and ``allowed_domains`` (comma-separated; the
+crawl never leaves the domains), ``source_id``, ``programme``, ``language``,
+``country``, ``attribution``, ``crawl_id``, ``full_crawl``, ``options`` and
+``selectors`` (JSON objects from the registry).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import scrapy
+from scrapy.http import Response
+
+from crawlers.items import CrawlDeadLetter
+from crawlers.parsers import Result
+
+METHODS = {"json-ld", "microdata", "rdfa", "feed", "api", "wordpress", "ical", "selectors"}
+
+
+def split_list(value: str | list[str] | None) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, list):
+        return value
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _json_arg(value: str | dict | None, name: str) -> dict[str, Any]:
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ValueError(f"-a {name}= must be a JSON object: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise ValueError(f"-a {name}= must be a JSON object")
+    return parsed
+
+
+class SourceSpider(scrapy.Spider):
+    extraction_method = "api"
+
+    def __init__(
+        self,
+        start_urls: str | list[str] | None = None,
+        source_id: str = "adhoc",
+        allowed_domains: str | list[str] | None = None,
+        programme: str | None = None,
+        language: str | None = None,
+        country: str | None = None,
+        attribution: str | None = None,
+        crawl_id: str | None = None,
+        full_crawl: str | bool = False,
+        options: str | dict | None = None,
+        selectors: str | dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.start_urls = split_list(start_urls)
+        if not self.start_urls:
+            raise ValueError(f"{self.name} spider needs -a start_urls=URL[,URL...]")
+        self.source_id = source_id
+        self.allowed_domains = split_list(allowed_domains) or sorted(
+            {urlparse(u).hostname or "" for u in self.start_urls} - {""}
+        )
+        self.programme = programme
+        self.language = language
+        self.country = country
+        self.attribution = attribution
+        # A full crawl of a registered source (not an ad-hoc URL): listings it
+        # no longer finds count as missing (see CrawlStats.complete).
+        self.full_crawl = str(full_crawl).lower() in {"1", "true", "yes"}
+        self.options = _json_arg(options, "options")
+        self.selectors = _json_arg(selectors, "selectors")
+        self.crawl_id = crawl_id or f"{source_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+    async def start(self):  # Scrapy >= 2.13
+        for req in self._start_requests():
+            yield req
+
+    def start_requests(self) -> Iterator[scrapy.Request]:  # Scrapy < 2.13
+        return self._start_requests()
+
+    def _start_requests(self) -> Iterator[scrapy.Request]:
+        for url in self.start_urls:
+            yield scrapy.Request(url, callback=self.parse)
+
+    def raw_item(self, fields: dict[str, Any]) -> dict[str, Any]:
+        fields = dict(fields)
+        method = fields.pop("_method", None)
+        item = {
+            "source_id": self.source_id,
+            "crawl_id": self.crawl_id,
+            "fetched_at": datetime.now(UTC).isoformat(),
+            "extraction_method": method if method in METHODS else self.extraction_method,
+            "programme": self.programme,
+            "source_language": self.language,
+            "default_country": self.country,
+            "attribution": self.attribution,
+        }
+        item.update({k: v for k, v in fields.items() if v not in (None, "", [])})
+        return item
+
+    def emit(self, response: Response, result: Result) -> Iterator[Any]:
+        """Items and dead letters for one parsed response."""
+        items, errors = result
+        for message in errors:
+            self.crawler.stats.inc_value("tilts/extraction_errors")
+            yield CrawlDeadLetter(url=response.url, reason=message, body=response.body)
+        for fields in items:
+            yield self.raw_item(fields)

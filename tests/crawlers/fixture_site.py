@@ -1,0 +1,69 @@
+"""A small real HTTP server on 127.0.0.1 for spider tests.
+
+Routes map a path to a handler ``(query) -> (status, headers, body)`` or a
+fixed ``(status, headers, body)``; ``{BASE}`` in a body becomes the server's
+base URL. Every request is recorded (path, query, headers, time) so tests can
+check politeness: robots.txt read first, User-Agent, no offsite requests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+FIXTURES = Path(__file__).with_name("fixtures")
+Response = tuple[int, dict[str, str], bytes | str]
+Route = Response | Callable[[dict[str, str]], Response]
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+class FixtureSite:
+    def __init__(self, routes: dict[str, Route], robots: str = "User-agent: *\nAllow: /\n") -> None:
+        self.routes = {"/robots.txt": (200, {"Content-Type": "text/plain"}, robots), **routes}
+        self.requests: list[dict[str, Any]] = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - stdlib name
+                parts = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                site.requests.append({"path": parts.path, "query": query, "time": time.monotonic(),
+                                      "headers": dict(self.headers)})
+                route = site.routes.get(parts.path)
+                if route is None:
+                    status, headers, body = 404, {"Content-Type": "text/plain"}, "not found"
+                else:
+                    status, headers, body = route(query) if callable(route) else route
+                data = body.replace("{BASE}", site.url).encode() if isinstance(body, str) else body
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FixtureSite:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def paths(self) -> list[str]:
+        return [r["path"] for r in self.requests]
