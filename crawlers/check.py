@@ -14,8 +14,6 @@ from crawlers.sources import Source
 def check_source(source: Source, *, network: bool = False, timeout: float = 10.0) -> list[str]:
     """Problems with ``source`` (empty when it is fine)."""
     problems: list[str] = []
-    if source.disabled_reason:
-        problems.append(f"disabled ({source.disabled_reason})")
     if not network:
         return problems
     first = str(source.start_urls[0])

@@ -339,6 +339,9 @@ def sources_check(
         raise fail(f"unknown source {source_id!r}")
     bad = 0
     for source in chosen:
+        if source.disabled_reason:  # a state, not an error: it is simply not crawled
+            typer.echo(f"{source.id}: disabled ({source.disabled_reason})")
+            continue
         problems = check_source(source, network=network)
         bad += bool(problems)
         typer.echo(f"{source.id}: " + ("ok" if not problems else "; ".join(problems)))
