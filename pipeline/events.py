@@ -357,6 +357,15 @@ class CrawlStats(Event):
     # registered source that finished without errors): listings it did not
     # find count as missing, and after several such runs they are closed.
     complete: bool = False
+    new: int = Field(default=0, ge=0)
+    changed: int = Field(default=0, ge=0)
+    unchanged: int = Field(default=0, ge=0)  # not published again
+    not_modified: int = Field(default=0, ge=0)  # conditional GETs answered 304
+    # External ids missing from the source's last complete crawls: to close.
+    missing: list[str] = Field(default_factory=list)
+    errors_by_kind: dict[str, int] = Field(default_factory=dict)
+    robots_denials: int = Field(default=0, ge=0)
+    offsite_filtered: int = Field(default=0, ge=0)
 
 
 def opportunity_id(source_id: str, external_id: str) -> str:

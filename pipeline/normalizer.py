@@ -17,11 +17,9 @@ needs one view of all listings: run one normalizer per deployment (Kafka
 partitions let the indexer scale out; see docs/normalization.md).
 
 The normalizer also reads ``crawl.stats.v1``. A listing its source no longer
-publishes (not seen in the last ``close_after`` *complete* crawls of that
-source, see ``CrawlStats.complete``) is closed with a tombstone on the
-normalized topic, which removes it from search. A crawl's report is acted on
-only once all the raw events it announced have been read, so a report that
-overtakes its own listings closes nothing early.
+publishes (``CrawlStats.missing``: absent from the source's last three
+*complete* crawls, as the crawler's seen-set counts them) is closed with a
+tombstone on the normalized topic, which removes it from search.
 """
 
 from __future__ import annotations
@@ -31,9 +29,6 @@ import time
 import uuid
 
 from pipeline.bus import Bus, Message
-from collections import Counter
-from datetime import datetime
-
 from pipeline.events import (
     CRAWL_STATS_TOPIC,
     NORMALIZED_TOPIC,
@@ -42,6 +37,7 @@ from pipeline.events import (
     InvalidEvent,
     Opportunity,
     RawOpportunity,
+    opportunity_id,
     parse_event,
 )
 from pipeline.normalize import normalize
@@ -49,56 +45,21 @@ from pipeline.normalize.dedupe import Deduplicator
 from pipeline.worker import Retryable, Worker
 
 GROUP = "tilts-normalizer"
-CLOSE_AFTER_MISSED_CRAWLS = 3
 log = logging.getLogger(__name__)
 
 
 class MissingListings:
-    """Finds listings a source stopped publishing, from its complete crawls."""
+    """Closes the listings a crawl reports missing (``CrawlStats.missing``)."""
 
-    def __init__(self, dedupe: Deduplicator, close_after: int = CLOSE_AFTER_MISSED_CRAWLS) -> None:
-        self.dedupe = dedupe
-        self.close_after = close_after
-        self.history: dict[str, dict[str, datetime]] = {}  # source -> crawl id -> start
-        self.seen: Counter[str] = Counter()  # raw events read per crawl id
-        self.pending: list[CrawlStats] = []
-
-    def saw(self, raw: RawOpportunity) -> None:
-        self.seen[raw.crawl_id] += 1
-
-    def remember(self, stats: CrawlStats) -> None:
-        """Record a past complete crawl (start-up replay): history only."""
-        if stats.complete:
-            self.history.setdefault(stats.source_id, {})[stats.crawl_id] = stats.started_at
+    def __init__(self) -> None:
+        self.pending: list[str] = []
 
     def report(self, stats: CrawlStats) -> None:
-        if stats.complete:
-            self.pending.append(stats)
+        self.pending += [opportunity_id(stats.source_id, ext) for ext in stats.missing]
 
     def due(self) -> list[str]:
-        """Ids to close now (listings missing from the last N complete crawls)."""
-        ready = [s for s in self.pending if self.seen[s.crawl_id] >= s.items]
-        touched = set()
-        for stats in ready:
-            self.pending.remove(stats)
-            self.seen.pop(stats.crawl_id, None)
-            self.remember(stats)
-            touched.add(stats.source_id)
-        closing: list[str] = []
-        for source in touched:
-            starts = sorted(self.history[source].values())
-            if len(starts) < self.close_after:
-                continue
-            cutoff = starts[-self.close_after]
-            closing += [opp_id for opp_id, last in self.dedupe.last_seen_by_source(source).items()
-                        if last is not None and last < cutoff]
-        return closing
-
-
-def normalize_bytes(value: bytes | None) -> bytes:
-    """One raw event's bytes → the normalized event's bytes (raises InvalidEvent)."""
-    raw = parse_event(RawOpportunity, value)
-    return normalize(raw).to_bytes()
+        due, self.pending = self.pending, []
+        return due
 
 
 def _replay(bus: Bus, topic: str, handle, quiet_seconds: float) -> None:  # noqa: ANN001
@@ -124,9 +85,8 @@ def _replay(bus: Bus, topic: str, handle, quiet_seconds: float) -> None:  # noqa
         consumer.close()
 
 
-def warm_start(bus: Bus, dedupe: Deduplicator, missing: MissingListings | None = None, *,
-               quiet_seconds: float = 5.0) -> int:
-    """Rebuild the clustering index (and crawl history) from the bus; returns listings loaded."""
+def warm_start(bus: Bus, dedupe: Deduplicator, *, quiet_seconds: float = 5.0) -> int:
+    """Rebuild the clustering index from the bus; returns listings loaded."""
     loaded = 0
 
     def listing(msg: Message) -> None:
@@ -140,29 +100,19 @@ def warm_start(bus: Bus, dedupe: Deduplicator, missing: MissingListings | None =
         except InvalidEvent:
             pass  # the indexer dead-letters it; it cannot be a cluster member
 
-    def crawl(msg: Message) -> None:
-        try:
-            missing.remember(parse_event(CrawlStats, msg.value))  # type: ignore[union-attr]
-        except InvalidEvent:
-            pass  # dead-lettered by the live normalizer when it reads it
-
     _replay(bus, NORMALIZED_TOPIC, listing, quiet_seconds)
-    if missing is not None:
-        _replay(bus, CRAWL_STATS_TOPIC, crawl, quiet_seconds)
     return loaded
 
 
 def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None = None,
-                    warm: bool = True, close_after: int = CLOSE_AFTER_MISSED_CRAWLS) -> Worker:
+                    warm: bool = True) -> Worker:
     worker: Worker
+    missing = MissingListings()
     if dedupe is None:
         dedupe = Deduplicator()
-        missing = MissingListings(dedupe, close_after)
         if warm:
-            loaded = warm_start(bus, dedupe, missing)
+            loaded = warm_start(bus, dedupe)
             log.info("normalizer: %d listings loaded for clustering", loaded)
-    else:
-        missing = MissingListings(dedupe, close_after)
 
     def process(batch: list[Message]) -> None:
         for msg in batch:
@@ -174,7 +124,6 @@ def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None
                 continue
             try:
                 raw = parse_event(RawOpportunity, msg.value)
-                missing.saw(raw)
                 opp = normalize(raw)
                 known = dedupe.first_seen(opp.id)
                 if known is not None and known < opp.provenance.first_seen:
@@ -188,8 +137,7 @@ def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None
                 continue
             bus.publish(NORMALIZED_TOPIC, opp.id, opp.to_bytes(), opp.headers())
         for opp_id in missing.due():
-            log.info("closing %s: missing from its source's last %d complete crawls",
-                     opp_id, close_after)
+            log.info("closing %s: its source no longer publishes it", opp_id)
             dedupe.remove(opp_id)
             bus.publish(NORMALIZED_TOPIC, opp_id, None)
 

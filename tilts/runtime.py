@@ -6,6 +6,8 @@ receives its dependencies.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -85,11 +87,21 @@ def crawl_source(settings: Settings, source: Source, timeout: float = 3600, *,
     args = source.spider_args()
     if not full:
         args.pop("full_crawl", None)
+    state = Path(settings.data_dir)
     return runner.crawl(
         source.spider,
         args,
         bus_url=settings.bus_url,
         topic_prefix=settings.topic_prefix,
-        settings={"DOWNLOAD_DELAY": str(settings.download_delay), **source.scrapy_settings()},
+        settings={
+            "DOWNLOAD_DELAY": str(settings.download_delay),
+            # Incremental: conditional GETs (ETag / Last-Modified) from an HTTP
+            # cache per source, and the seen-set of listings (crawlers.seen).
+            "HTTPCACHE_ENABLED": "True",
+            "HTTPCACHE_POLICY": "scrapy.extensions.httpcache.RFC2616Policy",
+            "HTTPCACHE_DIR": str(state / "httpcache" / f"{settings.topic_prefix}{source.id}"),
+            "TILTS_CRAWL_STATE_DIR": str(state / "crawl-state" / settings.topic_prefix.rstrip(".")),
+            **source.scrapy_settings(),
+        },
         timeout=timeout,
     )

@@ -106,10 +106,6 @@ class Deduplicator:
         member = self._members.get(opp_id)
         return datetime.fromisoformat(member.first_seen) if member else None
 
-    def last_seen_by_source(self, source_id: str) -> dict[str, datetime | None]:
-        """{id: last seen} of the known listings of one source."""
-        return {m.id: m.last_seen for m in self._members.values() if m.source_id == source_id}
-
     def add(self, opp: Opportunity) -> set[str]:
         before = set(self.cluster(opp.id)) if opp.id in self._members else {opp.id}
         self.remove(opp.id)

@@ -166,45 +166,22 @@ def test_restarted_normalizer_keeps_clusters_and_first_seen(bus: Bus) -> None:
     assert latest[first_id].provenance.also_listed_on == ["https://www.aag.si/en/event/nature-ranger/"]
 
 
-def _stats(source: str, crawl: str, day: int, items: int, complete: bool = True) -> bytes:
-    from pipeline.events import CrawlStats
+def test_listings_reported_missing_are_closed(bus: Bus) -> None:
+    from pipeline.events import CRAWL_STATS_TOPIC, CrawlStats, opportunity_id
 
-    started = datetime(2026, 11, day, tzinfo=UTC)
-    return CrawlStats(source_id=source, crawl_id=crawl, started_at=started, finished_at=started,
-                      duration_seconds=0, pages=items, items=items, errors=0,
-                      complete=complete).to_bytes()
-
-
-def test_listing_missing_from_three_complete_crawls_is_closed(bus: Bus) -> None:
-    from pipeline.events import CRAWL_STATS_TOPIC, opportunity_id
-
-    def crawl(crawl_id: str, day: int, ids: list[int], *, complete: bool = True,
-              stats_first: bool = False) -> None:
-        stats = _stats("src", crawl_id, day, len(ids), complete)
-        if stats_first:  # a report may overtake its listings on another topic
-            bus.publish(CRAWL_STATS_TOPIC, "src", stats)
-        for n in ids:
-            publish_raw(bus, raw_event(n, crawl_id=crawl_id,
-                                       fetched_at=datetime(2026, 11, day, 1, tzinfo=UTC)))
-        if not stats_first:
-            bus.publish(CRAWL_STATS_TOPIC, "src", stats)
-        bus.flush()
-
-    crawl("c1", 1, [1, 2])
-    crawl("c2", 2, [1], stats_first=True)
-    crawl("c3", 3, [1], complete=False)  # an interrupted crawl proves nothing
-    crawl("c4", 4, [1])
-    run_until_idle(make_normalizer(bus, group="n-close"))
-    reader = bus.consumer("close-reader-1", [NORMALIZED_TOPIC])
-    assert all(m.value is not None for m in drain(reader, 5))  # two misses: still open
+    for n in (1, 2):
+        publish_raw(bus, raw_event(n, crawl_id="c1"))
+    started = datetime(2026, 11, 5, tzinfo=UTC)
+    report = CrawlStats(source_id="src", crawl_id="c5", started_at=started, finished_at=started,
+                        duration_seconds=0, pages=1, items=0, errors=0, complete=True,
+                        unchanged=1, missing=["2"])
+    bus.publish(CRAWL_STATS_TOPIC, "src", report.to_bytes())
+    bus.publish(CRAWL_STATS_TOPIC, "src", b"{not a report")
+    bus.flush()
+    worker = make_normalizer(bus, group="n-close")
+    run_until_idle(worker)
+    assert worker.dead_lettered == 1  # the broken report, with its reason
+    reader = bus.consumer("close-reader", [NORMALIZED_TOPIC])
+    messages = drain(reader, 3)
     reader.close()
-
-    crawl("c5", 5, [1], stats_first=True)  # third complete crawl without listing 2
-    run_until_idle(make_normalizer(bus, group="n-close"))  # a restarted process
-    reader = bus.consumer("close-reader-2", [NORMALIZED_TOPIC])
-    messages = drain(reader, 7)
-    reader.close()
-    tombstones = [m.key for m in messages if m.value is None]
-    assert tombstones == [opportunity_id("src", "2").encode()]
-    closed = [m for m in messages if m.key == opportunity_id("src", "2").encode()]
-    assert closed[-1].value is None  # per key, the close is the last word
+    assert [m.key for m in messages if m.value is None] == [opportunity_id("src", "2").encode()]

@@ -1,0 +1,76 @@
+"""Per-source seen-set: what each listing looked like at the last crawl.
+
+One SQLite file per source under ``<TILTS_DATA_DIR>/crawl-state/``. For every
+listing a crawl finds, ``observe`` says whether it is ``new``, ``changed`` or
+``unchanged`` (by a hash of what the source published, ignoring when we
+fetched it), so an unchanged listing is not published again. After a
+*complete* crawl, ``finish`` counts a miss for every known listing the crawl
+did not find and returns those missing for ``close_after`` consecutive
+complete crawls: the crawl reports them (``CrawlStats.missing``) and the
+normalizer closes them. A listing that comes back is new again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+VOLATILE = {"crawl_id", "fetched_at"}
+CLOSE_AFTER_MISSED_CRAWLS = 3
+
+
+def content_hash(item: dict[str, Any]) -> str:
+    body = {k: v for k, v in item.items() if k not in VOLATILE}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class SeenSet:
+    def __init__(self, path: Path, crawl_id: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.crawl_id = crawl_id
+        self.db = sqlite3.connect(path, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS listings (external_id TEXT PRIMARY KEY, hash TEXT NOT NULL,"
+            " last_crawl TEXT NOT NULL, misses INTEGER NOT NULL DEFAULT 0, closed INTEGER NOT NULL"
+            " DEFAULT 0)")
+        self.db.commit()
+
+    def observe(self, external_id: str, item: dict[str, Any]) -> str:
+        """``new``, ``changed`` or ``unchanged``; records the listing as seen in this crawl."""
+        digest = content_hash(item)
+        row = self.db.execute("SELECT hash, closed FROM listings WHERE external_id = ?",
+                              (external_id,)).fetchone()
+        self.db.execute(
+            "INSERT INTO listings (external_id, hash, last_crawl, misses, closed) VALUES (?, ?, ?, 0, 0)"
+            " ON CONFLICT(external_id) DO UPDATE SET hash = excluded.hash,"
+            " last_crawl = excluded.last_crawl, misses = 0, closed = 0",
+            (external_id, digest, self.crawl_id))
+        if row is None or row[1]:
+            return "new"
+        return "unchanged" if row[0] == digest else "changed"
+
+    def missing(self, complete: bool, close_after: int = CLOSE_AFTER_MISSED_CRAWLS) -> list[str]:
+        """After a crawl: listings now missing ``close_after`` complete crawls in a row.
+
+        Nothing is committed yet: see :meth:`commit`.
+        """
+        if not complete:
+            return []
+        self.db.execute("UPDATE listings SET misses = misses + 1 WHERE last_crawl != ? AND closed = 0",
+                        (self.crawl_id,))
+        return [r[0] for r in self.db.execute(
+            "SELECT external_id FROM listings WHERE closed = 0 AND misses >= ? ORDER BY external_id",
+            (close_after,))]
+
+    def commit(self, closed: list[str]) -> None:
+        """Make this crawl's observations durable, once the bus has what was published."""
+        self.db.executemany("UPDATE listings SET closed = 1 WHERE external_id = ?",
+                            [(m,) for m in closed])
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
