@@ -350,3 +350,138 @@ PARSERS: dict[str, Callable[[bytes, str, dict[str, Any] | None], Result]] = {
     "eyp": parse_eyp,
     "listing": parse_listing_detail,
 }
+
+
+# --------------------------------------------------------------- partner APIs
+# Shapes as summarized in ../shared/data/README.md from public code that talks
+# to these services; fields beyond those are read when present.
+
+
+def _json(body: bytes, url: str) -> tuple[Any, list[str]]:
+    try:
+        return json.loads(body), []
+    except ValueError as exc:
+        return None, [f"invalid JSON from {url}: {exc}"]
+
+
+def _name(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return _text(value.get("name") or value.get("title"))
+    return _text(value)
+
+
+def parse_volunteer_connector(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    """Volunteer Connector ``/api/search/``: ``{count, next, results: [...]}``."""
+    data, errors = _json(body, url)
+    if data is None:
+        return [], errors
+    items = []
+    for result in data.get("results") or [] if isinstance(data, dict) else []:
+        if not isinstance(result, dict) or result.get("id") is None:
+            errors.append(f"result without id in {url}")
+            continue
+        organization = result.get("organization")
+        audience = result.get("audience")
+        items.append({
+            "external_id": str(result["id"]),
+            "url": _text(result.get("url")) or urljoin(url, f"/opportunities/{result['id']}/"),
+            "title": _text(result.get("title")),
+            "description_html": _text(result.get("description")),
+            "organisation_name": _name(organization),
+            "organisation_url": _text(organization.get("url")) if isinstance(organization, dict) else None,
+            "remote": "true" if result.get("remote_or_online") else None,
+            "categories": [n for n in (_name(a) for a in result.get("activities") or []) if n],
+            "duration_text": _text(result.get("dates")) if isinstance(result.get("dates"), str) else None,
+            "location_text": _name(audience.get("regions")[0]) if isinstance(audience, dict)
+            and audience.get("regions") else None,
+            "_method": "api",
+        })
+    return items, errors
+
+
+def volunteer_connector_next(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data.get("next") if isinstance(data, dict) else None
+
+
+def parse_doit(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    """Do-it ``/v1/opportunities``: ``{data: {items: [...]}}``."""
+    data, errors = _json(body, url)
+    if data is None:
+        return [], errors
+    try:
+        entries = data["data"]["items"]
+    except (KeyError, TypeError):
+        return [], errors + [f"unexpected Do-it response from {url}"]
+    items = []
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("id") is None:
+            errors.append(f"opportunity without id in {url}")
+            continue
+        recruiter = entry.get("for_recruiter")
+        items.append({
+            "external_id": str(entry["id"]),
+            "url": _text(entry.get("url")) or f"https://do-it.org/opportunities/{entry['id']}",
+            "title": _text(entry.get("title")),
+            "description_html": _text(entry.get("description")),
+            "organisation_name": _name(recruiter),
+            "latitude": _text(entry.get("lat")),
+            "longitude": _text(entry.get("lng")),
+            "postal_code": _text(entry.get("postcode")),
+            "places_available": _text(entry.get("places_available")),
+            "remote": "true" if entry.get("working_from_home") else None,
+            "categories": [n for n in (_name(i) for i in entry.get("interests") or []) if n],
+            "country": "GB",
+            "_method": "api",
+        })
+    return items, errors
+
+
+def parse_idealist(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    """Idealist ``/api/v1/listings/volops?since=``: ``{volops: [...], hasMore}``."""
+    data, errors = _json(body, url)
+    if data is None:
+        return [], errors
+    items = []
+    for volop in data.get("volops") or [] if isinstance(data, dict) else []:
+        if not isinstance(volop, dict) or not volop.get("id"):
+            errors.append(f"volop without id in {url}")
+            continue
+        address = volop.get("address") if isinstance(volop.get("address"), dict) else {}
+        items.append({
+            "external_id": str(volop["id"]),
+            "url": _text((volop.get("url") or {}).get("en") if isinstance(volop.get("url"), dict)
+                         else volop.get("url")) or f"https://www.idealist.org/en/volunteer-opportunity/{volop['id']}",
+            "title": _text(volop.get("name") or volop.get("title")),
+            "description_html": _text(volop.get("description")),
+            "organisation_name": _name(volop.get("org")),
+            "city": _text(address.get("city")),
+            "region": _text(address.get("state")),
+            "country": _text(address.get("country")),
+            "remote": "true" if volop.get("remoteOk") or volop.get("isRemote") else None,
+            "updated_date": _text(volop.get("updated")),
+            "posted_date": _text(volop.get("published")),
+            "_method": "api",
+        })
+    return items, errors
+
+
+def idealist_page(body: bytes) -> tuple[bool, str | None]:
+    """(hasMore, the newest ``updated`` seen): the next request's ``since``."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False, None
+    volops = data.get("volops") or []
+    stamps = [v.get("updated") for v in volops if isinstance(v, dict) and v.get("updated")]
+    return bool(data.get("hasMore")), max(stamps) if stamps else None
+
+
+PARSERS.update({
+    "volunteer_connector": parse_volunteer_connector,
+    "doit": parse_doit,
+    "idealist": parse_idealist,
+})

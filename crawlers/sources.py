@@ -33,6 +33,9 @@ SpiderKind = Literal[
     "listing",  # declarative: list pages -> detail pages with selectors
     "ical",  # iCalendar feeds of events
     "eyp",  # European Youth Portal search API (European Solidarity Corps)
+    "volunteer_connector",  # Volunteer Connector open API
+    "doit",  # Do-it (UK) API
+    "idealist",  # Idealist listings change feed (key)
 ]
 Programme = Literal["European Solidarity Corps", "Erasmus+", "UN Volunteers", "national", "ngo"]
 # Registry fields a listing's selectors may fill (RawOpportunity field names).

@@ -62,6 +62,12 @@ class MissingListings:
         return due
 
 
+def normalize_bytes(value: bytes | None) -> bytes:
+    """One raw event's bytes → the normalized event's bytes (raises InvalidEvent)."""
+    raw = parse_event(RawOpportunity, value)
+    return normalize(raw).to_bytes()
+
+
 def _replay(bus: Bus, topic: str, handle, quiet_seconds: float) -> None:  # noqa: ANN001
     """Read ``topic`` from the beginning to its current end with a throwaway group."""
     targets = {p: o for p, o in bus.end_offsets(topic).items() if o > 0}

@@ -226,3 +226,63 @@ def test_every_kind_is_a_scrapy_spider(kind: str) -> None:
     done = subprocess.run([sys.executable, "-m", "scrapy", "list"], capture_output=True, text=True,
                           timeout=60, check=False)
     assert kind in done.stdout.split()
+
+
+def test_partner_apis_volunteer_connector_doit_idealist(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TILTS_TEST_IDEALIST_KEY", "k3y")  # the child crawl inherits it
+    vc_page_1 = {"count": 3, "next": "{BASE}/api/search/?page=2", "results": [
+        {"id": 101, "title": "Food bank sorter", "remote_or_online": False,
+         "organization": {"name": "Daily Bread", "url": "https://dailybread.example"},
+         "activities": [{"name": "Hunger"}, {"name": "Community"}], "dates": "Ongoing",
+         "audience": {"scope": "local", "regions": [{"name": "Toronto, ON"}]}},
+        {"id": 102, "title": "Online tutor", "remote_or_online": True,
+         "organization": {"name": "Learn Together"}, "activities": [{"name": "Education"}]}]}
+    vc_page_2 = {"count": 3, "next": None, "results": [{"id": 103, "title": "Park clean-up"},
+                                                       {"title": "no id"}]}
+    doit = {"data": {"items": [
+        {"id": "d-1", "title": "Befriender for older people", "description": "<p>Weekly calls.</p>",
+         "lat": 51.51, "lng": -0.12, "postcode": "WC2N 5DU", "places_available": 3,
+         "working_from_home": True, "interests": [{"name": "Older people"}],
+         "for_recruiter": {"name": "Age Friends London"}}]}}
+    idealist = {
+        "": {"volops": [{"id": "i-1", "name": "Garden helper", "updated": "2026-11-20T10:00:00Z",
+                          "org": {"name": "Green NYC"}, "address": {"city": "New York", "country": "US"}}],
+             "hasMore": True},
+        "2026-11-20T10:00:00Z": {"volops": [{"id": "i-2", "name": "Remote mentor", "remoteOk": True,
+                                              "updated": "2026-11-21T09:00:00Z"}], "hasMore": False},
+    }
+
+    def vc(query: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        return 200, JSON, json.dumps(vc_page_2 if query.get("page") == "2" else vc_page_1)
+
+    def ideal(query: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        return 200, JSON, json.dumps(idealist[query.get("since", "")])
+
+    routes = {"/api/search/": vc, "/v1/opportunities": (200, JSON, json.dumps(doit)),
+              "/api/v1/listings/volops": ideal}
+    with FixtureSite(routes) as site:
+        got_vc = run_spider("volunteer_connector", {"start_urls": site.url + "/api/search/"},
+                            tmp_path / "vc")
+        got_doit = run_spider("doit", {"start_urls": site.url + "/v1/opportunities",
+                                       "options": json.dumps({"points": [{"lat": 51.5, "lng": -0.1,
+                                                                          "miles": 10}]})},
+                              tmp_path / "doit")
+        got_ideal = run_spider("idealist", {"start_urls": site.url + "/api/v1/listings/volops",
+                                            "api_key_env": "TILTS_TEST_IDEALIST_KEY"}, tmp_path / "ideal")
+        doit_query = next(r["query"] for r in site.requests if r["path"] == "/v1/opportunities")
+        since = [r["query"].get("since") for r in site.requests if r["path"] == "/api/v1/listings/volops"]
+        auth = {r["headers"].get("Authorization") for r in site.requests
+                if r["path"] == "/api/v1/listings/volops"}
+    bank = by_title(got_vc["raw"], "Food bank sorter")
+    assert bank.organisation_name == "Daily Bread" and bank.categories == ["Hunger", "Community"]
+    assert bank.location_text == "Toronto, ON" and bank.duration_text == "Ongoing"
+    assert by_title(got_vc["raw"], "Online tutor").remote == "true"
+    assert len(got_vc["raw"]) == 3 and len(got_vc[DLQ_TOPIC]) == 1  # next followed; no-id reported
+    befriender = got_doit["raw"][0]
+    assert doit_query == {"lat": "51.5", "lng": "-0.1", "miles": "10"}
+    assert (befriender.postal_code, befriender.places_available, befriender.remote) == ("WC2N 5DU", "3", "true")
+    assert befriender.organisation_name == "Age Friends London" and befriender.categories == ["Older people"]
+    assert since == [None, "2026-11-20T10:00:00Z"]  # the change feed moves forward
+    assert auth == {"Basic azN5Og=="}  # the key as the Basic user name, never in the URL
+    assert {r.title for r in got_ideal["raw"]} == {"Garden helper", "Remote mentor"}
