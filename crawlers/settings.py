@@ -36,6 +36,13 @@ DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 RETRY_TIMES = 2
+# Retry 5xx and timeouts after 1 s, 2 s, … (crawlers/middlewares.py), not at once.
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawlers.middlewares.BackoffRetryMiddleware": 550,
+}
+TILTS_RETRY_BACKOFF_BASE = 1.0
+TILTS_RETRY_BACKOFF_MAX = 60.0
 REDIRECT_MAX_TIMES = 5
 DEPTH_LIMIT = 3
 CLOSESPIDER_TIMEOUT = 3600

@@ -98,3 +98,20 @@ def test_hostile_site_ends_within_its_limits_and_records_the_errors(tmp_path: Pa
     assert any("Timeout" in kind for kind in stats.errors_by_kind)
     assert stats.complete is False  # errors: nothing may be reported missing after this run
     assert got["elapsed"] < 80
+
+
+def test_server_errors_are_retried_with_growing_pauses(tmp_path: Path) -> None:
+    attempts: list[float] = []
+
+    def flaky(query: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        attempts.append(time.monotonic())
+        return (503, HTML, "busy") if len(attempts) < 3 else (200, HTML, page("Finally"))
+
+    routes = {"/list": (200, HTML, '<html><body><a class="item" href="/o/flaky">x</a></body></html>'),
+              "/o/flaky": flaky}
+    with FixtureSite(routes) as site:
+        got = crawl(site, tmp_path, {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "False",
+                                     "RETRY_TIMES": "3", "TILTS_RETRY_BACKOFF_BASE": "0.4"})
+    assert [r.title for r in got["raw"]] == ["Finally"]
+    first_gap, second_gap = attempts[1] - attempts[0], attempts[2] - attempts[1]
+    assert first_gap >= 0.4 and second_gap >= 0.8  # 0.4 s, then twice that
