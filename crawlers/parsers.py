@@ -485,3 +485,86 @@ PARSERS.update({
     "doit": parse_doit,
     "idealist": parse_idealist,
 })
+
+
+# ---------------------------------------------------------------- UN Volunteers
+# Publicly known: a JSON search behind app.unv.org with take/skip paging and a
+# detail endpoint per assignment (../shared/data/README.md). The field names
+# below are the defaults; a registry entry can rename any of them in
+# ``options.fields`` (dotted paths) once a real response has been inspected.
+
+UNV_FIELDS = {
+    "items": "items", "total": "totalCount", "id": "id", "title": "title",
+    "country": "countryName", "city": "dutyStation", "remote": "isOnline",
+    "duration": "duration", "expertise": "expertiseAreas", "deadline": "applicationDeadline",
+    "start": "startDate", "organisation": "hostEntity", "description": "description",
+    "eligibility": "eligibility", "entitlements": "entitlements", "url": "url",
+}
+
+
+def _path(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def unv_fields(options: dict[str, Any] | None) -> dict[str, str]:
+    return {**UNV_FIELDS, **((options or {}).get("fields") or {})}
+
+
+def parse_unv(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    """A search page (a list under ``items``) or one detail response (an object)."""
+    data, errors = _json(body, url)
+    if data is None:
+        return [], errors
+    f = unv_fields(options)
+    entries = _path(data, f["items"]) if isinstance(data, dict) and _path(data, f["items"]) is not None \
+        else [data] if isinstance(data, dict) else data
+    items = []
+    for entry in entries if isinstance(entries, list) else []:
+        ident = _path(entry, f["id"]) if isinstance(entry, dict) else None
+        if ident in (None, ""):
+            errors.append(f"assignment without {f['id']!r} in {url}")
+            continue
+        sections = []
+        for label, key in (("Description", "description"), ("Eligibility", "eligibility"),
+                           ("Entitlements", "entitlements")):
+            value = _path(entry, f[key])
+            if isinstance(value, list):
+                value = "<ul>" + "".join(f"<li>{html.escape(str(v))}</li>" for v in value) + "</ul>"
+            if value:
+                sections.append(f"<h3>{label}</h3>{value}" if key != "description" else str(value))
+        remote = _path(entry, f["remote"])
+        expertise = _path(entry, f["expertise"]) or []
+        items.append({
+            "external_id": str(ident),
+            "url": _text(_path(entry, f["url"]))
+            or (options or {}).get("page_url", "https://app.unv.org/opportunities/{id}").format(id=ident),
+            "title": _text(_path(entry, f["title"])),
+            "description_html": "".join(sections) or None,
+            "organisation_name": _name(_path(entry, f["organisation"])),
+            "country": _name(_path(entry, f["country"])),
+            "city": _name(_path(entry, f["city"])),
+            "remote": "online" if remote is True or str(remote).lower() in {"online", "true"} else None,
+            "duration_text": _text(_path(entry, f["duration"])),
+            "deadline": _text(_path(entry, f["deadline"])),
+            "start_date": _text(_path(entry, f["start"])),
+            "categories": [n for n in (_name(e) for e in expertise) if n] if isinstance(expertise, list)
+            else [],
+            "_method": "api",
+        })
+    return items, errors
+
+
+def unv_total(body: bytes, options: dict[str, Any] | None = None) -> int:
+    data, _errors = _json(body, "")
+    value = _path(data, unv_fields(options)["total"]) if isinstance(data, dict) else None
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+PARSERS["unv"] = parse_unv

@@ -33,6 +33,7 @@ SpiderKind = Literal[
     "listing",  # declarative: list pages -> detail pages with selectors
     "ical",  # iCalendar feeds of events
     "eyp",  # European Youth Portal search API (European Solidarity Corps)
+    "unv",  # UN Volunteers assignments (take/skip search + detail endpoint)
     "volunteer_connector",  # Volunteer Connector open API
     "doit",  # Do-it (UK) API
     "idealist",  # Idealist listings change feed (key)

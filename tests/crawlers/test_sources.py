@@ -38,7 +38,8 @@ def test_shipped_registry_covers_every_spider_kind() -> None:
     sources = load_sources(DEFAULT_FILE)
     assert len(sources) >= 10
     assert {s.spider for s in sources.values()} >= {
-        "schemaorg", "feed", "wordpress", "sitemap", "listing", "ical", "eyp"}
+        "schemaorg", "feed", "wordpress", "sitemap", "listing", "ical", "eyp", "unv",
+        "volunteer_connector", "doit", "idealist"}
     assert sources["european-youth-portal"].attribution == "European Youth Portal, CC BY 4.0"
     assert sources["brivpratigie-lv"].language == "lv"
 

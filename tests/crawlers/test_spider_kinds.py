@@ -221,7 +221,8 @@ def test_extract_command_reports_bad_entries(tmp_path: Path) -> None:
     assert len(done.stdout.splitlines()) == 2 and "without UID" in done.stderr
 
 
-@pytest.mark.parametrize("kind", ["feed", "wordpress", "ical", "eyp", "listing", "sitemap", "schemaorg"])
+@pytest.mark.parametrize("kind", ["feed", "wordpress", "ical", "eyp", "listing", "sitemap", "schemaorg",
+                                  "unv", "volunteer_connector", "doit", "idealist"])
 def test_every_kind_is_a_scrapy_spider(kind: str) -> None:
     done = subprocess.run([sys.executable, "-m", "scrapy", "list"], capture_output=True, text=True,
                           timeout=60, check=False)
@@ -286,3 +287,40 @@ def test_partner_apis_volunteer_connector_doit_idealist(tmp_path: Path,
     assert since == [None, "2026-11-20T10:00:00Z"]  # the change feed moves forward
     assert auth == {"Basic azN5Og=="}  # the key as the Basic user name, never in the URL
     assert {r.title for r in got_ideal["raw"]} == {"Garden helper", "Remote mentor"}
+
+
+def test_un_volunteers_search_and_detail(tmp_path: Path) -> None:
+    assignments = [
+        {"id": 1700123, "title": "Community Health Volunteer", "countryName": "Moldova",
+         "dutyStation": "Chișinău", "isOnline": False, "duration": "6 months",
+         "expertiseAreas": ["Health", {"name": "Community development"}], "applicationDeadline": "2026-12-15",
+         "hostEntity": {"name": "WHO"}},
+        {"id": 1700124, "title": "Online translator (Ukrainian)", "isOnline": True,
+         "duration": "6 weeks", "expertiseAreas": ["Translation"]},
+        {"id": 1700125, "title": "Data analyst", "countryName": "Kenya", "dutyStation": "Nairobi"},
+    ]
+    details = {a["id"]: {**a, "description": f"<p>About {a['title']}.</p>",
+                         "eligibility": ["Age 18–80", "Bachelor's degree"],
+                         "entitlements": ["Monthly living allowance", "Insurance"]} for a in assignments}
+
+    def search(query: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        skip, take = int(query["skip"]), int(query["take"])
+        return 200, JSON, json.dumps({"totalCount": 3, "items": assignments[skip:skip + take]})
+
+    routes = {"/api/doa/search": search}
+    for ident, detail in details.items():
+        routes[f"/api/doa/{ident}"] = (200, JSON, json.dumps(detail))
+    with FixtureSite(routes) as site:
+        options = {"page_size": 2, "detail_api": site.url + "/api/doa/{id}"}
+        got = run_spider("unv", {"start_urls": site.url + "/api/doa/search",
+                                 "programme": "UN Volunteers", "options": json.dumps(options)}, tmp_path)
+        pages = [r["query"] for r in site.requests if r["path"] == "/api/doa/search"]
+    assert sorted((q["take"], q["skip"]) for q in pages) == [("2", "0"), ("2", "2")]
+    health = by_title(got["raw"], "Community Health Volunteer")
+    assert (health.country, health.city, health.remote) == ("Moldova", "Chișinău", None)
+    assert health.duration_text == "6 months" and health.deadline == "2026-12-15"
+    assert health.categories == ["Health", "Community development"] and health.organisation_name == "WHO"
+    assert "<h3>Eligibility</h3>" in health.description_html and "Monthly living allowance" in health.description_html
+    assert health.url.path == "/opportunities/1700123"
+    assert by_title(got["raw"], "Online translator").remote == "online"
+    assert len(got["raw"]) == 3
