@@ -89,3 +89,22 @@ def test_scheduler_skips_disabled_sources(tmp_path: Path) -> None:
 
     sources = load_sources(write(tmp_path, GOOD.replace("    country: LV", "    enabled: false\n    country: LV")))
     assert CrawlLoop(sources.values(), lambda s: None).sources == []
+
+
+def test_check_with_network_reads_robots_and_the_first_page() -> None:
+    from crawlers.check import check_source
+    from crawlers.sources import Source
+    from tests.crawlers.fixture_site import FixtureSite
+
+    routes = {"/offers": (200, {"Content-Type": "text/html"}, "<html></html>")}
+    with FixtureSite(routes) as site:
+        ok = Source(id="ok", name="ok", home_url=site.url + "/", start_urls=[site.url + "/offers"],
+                    allowed_domains=["127.0.0.1"])
+        missing = ok.model_copy(update={"start_urls": [site.url + "/gone"]})
+        assert check_source(ok, network=True) == []
+        assert check_source(missing, network=True) == [
+            "first page unreachable: HTTP Error 404: Not Found"]
+    with FixtureSite(routes, robots="User-agent: *\nDisallow: /\n") as site:
+        shut = Source(id="shut", name="shut", home_url=site.url + "/", start_urls=[site.url + "/offers"],
+                      allowed_domains=["127.0.0.1"])
+        assert check_source(shut, network=True) == [f"robots.txt disallows {site.url}/offers for tilts"]
