@@ -36,7 +36,12 @@ def _text(value: Any) -> str | None:
 
 
 def parse_schemaorg(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
-    blocks, errors = jsonld_blocks(body.decode("utf-8", "replace"), url)
+    if not body.strip():
+        return [], []
+    try:
+        blocks, errors = jsonld_blocks(body.decode("utf-8", "replace"), url)
+    except Exception as exc:  # noqa: BLE001 - lxml raises several kinds on broken pages
+        return [], [f"unreadable page {url}: {exc}"]
     items = [to_raw_fields(node, url, i) | {"_method": "json-ld"}
              for i, node in enumerate(iter_opportunities(blocks))]
     if not items:
@@ -56,9 +61,38 @@ def _microdata_rdfa(body: bytes, url: str) -> Result:
     items: list[Fields] = []
     for syntax in ("microdata", "rdfa"):
         nodes = [n for n in data.get(syntax) or [] if isinstance(n, dict)]
+        if syntax == "rdfa":
+            nodes = _compact_rdfa(nodes)
         for i, node in enumerate(iter_opportunities(nodes)):
             items.append(to_raw_fields(node, url, i) | {"_method": syntax})
     return items, []
+
+
+def _local(iri: str) -> str:
+    return iri.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+
+
+def _compact_rdfa(graph: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """extruct's expanded RDFa graph → JSON-LD-like nodes with schema.org short names."""
+    by_id = {n.get("@id"): n for n in graph if n.get("@id")}
+
+    def compact(node: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+        out: dict[str, Any] = {"@type": [_local(t) for t in node.get("@type", [])]}
+        for key, values in node.items():
+            if key.startswith("@") or "schema.org" not in key:
+                continue
+            resolved = []
+            for value in values if isinstance(values, list) else [values]:
+                if isinstance(value, dict) and "@value" in value:
+                    resolved.append(value["@value"])
+                elif isinstance(value, dict) and value.get("@id") in by_id and depth < 4:
+                    resolved.append(compact(by_id[value["@id"]], depth + 1))
+                elif isinstance(value, dict) and "@id" in value:
+                    resolved.append(value["@id"])
+            out[_local(key)] = resolved[0] if len(resolved) == 1 else resolved
+        return out
+
+    return [compact(n) for n in graph if n.get("@type")]
 
 
 # ---------------------------------------------------------------------- feeds
@@ -85,7 +119,7 @@ def parse_feed(body: bytes, url: str, options: dict[str, Any] | None = None) -> 
             "title": entry.get("title"),
             "description_html": html,
             "organisation_name": entry.get("author"),
-            "posted_date": entry.get("published") or entry.get("created"),
+            "posted_date": entry.get("published") or entry.get("created") or entry.get("updated"),
             "updated_date": entry.get("updated"),
             "categories": [t.get("term") for t in entry.get("tags") or [] if t.get("term")],
             "_method": "feed",

@@ -123,6 +123,7 @@ def test_declarative_listing_in_latvian_obeys_robots_and_domains(tmp_path: Path)
                                      "country": "LV", "selectors": json.dumps(selectors)}, tmp_path)
         paths = site.paths()
     assert paths[0] == "/robots.txt" and "/private/misija-9" not in paths
+    assert got["stats"][0].robots_denials == 1
     assert {r.url.path for r in got["raw"]} == {"/misijas/1041", "/misijas/1042", "/misijas/1043"}
     tirgus = by_title(got["raw"], "Palīdzība Ziemassvētku")
     assert tirgus.organisation_name == 'Biedrība "Rīgas pilsētas Sarkanais Krusts"'

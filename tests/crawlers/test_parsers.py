@@ -1,0 +1,55 @@
+"""Extraction functions on their own: malformed input is reported, never a crash."""
+
+from __future__ import annotations
+
+import pytest
+
+from crawlers.parsers import PARSERS, parse_feed, parse_schemaorg
+
+RDF = b"""<?xml version="1.0" encoding="utf-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+         xmlns:dc="http://purl.org/dc/elements/1.1/">
+  <channel rdf:about="https://vabatahtlikud.ee/rss"><title>Vabatahtlikud</title>
+    <link>https://vabatahtlikud.ee/</link><description>x</description></channel>
+  <item rdf:about="https://vabatahtlikud.ee/uudised/talgud">
+    <title>Talgud Lahemaa rahvuspargis</title><link>https://vabatahtlikud.ee/uudised/talgud</link>
+    <description>Ootame vabatahtlikke 12. detsembril.</description><dc:date>2026-11-16T10:00:00+02:00</dc:date>
+  </item>
+</rdf:RDF>"""
+
+RDFA = """<html><body vocab="https://schema.org/">
+<div typeof="VolunteerAction"><h1 property="name">Suppenküche helfen</h1>
+<div property="description">Jeden Freitag kochen.</div>
+<div property="location" typeof="Place"><div property="address" typeof="PostalAddress">
+<span property="addressLocality">Wien</span><span property="addressCountry">AT</span></div></div></div>
+</body></html>""".encode()
+
+
+def test_rdf_feed() -> None:
+    items, errors = parse_feed(RDF, "https://vabatahtlikud.ee/rss")
+    assert errors == [] and items[0]["title"] == "Talgud Lahemaa rahvuspargis"
+    assert items[0]["external_id"] == "https://vabatahtlikud.ee/uudised/talgud"
+    assert items[0]["posted_date"]
+
+
+def test_rdfa_page() -> None:
+    items, errors = parse_schemaorg(RDFA, "https://example.at/suppe")
+    assert errors == [] and items[0]["title"] == "Suppenküche helfen" and items[0]["_method"] == "rdfa"
+    assert items[0]["city"] == "Wien" and items[0]["country"] == "AT"
+
+
+@pytest.mark.parametrize("kind", ["wordpress", "tribe", "eyp", "unv", "volunteer_connector", "doit",
+                                  "idealist"])
+@pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe\x00", b"[1, 2, 3]", b'"text"', b"null"])
+def test_malformed_json_is_an_error_not_a_crash(kind: str, body: bytes) -> None:
+    items, errors = PARSERS[kind](body, "https://api.example/x", {})
+    assert items == []
+    if body in (b"{not json", b"", b"\xff\xfe\x00"):
+        assert errors and "JSON" in errors[0] or "unexpected" in errors[0]
+
+
+@pytest.mark.parametrize("kind", ["schemaorg", "feed", "ical", "listing"])
+@pytest.mark.parametrize("body", [b"", b"\x00\x01\x02", b"<html><<<>>>&&&", b"\xc3\x28" * 1000])
+def test_malformed_markup_is_survived(kind: str, body: bytes) -> None:
+    items, errors = PARSERS[kind](body, "https://example.org/x", {"fields": {"title": "h1::text"}})
+    assert isinstance(items, list) and isinstance(errors, list)
