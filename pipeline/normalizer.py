@@ -25,10 +25,9 @@ tombstone on the normalized topic, which removes it from search.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 
-from pipeline.bus import Bus, Message
+from pipeline.bus import Bus, Message, read_to_end
 from pipeline.events import (
     CRAWL_STATS_TOPIC,
     NORMALIZED_TOPIC,
@@ -68,29 +67,6 @@ def normalize_bytes(value: bytes | None) -> bytes:
     return normalize(raw).to_bytes()
 
 
-def _replay(bus: Bus, topic: str, handle, quiet_seconds: float) -> None:  # noqa: ANN001
-    """Read ``topic`` from the beginning to its current end with a throwaway group."""
-    targets = {p: o for p, o in bus.end_offsets(topic).items() if o > 0}
-    if not targets:
-        return
-    consumer = bus.consumer(f"{GROUP}-warm-{uuid.uuid4().hex[:12]}", [topic])
-    reached: dict[int, int] = {}
-    last_message = time.monotonic()
-    try:
-        while any(reached.get(p, -1) < o - 1 for p, o in targets.items()):
-            batch = consumer.poll(max_records=1000, timeout=1.0)
-            if not batch:
-                if time.monotonic() - last_message > quiet_seconds:
-                    break  # compaction removed the tail offsets
-                continue
-            last_message = time.monotonic()
-            for msg in batch:
-                reached[msg.partition] = max(reached.get(msg.partition, -1), msg.offset)
-                handle(msg)
-    finally:
-        consumer.close()
-
-
 def warm_start(bus: Bus, dedupe: Deduplicator, *, quiet_seconds: float = 5.0) -> int:
     """Rebuild the clustering index from the bus; returns listings loaded."""
     loaded = 0
@@ -106,7 +82,8 @@ def warm_start(bus: Bus, dedupe: Deduplicator, *, quiet_seconds: float = 5.0) ->
         except InvalidEvent:
             pass  # the indexer dead-letters it; it cannot be a cluster member
 
-    _replay(bus, NORMALIZED_TOPIC, listing, quiet_seconds)
+    read_to_end(bus, f"{GROUP}-warm-{uuid.uuid4().hex[:12]}", NORMALIZED_TOPIC, listing,
+                quiet_seconds=quiet_seconds)
     return loaded
 
 

@@ -58,10 +58,15 @@ class Worker:
             "dead-lettering %s@%s/%s key=%r in %s: %s",
             msg.topic, msg.partition, msg.offset, msg.key, self.stage, error,
         )
-        headers = dead_letter_headers(
+        # The original headers travel along (for replay); the DLQ's own are dlq-*.
+        kept = [(k, v) for k, v in msg.headers if not k.startswith("dlq-") and k != "content-type"]
+        original_type = msg.header("content-type")
+        headers = kept + dead_letter_headers(
             original_topic=msg.topic, stage=self.stage, error=error, failed_at=datetime.now(UTC)
         )
         headers += [("dlq-original-offset", f"{msg.partition}:{msg.offset}".encode())]
+        if original_type:
+            headers.append(("dlq-original-content-type", original_type))
         self.bus.publish(DLQ_TOPIC, msg.key, msg.value, headers)
         self.dead_lettered += 1
 

@@ -61,3 +61,29 @@ def test_unknown_source_is_one_clear_line(tmp_path: Path) -> None:
     proc = tilts("crawl", "no-such-source", env=embedded_env(tmp_path))
     assert proc.returncode == 1
     assert proc.stderr.decode().startswith("tilts: unknown source 'no-such-source'")
+
+
+def test_dlq_commands_on_the_embedded_bus(tmp_path: Path) -> None:
+    from pipeline.bus import open_bus
+    from pipeline.config import bus_url_for
+    from pipeline.events import RAW_TOPIC
+    from pipeline.normalizer import make_normalizer
+
+    env = embedded_env(tmp_path)
+    bus = open_bus(bus_url_for(None, tmp_path))
+    bus.ensure_topics()
+    bus.publish(RAW_TOPIC, "s:1", b'{"source_id": "s", "external_id": "1", "url": "https://x.example/1",'
+                b' "crawl_id": "c", "fetched_at": "2026-11-20T00:00:00Z", "extraction_method": "feed"}')
+    bus.flush()
+    worker = make_normalizer(bus)  # no title: the normalizer dead-letters it
+    worker.drain(idle=2.0)
+    worker.close()
+    bus.close()
+    listed = subprocess.run([sys.executable, "-m", "tilts.cli", "dlq", "list"], capture_output=True,
+                            timeout=60, env=env)
+    assert listed.returncode == 0, listed.stderr.decode()
+    assert b"normalize" in listed.stdout and b"title" in listed.stdout
+    assert b"1 dead letter(s)" in listed.stdout
+    replayed = subprocess.run([sys.executable, "-m", "tilts.cli", "dlq", "replay"], capture_output=True,
+                              timeout=60, env=env)
+    assert replayed.stdout.strip() == b"re-drove 1 dead letter(s)"

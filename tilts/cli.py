@@ -26,8 +26,10 @@ from tilts.settings import Settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 services_app = typer.Typer(no_args_is_help=True, help="Real Kafka and Elasticsearch on 127.0.0.1, no Docker.")
 sources_app = typer.Typer(no_args_is_help=True, help="The source registry.")
+dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: inspect and re-drive after a fix.")
 app.add_typer(services_app, name="services")
 app.add_typer(sources_app, name="sources")
+app.add_typer(dlq_app, name="dlq")
 
 EXPECTED = (BusError, SearchUnavailable, SourceError, svc.ServiceError, InvalidEvent, OSError)
 
@@ -387,6 +389,49 @@ def extract(
         typer.echo(f"error: {message}", err=True)
     if errors:
         raise typer.Exit(code=1)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    stage: Annotated[Optional[str], typer.Option(help="Only this stage: crawl, normalize, index.")] = None,
+    limit: Annotated[int, typer.Option(help="The latest N letters.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="DeadLetter JSON lines.")] = False,
+) -> None:
+    """List dead letters with their stage and reason (nothing is consumed)."""
+    from pipeline.dlq import list_letters
+    from tilts.runtime import make_bus
+
+    bus = make_bus(_settings())
+    try:
+        letters = list_letters(bus, stage=stage, limit=limit)
+    finally:
+        bus.close()
+    for letter in letters:
+        if as_json:
+            typer.echo(letter.model_dump_json())
+        else:
+            typer.echo(f"{letter.failed_at:%Y-%m-%d %H:%M:%S} {letter.stage:9} {letter.key or '-':40.40} "
+                       f"{letter.error_class}: {letter.error_message[:120]}")
+    if not as_json:
+        typer.echo(f"{len(letters)} dead letter(s)")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    stage: Annotated[Optional[str], typer.Option(help="Only this stage: crawl, normalize, index.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be re-driven.")] = False,
+) -> None:
+    """Send dead letters back to their original topics, each once, after a fix."""
+    from pipeline.dlq import replay
+    from tilts.runtime import make_bus
+
+    bus = make_bus(_settings())
+    try:
+        letters = replay(bus, stage=stage, dry_run=dry_run)
+    finally:
+        bus.close()
+    verb = "would re-drive" if dry_run else "re-drove"
+    typer.echo(f"{verb} {len(letters)} dead letter(s)")
 
 
 def main() -> None:

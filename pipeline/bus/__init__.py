@@ -6,9 +6,41 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from pipeline.bus.base import Bus, BusError, Consumer, Headers, Message
 
-__all__ = ["Bus", "BusError", "Consumer", "Headers", "Message", "open_bus"]
+__all__ = ["Bus", "BusError", "Consumer", "Headers", "Message", "open_bus", "read_to_end"]
+
+
+def read_to_end(bus: Bus, group: str, topic: str, handle: Callable[[Message], None], *,
+                commit: bool = False, quiet_seconds: float = 5.0) -> None:
+    """Hand every message of ``topic`` after ``group``'s position to ``handle``, up to
+    the end the topic had when called (or until nothing came for ``quiet_seconds``:
+    compaction may have removed the tail, or the group is already at the end).
+    With ``commit`` the group's position is committed after each handled batch."""
+    targets = {p: o for p, o in bus.end_offsets(topic).items() if o > 0}
+    if not targets:
+        return
+    consumer = bus.consumer(group, [topic])
+    reached: dict[int, int] = {}
+    last_message = time.monotonic()
+    try:
+        while any(reached.get(p, -1) < o - 1 for p, o in targets.items()):
+            batch = consumer.poll(max_records=1000, timeout=1.0)
+            if not batch:
+                if time.monotonic() - last_message > quiet_seconds:
+                    break
+                continue
+            last_message = time.monotonic()
+            for msg in batch:
+                reached[msg.partition] = max(reached.get(msg.partition, -1), msg.offset)
+                handle(msg)
+            if commit:
+                consumer.commit()
+    finally:
+        consumer.close()
 
 
 def open_bus(url: str, prefix: str = "", partitions: int = 6) -> Bus:
