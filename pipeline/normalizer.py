@@ -107,12 +107,7 @@ def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None
                 continue
             try:
                 raw = parse_event(RawOpportunity, msg.value)
-                opp = normalize(raw)
-                known = dedupe.first_seen(opp.id)
-                if known is not None and known < opp.provenance.first_seen:
-                    opp.provenance.first_seen = known
-                dedupe.add(opp)
-                dedupe.apply(opp)
+                opp = dedupe.place(normalize(raw))
             except Retryable:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, never dropped

@@ -192,9 +192,8 @@ def _normalize_lines() -> None:
         if not line.strip():
             continue
         try:
-            opp = normalize_raw(parse_event(RawOpportunity, line.strip()))
-            dedupe.add(opp)
-            sys.stdout.buffer.write(dedupe.apply(opp).to_bytes() + b"\n")
+            opp = dedupe.place(normalize_raw(parse_event(RawOpportunity, line.strip())))
+            sys.stdout.buffer.write(opp.to_bytes() + b"\n")
         except Exception as exc:  # noqa: BLE001 - reported per line, never dropped
             bad += 1
             typer.echo(f"line {n}: {type(exc).__name__}: {exc}", err=True)

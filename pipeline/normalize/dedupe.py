@@ -58,17 +58,15 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 class _Member:
     id: str
     url: str
-    first_seen: str
+    first_seen: datetime
     start: str | None
     country: str | None
     words: frozenset[str]
-    source_id: str = ""
-    last_seen: datetime | None = None
     links: set[str] = field(default_factory=set)
 
 
 class Deduplicator:
-    """Incremental clustering; ``add`` returns the ids whose cluster changed."""
+    """Incremental clustering: ``place`` each listing as it is normalized."""
 
     def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM) -> None:
         self.threshold = threshold
@@ -101,21 +99,23 @@ class Deduplicator:
                     todo.append(other)
         return sorted(seen, key=lambda i: (self._members[i].first_seen, i))
 
-    def first_seen(self, opp_id: str) -> datetime | None:
-        """When ``opp_id`` was first seen, if it is known."""
-        member = self._members.get(opp_id)
-        return datetime.fromisoformat(member.first_seen) if member else None
+    def place(self, opp: Opportunity) -> Opportunity:
+        """Add (or update) ``opp`` and set its cluster fields; a listing seen before
+        keeps its earliest ``first_seen``."""
+        known = self._members.get(opp.id)
+        if known is not None and known.first_seen < opp.provenance.first_seen:
+            opp.provenance.first_seen = known.first_seen
+        self.add(opp)
+        return self.apply(opp)
 
-    def add(self, opp: Opportunity) -> set[str]:
-        before = set(self.cluster(opp.id)) if opp.id in self._members else {opp.id}
+    def add(self, opp: Opportunity) -> None:
         self.remove(opp.id)
         words = signature(opp)
         place = opp.locations[0] if opp.locations else None
         member = _Member(
-            opp.id, opp.url, opp.provenance.first_seen.isoformat(),
+            opp.id, opp.url, opp.provenance.first_seen,
             opp.start_date.isoformat() if opp.start_date else None,
             place.country if place else None, words,
-            opp.source_id, opp.provenance.last_seen,
         )
         mh = self._minhash(words)
         for other_id in self._lsh.query(mh):
@@ -125,17 +125,15 @@ class Deduplicator:
                 other.links.add(opp.id)
         self._members[opp.id] = member
         self._lsh.insert(opp.id, mh)
-        return before | set(self.cluster(opp.id))
 
-    def remove(self, opp_id: str) -> set[str]:
-        """Forget a listing (deleted or re-added); returns its former cluster-mates."""
+    def remove(self, opp_id: str) -> None:
+        """Forget a listing (closed, or about to be re-added)."""
         member = self._members.pop(opp_id, None)
         if member is None:
-            return set()
+            return
         self._lsh.remove(opp_id)
         for other in member.links:
             self._members[other].links.discard(opp_id)
-        return set(member.links)
 
     def apply(self, opp: Opportunity) -> Opportunity:
         """``opp`` with its current ``cluster_id`` and ``also_listed_on`` set."""
