@@ -119,3 +119,37 @@ class SourceSpider(scrapy.Spider):
             yield CrawlDeadLetter(url=response.url, reason=message, body=response.body)
         for fields in items:
             yield self.raw_item(fields)
+
+
+class OffsetPagedSpider(SourceSpider):
+    """APIs paged by offset: the first page says the total, the others are then
+    requested together. Subclasses build ``page_url`` and read ``total`` and items."""
+
+    default_page_size = 100
+    max_page_size = 1000
+
+    def page_size(self) -> int:
+        return min(int(self.options.get("page_size", self.default_page_size)), self.max_page_size)
+
+    def page_url(self, endpoint: str, offset: int) -> str:
+        raise NotImplementedError
+
+    def total(self, body: bytes) -> int:
+        raise NotImplementedError
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def _start_requests(self) -> Iterator[scrapy.Request]:
+        for endpoint in self.start_urls:
+            yield scrapy.Request(self.page_url(endpoint, 0), callback=self.parse,
+                                 cb_kwargs={"endpoint": endpoint, "offset": 0})
+
+    def parse(self, response: Response, endpoint: str = "", offset: int = 0,
+              **kwargs: Any) -> Iterator[Any]:
+        yield from self.parse_page(response)
+        if offset == 0 and endpoint:
+            size = self.page_size()
+            for start in range(size, self.total(response.body), size):
+                yield scrapy.Request(self.page_url(endpoint, start), callback=self.parse,
+                                     cb_kwargs={"endpoint": endpoint, "offset": start})

@@ -17,37 +17,27 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-import scrapy
 from scrapy.http import Response
 
 from crawlers.parsers import eyp_total, parse_eyp
-from crawlers.spiders.base import SourceSpider
+from crawlers.spiders.base import OffsetPagedSpider
 
 
-class EuropeanYouthPortalSpider(SourceSpider):
+class EuropeanYouthPortalSpider(OffsetPagedSpider):
     name = "eyp"
     extraction_method = "api"
+    max_page_size = 500  # what the portal accepts
 
-    def _page(self, endpoint: str, start: int) -> str:
-        size = min(int(self.options.get("page_size", 100)), 500)
-        params = {"type": "Opportunity", "filters[status]": "open", "from": start, "size": size,
-                  "sort[created]": "desc"}
+    def page_url(self, endpoint: str, offset: int) -> str:
+        params = {"type": "Opportunity", "filters[status]": "open", "from": offset,
+                  "size": self.page_size(), "sort[created]": "desc"}
         for i, programme in enumerate(self.options.get("funding_programmes") or []):
             params[f"filters[funding_programme][id][{i}]"] = programme
         return f"{endpoint}?{urlencode(params)}"
 
-    def _start_requests(self) -> Iterator[scrapy.Request]:
-        for endpoint in self.start_urls:
-            yield scrapy.Request(self._page(endpoint, 0), callback=self.parse,
-                                 cb_kwargs={"endpoint": endpoint, "start": 0})
+    def total(self, body: bytes) -> int:
+        return eyp_total(body)
 
-    def parse(self, response: Response, endpoint: str = "", start: int = 0,
-              **kwargs: Any) -> Iterator[Any]:
-        items, errors = parse_eyp(response.body, response.url,
-                                  {"lang": self.language or "en"})
-        yield from self.emit(response, (items, errors))
-        if start == 0 and endpoint:
-            size = min(int(self.options.get("page_size", 100)), 500)
-            for offset in range(size, eyp_total(response.body), size):
-                yield scrapy.Request(self._page(endpoint, offset), callback=self.parse,
-                                     cb_kwargs={"endpoint": endpoint, "start": offset})
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        yield from self.emit(response, parse_eyp(response.body, response.url,
+                                                 {"lang": self.language or "en"}))

@@ -18,39 +18,31 @@ import scrapy
 from scrapy.http import Response
 
 from crawlers.parsers import parse_unv, unv_total
-from crawlers.spiders.base import SourceSpider
+from crawlers.spiders.base import OffsetPagedSpider
 
 
-class UnVolunteersSpider(SourceSpider):
+class UnVolunteersSpider(OffsetPagedSpider):
     name = "unv"
     extraction_method = "api"
+    default_page_size = 50
 
-    def _page(self, endpoint: str, skip: int) -> str:
-        take = int(self.options.get("page_size", 50))
+    def page_url(self, endpoint: str, offset: int) -> str:
         extra = self.options.get("query") or {}
-        return f"{endpoint}?{urlencode({**extra, 'take': take, 'skip': skip})}"
+        return f"{endpoint}?{urlencode({**extra, 'take': self.page_size(), 'skip': offset})}"
 
-    def _start_requests(self) -> Iterator[scrapy.Request]:
-        for endpoint in self.start_urls:
-            yield scrapy.Request(self._page(endpoint, 0), callback=self.parse,
-                                 cb_kwargs={"endpoint": endpoint, "skip": 0})
+    def total(self, body: bytes) -> int:
+        return unv_total(body, self.options)
 
-    def parse(self, response: Response, endpoint: str = "", skip: int = 0,
-              **kwargs: Any) -> Iterator[Any]:
+    def parse_page(self, response: Response) -> Iterator[Any]:
         items, errors = parse_unv(response.body, response.url, self.options)
         detail = self.options.get("detail_api")
-        if detail:
-            yield from self.emit(response, ([], errors))
-            for fields in items:
-                yield scrapy.Request(detail.format(id=fields["external_id"]), callback=self.parse_detail,
-                                     cb_kwargs={"summary": fields})
-        else:
+        if not detail:
             yield from self.emit(response, (items, errors))
-        if skip == 0 and endpoint:
-            take = int(self.options.get("page_size", 50))
-            for offset in range(take, unv_total(response.body, self.options), take):
-                yield scrapy.Request(self._page(endpoint, offset), callback=self.parse,
-                                     cb_kwargs={"endpoint": endpoint, "skip": offset})
+            return
+        yield from self.emit(response, ([], errors))
+        for fields in items:
+            yield scrapy.Request(detail.format(id=fields["external_id"]), callback=self.parse_detail,
+                                 cb_kwargs={"summary": fields})
 
     def parse_detail(self, response: Response, summary: dict[str, Any]) -> Iterator[Any]:
         items, errors = parse_unv(response.body, response.url, self.options)
