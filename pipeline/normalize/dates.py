@@ -294,14 +294,14 @@ _NUMBER_WORDS = {
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
     "ein": 1, "eine": 1, "einen": 1, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6,
     "sieben": 7, "acht": 8, "neun": 9, "zehn": 10, "elf": 11, "zwölf": 12,
-    "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six_": 6, "sept": 7,
+    "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7,
     "huit": 8, "neuf": 9, "dix": 10, "douze": 12,
     "uno": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6, "siete": 7, "ocho": 8,
     "nueve": 9, "diez": 10, "doce": 12, "due": 2, "tre": 3, "quattro": 4, "cinque": 5,
     "sei": 6, "sette": 7, "otto": 8, "nove": 9, "dieci": 10, "dodici": 12,
     "divas": 2, "divi": 2, "trīs": 3, "četri": 4, "pieci": 5, "seši": 6, "desmit": 10,
     "два": 2, "две": 2, "три": 3, "четыре": 4, "пять": 5, "шесть": 6, "девять": 9,
-    "десять": 10, "двенадцать": 12, "два_": 2, "дві": 2, "шість": 6, "дев'ять": 9,
+    "десять": 10, "двенадцать": 12, "дві": 2, "шість": 6, "дев'ять": 9,
     "dwa": 2, "dwie": 2, "trzy": 3, "sześć": 6, "dwanaście": 12,
     "du": 2, "dvi": 2, "šeši": 6, "kaks": 2, "kuus": 6,
 }
@@ -312,7 +312,7 @@ _UNITS = [
     (r"years?|gad[siuaā]\w*|год\w*|лет|рок\w*|jahre?n?|ans?|años?|ann[oi]|lat|rok|met\w*|aasta\w*", 365),
 ]
 _NUM = r"\d{1,3}|" + "|".join(
-    sorted((k for k in _NUMBER_WORDS if "_" not in k), key=len, reverse=True))
+    sorted(_NUMBER_WORDS, key=len, reverse=True))
 _SPAN = re.compile(
     rf"(?<![\w])(?P<a>{_NUM})(?:\s*(?:-|–|to|до|līdz|bis|à|a|do|iki)\s*(?P<b>{_NUM}))?[\s-]*"
     r"(?P<unit>" + "|".join(f"(?:{u})" for u, _ in _UNITS) + r")(?![\w])",

@@ -88,34 +88,37 @@ def programme_age(programme: str | None, humanitarian: bool) -> tuple[int | None
 
 # --------------------------------------------------------------------- support
 
-_SUPPORT_WORDS: dict[str, str] = {
+_SUPPORT_TERMS: dict[str, str] = {  # word stems and phrases, matched on folded text
     "accommodation": (
-        "accommodation lodging housing board and lodging dzivesviet naktsmitn izmitinas "
-        "проживани жиль проживанн житл unterkunft hebergement logement alojamiento alloggio "
-        "zakwaterowan nocleg apgyvendin majutus"),
+        "accommodation, alloggio, alojamiento, apgyvendin, board and lodging, dzivesviet, "
+        "hebergement, housing, izmitinas, lodging, logement, majutus, naktsmitn, nocleg, "
+        "unterkunft, zakwaterowan, жиль, житл, проживани, проживанн"),
     "food": (
-        "food meals meal lunch breakfast dinner full board half board board and lodging edinas "
-        "maltit pusdien питани обед харчуванн verpflegung mahlzeit repas nourriture comida "
-        "desayuno vitto pasti pranzo wyzywien posilk maitinim toitlust lounasook"),
+        "board and lodging, breakfast, comida, desayuno, dinner, edinas, food, full board, "
+        "half board, lounasook, lunch, mahlzeit, maitinim, maltit, meal, meals, nourriture, "
+        "pasti, posilk, pranzo, pusdien, repas, toitlust, verpflegung, vitto, wyzywien, "
+        "обед, питани, харчуванн"),
     "travel": (
-        "travel transport cela izdevum проезд дорог проїзд fahrtkosten reisekosten anreise "
-        "voyage deplacement viaje desplazamiento viaggio podroz dojazd kelion soidu"),
+        "anreise, cela, deplacement, desplazamiento, dojazd, fahrtkosten, izdevum, kelion, "
+        "podroz, reisekosten, soidu, transport, travel, viaggio, viaje, voyage, дорог, "
+        "проезд, проїзд"),
     "insurance": (
-        "insurance apdrosinas страхов страхуванн versicher sozialversichert assurance seguro "
-        "assicuraz ubezpiecz draudim kindlustus"),
+        "apdrosinas, assicuraz, assurance, draudim, insurance, kindlustus, seguro, "
+        "sozialversichert, ubezpiecz, versicher, страхов, страхуванн"),
     "allowance": (
-        "pocket money allowance stipend kabatas naud карманн кишеньков taschengeld "
-        "aufwandsentschadigung argent de poche dinero de bolsillo rimborso spese kieszonkow "
-        "dienpinig taskuraha"),
+        "allowance, argent de poche, aufwandsentschadigung, dienpinig, dinero de bolsillo, "
+        "kabatas naud, kieszonkow, pocket money, rimborso spese, stipend, taschengeld, "
+        "taskuraha, карманн, кишеньков"),
     "language_course": (
-        "language course language classes language lessons valodas kurs языков курс курсы "
-        "мовн курс sprachkurs cours de langue curso de idioma corso di lingua kurs jezykow "
-        "kalbos kurs keelekursus latvian course greek course polish course italian course "
-        "estonian course lithuanian course german course french course spanish course "
-        "portuguese course slovenian course"),
+        "corso di lingua, cours de langue, curso de idioma, estonian course, french course, "
+        "german course, greek course, italian course, kalbos kurs, keelekursus, "
+        "kurs jezykow, language classes, language course, language lessons, latvian course, "
+        "lithuanian course, polish course, portuguese course, slovenian course, "
+        "spanish course, sprachkurs, valodas kurs, курсы, мовн курс, языков курс"),
     "training": (
-        "training trainings pre-deployment induction apmacib обучени тренинг навчанн schulung "
-        "fortbildung seminar formation formacion formazione szkoleni mokym koolitus"),
+        "apmacib, formacion, formation, formazione, fortbildung, induction, koolitus, mokym, "
+        "pre-deployment, schulung, seminar, szkoleni, training, trainings, навчанн, обучени, "
+        "тренинг"),
 }
 _PROVIDED = re.compile(
     r"provide|cover|offer|include|receive|\bget\b|\bgets\b|reimburs|compensat|are paid|we pay"
@@ -138,37 +141,13 @@ _NOT_PROVIDED = re.compile(
 )
 
 
-_PHRASES = {
-    "accommodation": ["board and lodging"],
-    "food": ["full board", "half board", "board and lodging"],
-    "allowance": ["pocket money", "argent de poche", "dinero de bolsillo", "rimborso spese",
-                  "kabatas naud"],
-    "language_course": ["language course", "language classes", "language lessons",
-                        "valodas kurs", "языков курс", "мовн курс", "cours de langue",
-                        "curso de idioma", "corso di lingua", "kurs jezykow", "kalbos kurs",
-                        "latvian course", "greek course", "polish course", "italian course",
-                        "estonian course", "lithuanian course", "german course", "french course",
-                        "spanish course", "portuguese course", "slovenian course",
-                        "online latvian course"],
-}
+
+def _alternation(terms: str) -> re.Pattern[str]:
+    ordered = sorted((fold(t.strip()) for t in terms.split(",")), key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, ordered)) + r")")
 
 
-def _compile_support() -> dict[str, re.Pattern[str]]:
-    out = {}
-    for flag, words in _SUPPORT_WORDS.items():
-        phrases = set(_PHRASES.get(flag, []))
-        rest = words
-        for phrase in phrases:
-            rest = rest.replace(phrase, " ")
-        terms = phrases | {w for w in rest.split() if w}
-        if flag == "food":
-            terms.discard("board")
-        ordered = sorted((fold(t) for t in terms), key=len, reverse=True)
-        out[flag] = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, ordered)) + r")")
-    return out
-
-
-_SUPPORT = _compile_support()
+_SUPPORT = {flag: _alternation(terms) for flag, terms in _SUPPORT_TERMS.items()}
 # "языковой курс", "курсы латышского языка", "online Latvian course" etc.
 _LANGUAGE_COURSE = re.compile(
     r"(?:курс\w*\s+\w+\s+язык|\w+ian\s+(?:language\s+)?course|\w+ish\s+(?:language\s+)?course"

@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import pycountry
 
+from pipeline.normalize.language import is_language_name
 from pipeline.normalize.text import fold
 
 # Codes the EU institutions use that differ from ISO 3166-1.
@@ -150,8 +151,6 @@ def countries_in(text: str) -> list[str]:
         for m in pattern.finditer(folded):
             if names[m.group(0)] not in out:
                 out.append(names[m.group(0)])
-    from pipeline.normalize.language import is_language_name
-
     for m in _capitalised(text):
         if is_language_name(m.group(0)):  # "Ukrainian" is a language, not Ukraine
             continue
