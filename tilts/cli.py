@@ -11,13 +11,15 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from crawlers.sources import Source, SourceError, load_sources
-from pipeline.bus import BusError
+from pipeline.bus import Bus, BusError
 from pipeline.events import InvalidEvent
 from search.backends import SearchRequest, SearchUnavailable
 from tilts import services as svc
@@ -390,6 +392,18 @@ def extract(
         raise typer.Exit(code=1)
 
 
+@contextmanager
+def _bus() -> Iterator[Bus]:
+    """The configured bus, closed afterwards."""
+    from tilts.runtime import make_bus
+
+    bus = make_bus(_settings())
+    try:
+        yield bus
+    finally:
+        bus.close()
+
+
 @dlq_app.command("list")
 def dlq_list(
     stage: Annotated[Optional[str], typer.Option(help="Only this stage: crawl, normalize, index.")] = None,
@@ -398,13 +412,9 @@ def dlq_list(
 ) -> None:
     """List dead letters with their stage and reason (nothing is consumed)."""
     from pipeline.dlq import list_letters
-    from tilts.runtime import make_bus
 
-    bus = make_bus(_settings())
-    try:
+    with _bus() as bus:
         letters = list_letters(bus, stage=stage, limit=limit)
-    finally:
-        bus.close()
     for letter in letters:
         if as_json:
             typer.echo(letter.model_dump_json())
@@ -422,13 +432,9 @@ def dlq_replay(
 ) -> None:
     """Send dead letters back to their original topics, each once, after a fix."""
     from pipeline.dlq import replay
-    from tilts.runtime import make_bus
 
-    bus = make_bus(_settings())
-    try:
+    with _bus() as bus:
         letters = replay(bus, stage=stage, dry_run=dry_run)
-    finally:
-        bus.close()
     verb = "would re-drive" if dry_run else "re-drove"
     typer.echo(f"{verb} {len(letters)} dead letter(s)")
 

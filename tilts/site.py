@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 import io
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 DEMO_SITE = Path(__file__).parent / "demo_site"
 
@@ -32,20 +34,28 @@ class _Handler(SimpleHTTPRequestHandler):
             return io.BytesIO(body)
         return super().send_head()
 
-class StaticSite:
-    """``with StaticSite(folder) as site: site.url`` serves the folder until exit."""
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 for the life of a ``with`` block."""
 
-    def __init__(self, root: Path = DEMO_SITE, host: str = "127.0.0.1", port: int = 0) -> None:
-        handler = type("Handler", (_Handler,), {})
-        self._server = ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(root)))
+    def __init__(self, handler: Callable[..., BaseHTTPRequestHandler], host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self._server = ThreadingHTTPServer((host, port), handler)
         self.url = f"http://{host}:{self._server.server_address[1]}"
-        handler.base_url = self.url
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> StaticSite:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class StaticSite(LoopbackServer):
+    """``with StaticSite(folder) as site: site.url`` serves the folder until exit."""
+
+    def __init__(self, root: Path = DEMO_SITE, host: str = "127.0.0.1", port: int = 0) -> None:
+        handler = type("Handler", (_Handler,), {})
+        super().__init__(functools.partial(handler, directory=str(root)), host, port)
+        handler.base_url = self.url

@@ -8,13 +8,14 @@ check politeness: robots.txt read first, User-Agent, no offsite requests.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tilts.site import LoopbackServer
 
 FIXTURES = Path(__file__).with_name("fixtures")
 Response = tuple[int, dict[str, str], bytes | str]
@@ -25,7 +26,7 @@ def fixture(name: str) -> str:
     return (FIXTURES / name).read_text(encoding="utf-8")
 
 
-class FixtureSite:
+class FixtureSite(LoopbackServer):
     def __init__(self, routes: dict[str, Route], robots: str = "User-agent: *\nAllow: /\n") -> None:
         self.routes = {"/robots.txt": (200, {"Content-Type": "text/plain"}, robots), **routes}
         self.requests: list[dict[str, Any]] = []
@@ -53,17 +54,7 @@ class FixtureSite:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FixtureSite:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler)
 
     def paths(self) -> list[str]:
         return [r["path"] for r in self.requests]
