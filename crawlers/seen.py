@@ -12,19 +12,18 @@ normalizer closes them. A listing that comes back is new again.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+from pipeline.events import stable_hash
 
 VOLATILE = {"crawl_id", "fetched_at"}
 CLOSE_AFTER_MISSED_CRAWLS = 3
 
 
 def content_hash(item: dict[str, Any]) -> str:
-    body = {k: v for k, v in item.items() if k not in VOLATILE}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return stable_hash({k: v for k, v in item.items() if k not in VOLATILE})
 
 
 class SeenSet:

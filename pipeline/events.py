@@ -368,6 +368,11 @@ class CrawlStats(Event):
     offsite_filtered: int = Field(default=0, ge=0)
 
 
+def stable_hash(data: Any) -> str:
+    """The same hash for the same JSON-able content, on any machine (key order ignored)."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
 def opportunity_id(source_id: str, external_id: str) -> str:
     """Stable id: the same listing always gets the same id, on any machine."""
     digest = hashlib.blake2b(f"{source_id}:{external_id}".encode(), digest_size=10).hexdigest()

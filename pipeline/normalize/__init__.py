@@ -14,8 +14,6 @@ remote), ``dedupe`` (near-duplicate clusters).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, datetime
 
 from pipeline.events import (
@@ -29,6 +27,7 @@ from pipeline.events import (
     RawOpportunity,
     Status,
     opportunity_id,
+    stable_hash,
 )
 from pipeline.normalize import activity, eligibility, language, places, themes
 from pipeline.normalize.dates import duration, parse_date, text_dates
@@ -43,8 +42,7 @@ MAX_TITLE_CHARS = 500
 
 def content_hash(opp: Opportunity) -> str:
     """Hash of what the listing says (not when we saw it): unchanged re-crawls match."""
-    body = opp.model_dump(mode="json", exclude={"provenance", "status", "cluster_id"})
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
+    return stable_hash(opp.model_dump(mode="json", exclude={"provenance", "status", "cluster_id"}))
 
 
 def _city_name(raw: RawOpportunity, country: str | None) -> str | None:

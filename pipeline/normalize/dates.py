@@ -30,6 +30,7 @@ from email.utils import parsedate_to_datetime
 import dateparser
 
 from pipeline.events import DurationClass
+from pipeline.normalize.text import sentences
 
 _MONTH_FORMS = {
     1: "january jan janvāris janvārī janvāra janvārim января январь январе січня січень січні "
@@ -246,8 +247,6 @@ class TextDates:
 
 def text_dates(text: str, base: date) -> TextDates:
     """Start, end and deadline stated in free text (see module doc)."""
-    from pipeline.normalize.text import sentences
-
     out = TextDates()
     for sentence in sentences(text):
         sentence = sentence.lower()
