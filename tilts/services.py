@@ -9,7 +9,11 @@ Provisions from Maven Central with the machine's Maven and Java 17:
   ``org.elasticsearch.distribution.integ-test-zip:elasticsearch`` (the server
   with the transport-netty4 module, no bundled JDK; security off). Elasticsearch
   refuses to run as root, so as root it runs as the system user
-  ``tiltsvc`` (created when missing).
+  ``tiltsvc`` (created when missing). That archive lacks the analysis-common
+  module, so ``provision`` compiles ``tilts/es_analysis`` (the language
+  analyzers and token filters tilts' index template uses, under the
+  distribution's own names, built from the Lucene jars in the server's lib/)
+  into the plugin ``analysis-tilts``; the official image needs no plugin.
 
 Everything lives under the services folder (``TILTS_SERVICES_DIR``; default
 ``~/.cache/tilts/services``, or ``/var/lib/tilts/services`` as root so the
@@ -311,6 +315,7 @@ class Elasticsearch(Service):
 
     def provision(self) -> None:
         if (self.home / "bin" / "elasticsearch").exists():
+            self.install_analysis_plugin()
             return
         self.root.mkdir(parents=True, exist_ok=True)
         archive = self.root / f"elasticsearch-{ELASTICSEARCH_VERSION}.zip"
@@ -328,6 +333,34 @@ class Elasticsearch(Service):
                 mode = info.external_attr >> 16
                 if mode:
                     path.chmod(mode)
+        self.install_analysis_plugin()
+
+    def install_analysis_plugin(self) -> None:
+        """Build ``analysis-tilts`` when the distribution has no analysis-common
+        (rebuilt whenever the plugin's source is newer than the installed jar)."""
+        if (self.home / "modules" / "analysis-common").exists():
+            return
+        source = Path(__file__).parent / "es_analysis" / "TiltsAnalysisPlugin.java"
+        target = self.home / "plugins" / "analysis-tilts"
+        jar = target / "analysis-tilts.jar"
+        if jar.exists() and jar.stat().st_mtime >= source.stat().st_mtime:
+            return
+        build = self.root / "analysis-tilts-build"
+        shutil.rmtree(build, ignore_errors=True)
+        (build / "classes").mkdir(parents=True)
+        log = self.root / "provision.log"
+        _run(["javac", "--release", "17", "-d", str(build / "classes"),
+              "-cp", str(self.home / "lib" / "*"), str(source)],
+             log, "compiling the analysis-tilts Elasticsearch plugin")
+        target.mkdir(parents=True, exist_ok=True)
+        _run(["jar", "cf", str(jar), "-C", str(build / "classes"), "."],
+             log, "packaging the analysis-tilts Elasticsearch plugin")
+        (target / "plugin-descriptor.properties").write_text(
+            "description=Language analyzers and token filters for tilts (Lucene analysis-common)\n"
+            "version=1.0.0\nname=analysis-tilts\nclassname=org.tilts.analysis.TiltsAnalysisPlugin\n"
+            f"java.version=17\nelasticsearch.version={ELASTICSEARCH_VERSION}\n"
+        )
+        shutil.rmtree(build, ignore_errors=True)
 
     def start(self) -> None:
         if self.pid() is not None:
