@@ -16,28 +16,67 @@ from __future__ import annotations
 
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
+import pycountry
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, TransportError, helpers
 
 from pipeline.events import Opportunity
 from search.backends.base import (
+    ALL_OF_FACETS,
     FACETS,
+    SUPPORT_ITEMS,
     DocumentRejected,
     SearchHit,
     SearchRequest,
     SearchResult,
     SearchUnavailable,
+    Sort,
+    decode_cursor,
+    encode_cursor,
+    facet_values,
+    place_text,
 )
 
 # Facet name -> indexed keyword field.
 FACET_FIELDS = {
     "country": "countries",
+    "city": "cities",
     "theme": "themes",
     "activity_type": "activity_type",
+    "duration_class": "duration_class",
+    "work_mode": "work_mode",
     "language": "language",
+    "required_language": "required_languages",
+    "programme": "programme",
+    "organisation": "organisation.name.raw",
+    "support": "support_offered",
+    "source": "source_id",
 }
+# Listing language -> the analyzer of its language fields (analysis-common
+# names; `tilts services up` provides them on the Maven test distribution).
+# Polish and Ukrainian need plugins (analysis-stempel, analysis-ukrainian) the
+# default image lacks: their listings use the language-neutral fields only.
+LANGUAGE_ANALYZERS = {
+    "lv": "latvian", "en": "english", "ru": "russian", "de": "german", "fr": "french",
+    "es": "spanish", "it": "italian", "lt": "lithuanian", "et": "estonian",
+}
+# Every ISO 639-1 code: "languages I speak" excludes listings requiring any other.
+ALL_LANGUAGES = sorted({lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2")})
 
 _KEYWORD = {"type": "keyword"}
 _DATE = {"type": "date"}
+_FOLDED = {"type": "text", "analyzer": "tilts_folded"}
+
+ANALYSIS: dict[str, Any] = {
+    "analyzer": {
+        # Language-neutral: every listing, any language, accents folded ("Riga" finds "Rīga").
+        "tilts_folded": {"type": "custom", "tokenizer": "standard", "filter": ["lowercase", "asciifolding"]},
+        "tilts_autocomplete": {
+            "type": "custom", "tokenizer": "standard",
+            "filter": ["lowercase", "asciifolding", "tilts_edge"],
+        },
+    },
+    "filter": {"tilts_edge": {"type": "edge_ngram", "min_gram": 1, "max_gram": 20}},
+}
 
 MAPPINGS: dict[str, Any] = {
     # Fields not listed are kept in _source but not indexed: a new event field
@@ -48,18 +87,29 @@ MAPPINGS: dict[str, Any] = {
         "cluster_id": _KEYWORD,
         "source_id": _KEYWORD,
         "programme": _KEYWORD,
-        "title": {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}},
-        "summary": {"type": "text"},
-        "description_text": {"type": "text"},
+        "title": {
+            **_FOLDED,
+            "fields": {
+                "raw": {"type": "keyword", "ignore_above": 512},
+                "suggest": {"type": "text", "analyzer": "tilts_autocomplete", "search_analyzer": "tilts_folded"},
+            },
+        },
+        "summary": _FOLDED,
+        "places": _FOLDED,
+        "description_text": _FOLDED,
         "description_html": {"type": "text", "index": False},
+        # The listing's own language, analysed by that language's analyzer.
+        "i18n_title": {"properties": {k: {"type": "text", "analyzer": a} for k, a in LANGUAGE_ANALYZERS.items()}},
+        "i18n_text": {"properties": {k: {"type": "text", "analyzer": a} for k, a in LANGUAGE_ANALYZERS.items()}},
         "language": _KEYWORD,
         "organisation": {
             "properties": {
-                "name": {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 256}}},
+                "name": {**_FOLDED, "fields": {"raw": {"type": "keyword", "ignore_above": 256}}},
                 "identifier": _KEYWORD,
             }
         },
         "countries": _KEYWORD,
+        "cities": _KEYWORD,
         "locations": {
             "properties": {
                 "country": _KEYWORD,
@@ -84,19 +134,21 @@ MAPPINGS: dict[str, Any] = {
                 "age_min": {"type": "integer"},
                 "age_max": {"type": "integer"},
                 "residence_countries": _KEYWORD,
+                "nationality_countries": _KEYWORD,
                 "languages": {
                     "properties": {"language": _KEYWORD, "level": _KEYWORD,
                                    "required": {"type": "boolean"}}
                 },
             }
         },
+        "required_languages": _KEYWORD,
         "support": {
             "properties": {
                 flag: {"type": "boolean"}
-                for flag in ("accommodation", "food", "travel", "insurance", "allowance",
-                             "language_course", "training")
+                for flag in SUPPORT_ITEMS
             }
         },
+        "support_offered": _KEYWORD,
         "activity_type": _KEYWORD,
         "status": _KEYWORD,
         "places_available": {"type": "integer"},
@@ -110,40 +162,127 @@ MAPPINGS: dict[str, Any] = {
     },
 }
 
-INDEX_SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
+INDEX_SETTINGS = {
+    "number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s", "analysis": ANALYSIS,
+}
+# Indexed only to search on: never part of what a hit returns.
+DERIVED_FIELDS = ["countries", "cities", "places", "required_languages", "support_offered", "i18n_title", "i18n_text"]
+_TEXT_FIELDS = [
+    "title^5", "i18n_title.*^5", "organisation.name^2", "places^2", "summary^2", "description_text",
+    "i18n_text.*",
+]
+# More like this: the listing-language fields drop stop words and match inflections.
+_LIKE_FIELDS = ["title", "description_text", *(f"i18n_{k}.{lang}" for k in ("title", "text")
+                                              for lang in LANGUAGE_ANALYZERS)]
+_FUZZY_FIELDS = ["title^3", "organisation.name", "places", "description_text"]
+_HIGHLIGHT = {
+    "encoder": "html", "pre_tags": ["<mark>"], "post_tags": ["</mark>"], "require_field_match": False,
+    "fields": {
+        "title": {"number_of_fragments": 0},
+        "description_text": {"fragment_size": 180, "number_of_fragments": 1},
+    },
+}
 
 
 def to_document(doc: Opportunity) -> dict[str, Any]:
     body = doc.model_dump(mode="json")
-    body["countries"] = doc.countries
+    values = facet_values(doc)
+    body["countries"] = values["country"]
+    body["cities"] = values["city"]
+    body["required_languages"] = values["required_language"]
+    body["support_offered"] = values["support"]
+    body["places"] = place_text(doc)
+    lang = (doc.language or "").lower()
+    if lang in LANGUAGE_ANALYZERS:
+        body["i18n_title"] = {lang: doc.title}
+        body["i18n_text"] = {lang: f"{doc.summary}\n{doc.description_text}"}
     return body
 
 
-def build_query(request: SearchRequest) -> dict[str, Any]:
+def _facet_filter(facet: str, values: list[str]) -> dict[str, Any]:
+    field = FACET_FIELDS[facet]
+    if facet in ALL_OF_FACETS:
+        return {"bool": {"filter": [{"term": {field: v}} for v in values]}}
+    return {"terms": {field: values}}
+
+
+def _missing_or(field: str, clause: dict[str, Any]) -> dict[str, Any]:
+    return {"bool": {"should": [clause, {"bool": {"must_not": {"exists": {"field": field}}}}],
+                     "minimum_should_match": 1}}
+
+
+def base_filters(request: SearchRequest) -> list[dict[str, Any]]:
+    """The non-facet filters: they narrow hits and facet counts alike."""
+    out: list[dict[str, Any]] = []
+    if request.status:
+        out.append({"terms": {"status": request.status}})
+    if request.age is not None:
+        out.append(_missing_or("eligibility.age_min", {"range": {"eligibility.age_min": {"lte": request.age}}}))
+        out.append(_missing_or("eligibility.age_max", {"range": {"eligibility.age_max": {"gte": request.age}}}))
+    if request.resident:
+        out.append(_missing_or("eligibility.residence_countries",
+                               {"term": {"eligibility.residence_countries": request.resident}}))
+    if request.speaks:
+        others = [code for code in ALL_LANGUAGES if code not in request.speaks]
+        out.append({"bool": {"must_not": {"terms": {"required_languages": others}}}})
+    for field, low, high in (("deadline", request.deadline_from, request.deadline_to),
+                             ("start_date", request.start_from, request.start_to)):
+        if low or high:
+            bounds = {k: v.isoformat() for k, v in (("gte", low), ("lte", high)) if v}
+            out.append({"range": {field: bounds}})
+    if request.within_km is not None:
+        out.append({"geo_distance": {"distance": f"{request.within_km}km",
+                                     "locations.geo": {"lat": request.lat, "lon": request.lon}}})
+    return out
+
+
+def _sort(request: SearchRequest) -> list[Any]:
+    sort = request.effective_sort
+    if sort == Sort.relevance:
+        keys: list[Any] = ["_score"]
+    elif sort == Sort.deadline:
+        keys = [{"deadline": {"order": "asc", "missing": "_last"}}]
+    elif sort == Sort.distance:
+        keys = [{"_geo_distance": {"locations.geo": {"lat": request.lat, "lon": request.lon},
+                                   "order": "asc", "unit": "km", "mode": "min", "distance_type": "arc"}}]
+    else:
+        keys = [{"provenance.first_seen": {"order": "desc"}}]
+    return keys + [{"id": "asc"}]
+
+
+def build_query(request: SearchRequest, *, alias: str = "opportunities",
+                like_cluster: str | None = None) -> dict[str, Any]:
     """SearchRequest → request body (pure; the facet logic lives here).
 
-    Text uses ``simple_query_string``: user input can never inject syntax or
-    make the query fail. Facet filters go in ``post_filter`` and every facet's
-    aggregation applies all filters but its own.
+    Text uses ``simple_query_string`` (user input can never inject syntax or
+    make the query fail) over the language-neutral and the listing-language
+    fields, or a fuzzy ``multi_match`` (typos). Facet filters go in
+    ``post_filter`` and every facet's aggregation applies all but its own.
     """
     must: list[dict[str, Any]] = []
-    if request.q and request.q.strip():
-        must.append(
-            {
-                "simple_query_string": {
-                    "query": request.q,
-                    "fields": ["title^5", "organisation.name^2", "summary^2", "description_text"],
-                    "default_operator": "and",
-                    "flags": "AND|OR|NOT|PHRASE|PREFIX|WHITESPACE|ESCAPE",
-                }
-            }
-        )
-    base_filter: list[dict[str, Any]] = []
-    if not request.include_closed:
-        base_filter.append({"term": {"status": "open"}})
-    facet_filters = {
-        facet: {"terms": {FACET_FIELDS[facet]: values}} for facet, values in request.filters().items()
-    }
+    text = request.text
+    if text:
+        must.append({"bool": {"should": [
+            {"simple_query_string": {
+                "query": text, "fields": _TEXT_FIELDS, "default_operator": "and",
+                "flags": "AND|OR|NOT|PHRASE|PREFIX|WHITESPACE|ESCAPE",
+            }},
+            {"multi_match": {
+                "query": text, "fields": _FUZZY_FIELDS, "operator": "and",
+                "fuzziness": "AUTO:4,7", "prefix_length": 1,
+            }},
+        ], "minimum_should_match": 1}})
+    must_not: list[dict[str, Any]] = []
+    if request.like:
+        must.append({"more_like_this": {
+            "fields": _LIKE_FIELDS, "like": [{"_index": alias, "_id": request.like}],
+            "min_term_freq": 1, "min_doc_freq": 1, "max_query_terms": 25, "min_word_length": 3,
+            "minimum_should_match": "10%",
+        }})
+        must_not.append({"term": {"id": request.like}})
+        if like_cluster:
+            must_not.append({"term": {"cluster_id": like_cluster}})
+    facet_filters = {facet: _facet_filter(facet, values) for facet, values in request.filters().items()}
     aggs: dict[str, Any] = {}
     for facet in FACETS:
         others = [f for name, f in facet_filters.items() if name != facet]
@@ -151,14 +290,30 @@ def build_query(request: SearchRequest) -> dict[str, Any]:
             "filter": {"bool": {"filter": others}} if others else {"match_all": {}},
             "aggs": {"values": {"terms": {"field": FACET_FIELDS[facet], "size": 250}}},
         }
+    aggs["clusters"] = {
+        "filter": {"bool": {"filter": list(facet_filters.values())}} if facet_filters else {"match_all": {}},
+        "aggs": {"n": {"cardinality": {"field": "cluster_id", "precision_threshold": 40000}}},
+    }
+    query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}], "filter": base_filters(request)}}
+    if must_not:
+        query["bool"]["must_not"] = must_not
     body: dict[str, Any] = {
-        "query": {"bool": {"must": must or [{"match_all": {}}], "filter": base_filter}},
+        "query": query,
         "aggs": aggs,
-        "from": (request.page - 1) * request.size,
         "size": request.size,
         "track_total_hits": True,
-        "sort": (["_score"] if must else []) + [{"provenance.last_seen": "desc"}, {"id": "asc"}],
+        "sort": _sort(request),
+        "_source": {"excludes": DERIVED_FIELDS},
     }
+    state = decode_cursor(request.cursor) if request.cursor else {}
+    if "a" in state and not request.collapse:
+        body["search_after"] = state["a"]
+    else:
+        body["from"] = request.offset()
+    if request.collapse:
+        body["collapse"] = {"field": "cluster_id"}
+    if text:
+        body["highlight"] = _HIGHLIGHT
     if facet_filters:
         body["post_filter"] = {"bool": {"filter": list(facet_filters.values())}}
     return body
@@ -231,7 +386,7 @@ class ElasticsearchBackend:
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
         try:
-            resp = self.es.get(index=self.alias, id=doc_id)
+            resp = self.es.get(index=self.alias, id=doc_id, source_excludes=DERIVED_FIELDS)
         except NotFoundError:
             return None
         except TransportError as exc:
@@ -239,22 +394,69 @@ class ElasticsearchBackend:
         return dict(resp["_source"])
 
     def search(self, request: SearchRequest) -> SearchResult:
+        like_cluster = None
+        if request.like:
+            liked = self.get(request.like)
+            if liked is None:
+                return SearchResult(total=0, clusters=0, hits=[], facets={f: {} for f in FACETS},
+                                    page=request.page, size=request.size)
+            like_cluster = liked.get("cluster_id")
+        body = build_query(request, alias=self.alias, like_cluster=like_cluster)
         try:
-            resp = self.es.search(index=self.alias, body=build_query(request))
+            resp = self.es.search(index=self.alias, body=body)
+        except BadRequestError as exc:
+            raise ValueError(f"search request refused: {exc}") from exc
         except (TransportError, ApiError) as exc:
             raise SearchUnavailable(f"search failed: {exc}") from exc
-        hits = [
-            SearchHit(id=h["_id"], score=h.get("_score"), opportunity=h["_source"])
-            for h in resp["hits"]["hits"]
-        ]
+        hits = []
+        for h in resp["hits"]["hits"]:
+            distance = h["sort"][0] if request.effective_sort == Sort.distance else None
+            highlight = {
+                ("description" if field == "description_text" else field): frags[0]
+                for field, frags in (h.get("highlight") or {}).items() if frags
+            }
+            hits.append(SearchHit(
+                id=h["_id"], score=h.get("_score"), opportunity=h["_source"], highlight=highlight,
+                distance_km=round(distance, 3) if isinstance(distance, (int, float)) else None,
+            ))
         facets = {
             facet: {b["key"]: b["doc_count"] for b in resp["aggregations"][facet]["values"]["buckets"]}
             for facet in FACETS
         }
+        total = resp["hits"]["total"]["value"]
+        clusters = int(resp["aggregations"]["clusters"]["n"]["value"])
         return SearchResult(
-            total=resp["hits"]["total"]["value"], hits=hits, facets=facets,
-            page=request.page, size=request.size,
+            total=total, clusters=clusters, hits=hits, facets=facets, page=request.page,
+            size=request.size, next_cursor=self._next_cursor(request, resp, clusters if request.collapse else total),
         )
+
+    @staticmethod
+    def _next_cursor(request: SearchRequest, resp: dict[str, Any], reachable: int) -> str | None:
+        raw = resp["hits"]["hits"]
+        if not raw or len(raw) < request.size:
+            return None
+        if request.collapse:
+            nxt = request.offset() + len(raw)
+            return encode_cursor({"o": nxt}) if nxt < min(reachable, 10_000) else None
+        return encode_cursor({"a": raw[-1]["sort"]})
+
+    def suggest(self, prefix: str, size: int = 8) -> list[str]:
+        prefix = prefix.strip()
+        if not prefix:
+            return []
+        body = {
+            "query": {"bool": {
+                "must": {"match": {"title.suggest": {"query": prefix, "operator": "and"}}},
+                "filter": {"term": {"status": "open"}},
+            }},
+            "collapse": {"field": "title.raw"}, "_source": ["title"], "size": size,
+            "sort": ["_score", {"id": "asc"}],
+        }
+        try:
+            resp = self.es.search(index=self.alias, body=body)
+        except (TransportError, ApiError) as exc:
+            raise SearchUnavailable(f"suggest failed: {exc}") from exc
+        return [h["_source"]["title"] for h in resp["hits"]["hits"]]
 
     def count(self) -> int:
         return int(self.es.count(index=self.alias)["count"])

@@ -1,70 +1,114 @@
 """The embedded search backend: SQLite with an FTS5 full-text index.
 
-One file (``sqlite:///<data_dir>/search.sqlite3``). Documents are stored as
-JSON; an FTS5 table (unicode61 tokenizer with diacritics removed, so "Rīga"
-matches "riga") indexes title, organisation and description, ranked by BM25
-with the title weighted highest; facet values live in a side table so filters
-and facet counts are plain SQL.
+One file (``sqlite:///<data_dir>/search.sqlite3``), the same request model and
+semantics as Elasticsearch (see ``base``):
+
+- ``docs`` holds each opportunity as JSON plus the columns filters and sorts
+  need (status, dates, first seen in ms, age limits); ``facets`` holds every
+  facet value (and residence countries) per document; ``geo`` the points,
+  measured with the same great-circle formula Elasticsearch uses.
+- ``fts`` (unicode61, diacritics removed, so "Riga" finds "Rīga") indexes
+  title, organisation, description and the description's *stems* in the
+  listing's language (``search.stemming``); a query word matches as a prefix
+  or by any of its stems, ranked by BM25 with the title weighted highest.
+- Writers use one connection under a lock; WAL lets readers see the last
+  committed state while a rebuild is in flight (zero downtime reindex).
 """
 
 from __future__ import annotations
 
+import html
 import json
+import math
 import re
 import sqlite3
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline.events import Opportunity
 from search.backends.base import (
+    ALL_OF_FACETS,
     FACETS,
     DocumentRejected,
     SearchHit,
     SearchRequest,
     SearchResult,
     SearchUnavailable,
+    Sort,
+    encode_cursor,
     facet_values,
+    geo_points,
+    haversine_km,
+    place_text,
 )
+from search.stemming import query_variants, stem_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
     id TEXT PRIMARY KEY,
     doc TEXT NOT NULL,
+    cluster_id TEXT NOT NULL,
     status TEXT NOT NULL,
+    title TEXT NOT NULL,
     deadline TEXT,
-    updated TEXT
+    start_date TEXT,
+    first_seen INTEGER NOT NULL,
+    age_min INTEGER,
+    age_max INTEGER,
+    has_residence INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS docs_newest ON docs(first_seen DESC, id);
+CREATE INDEX IF NOT EXISTS docs_status ON docs(status);
 CREATE TABLE IF NOT EXISTS facets (
     id TEXT NOT NULL,
     facet TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (facet, value, id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS facets_by_id ON facets(id);
+CREATE INDEX IF NOT EXISTS facets_by_id ON facets(id, facet);
+CREATE TABLE IF NOT EXISTS geo (id TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS geo_by_id ON geo(id);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-    id UNINDEXED, title, organisation, description,
+    id UNINDEXED, title, organisation, place, description, stems,
     tokenize = 'unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, row);
 """
 
-# BM25 column weights: id (unindexed), title, organisation, description.
-_BM25 = "bm25(fts, 0.0, 5.0, 2.0, 1.0)"
+# BM25 column weights: id (unindexed), title, organisation, place, description, stems.
+_BM25 = "bm25(fts, 0.0, 5.0, 2.0, 2.0, 1.0, 1.0)"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
+
+
+def _quote(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
 
 
 def fts_query(text: str) -> str | None:
-    """User text → a safe FTS5 query: every word must match (prefix on the last).
-
-    Words are quoted, so FTS5 syntax in user input (``NEAR``, ``*``, ``"``,
-    column filters) is matched literally and never raises.
-    """
-    words = _TOKEN.findall(text)
+    """User text → a safe FTS5 query: every word must match, as a prefix or
+    by one of its stems. Words are quoted, so FTS5 syntax in user input
+    (``NEAR``, ``*``, ``"``, column filters) is matched literally and never raises."""
+    words = [w.lower() for w in _TOKEN.findall(text)]
     if not words:
         return None
-    quoted = [f'"{w}"' for w in words]
-    quoted[-1] += "*"
-    return " AND ".join(quoted)
+    parts = []
+    for word in words:
+        stems = " OR ".join(_quote(s) for s in query_variants(word))
+        parts.append(f"({_quote(word)}* OR stems : ({stems}))")
+    return " AND ".join(parts)
+
+
+def _ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def _marked_html(text: str | None) -> str:
+    """FTS5 highlight output → escaped HTML with <mark> (source text stays inert)."""
+    escaped = html.escape(text or "", quote=False)
+    return escaped.replace(_MARK_OPEN, "<mark>").replace(_MARK_CLOSE, "</mark>")
 
 
 class SqliteBackend:
@@ -80,12 +124,63 @@ class SqliteBackend:
             )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn.create_function("dist_km", 4, haversine_km, deterministic=True)
         except sqlite3.Error as exc:
             raise SearchUnavailable(f"cannot open search index {self.path}: {exc}") from exc
+        self._local = threading.local()
+
+    @property
+    def _read(self) -> sqlite3.Connection:
+        """This thread's reading connection (searches run in parallel; the
+        temp table for facet counts is per connection)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.create_function("dist_km", 4, haversine_km, deterministic=True)
+            self._local.conn = conn
+        return conn
 
     def setup(self) -> None:
         with self._lock:
-            self._conn.executescript(_SCHEMA)
+            try:
+                self._conn.executescript(_SCHEMA)
+            except sqlite3.OperationalError as exc:
+                if "no such column" in str(exc) or "has no column" in str(exc):
+                    raise SearchUnavailable(
+                        f"{self.path} has an older layout; run `tilts reindex` to rebuild it"
+                    ) from exc
+                raise
+
+    # ------------------------------------------------------------ writing
+
+    def _insert(self, doc: Opportunity) -> None:
+        c = self._conn
+        values = facet_values(doc)
+        elig = doc.eligibility
+        c.execute(
+            "INSERT INTO docs(id, doc, cluster_id, status, title, deadline, start_date, first_seen,"
+            " age_min, age_max, has_residence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                doc.id, doc.model_dump_json(), doc.cluster_id, doc.status.value, doc.title,
+                doc.deadline.isoformat() if doc.deadline else None,
+                doc.start_date.isoformat() if doc.start_date else None,
+                _ms(doc.provenance.first_seen), elig.age_min, elig.age_max,
+                1 if elig.residence_countries else 0,
+            ),
+        )
+        rows = [(doc.id, f, v) for f, vals in values.items() for v in vals]
+        rows += [(doc.id, "residence", c_) for c_ in elig.residence_countries]
+        c.executemany("INSERT OR IGNORE INTO facets(id, facet, value) VALUES (?, ?, ?)", rows)
+        c.executemany("INSERT INTO geo(id, lat, lon) VALUES (?, ?, ?)",
+                      [(doc.id, lat, lon) for lat, lon in geo_points(doc)])
+        lang = (doc.language or "").lower()
+        c.execute(
+            "INSERT INTO fts(id, title, organisation, place, description, stems) VALUES (?, ?, ?, ?, ?, ?)",
+            (doc.id, doc.title, doc.organisation.name or "", place_text(doc), doc.description_text,
+             stem_text(f"{doc.title} {doc.summary} {doc.description_text}", lang)),
+        )
 
     def upsert_many(self, docs: list[Opportunity]) -> list[DocumentRejected]:
         with self._lock:
@@ -94,24 +189,7 @@ class SqliteBackend:
             try:
                 for doc in docs:
                     self._delete_one(doc.id)
-                    c.execute(
-                        "INSERT INTO docs(id, doc, status, deadline, updated) VALUES (?, ?, ?, ?, ?)",
-                        (
-                            doc.id,
-                            doc.model_dump_json(),
-                            doc.status.value,
-                            doc.deadline.isoformat() if doc.deadline else None,
-                            doc.provenance.last_seen.isoformat(),
-                        ),
-                    )
-                    c.executemany(
-                        "INSERT OR IGNORE INTO facets(id, facet, value) VALUES (?, ?, ?)",
-                        [(doc.id, f, v) for f, vals in facet_values(doc).items() for v in vals],
-                    )
-                    c.execute(
-                        "INSERT INTO fts(id, title, organisation, description) VALUES (?, ?, ?, ?)",
-                        (doc.id, doc.title, doc.organisation.name or "", doc.description_text),
-                    )
+                    self._insert(doc)
                 c.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 c.execute("ROLLBACK")
@@ -121,10 +199,28 @@ class SqliteBackend:
                 raise
         return []
 
+    def replace_all(self, docs: Any) -> int:
+        """Rebuild the whole index from ``docs`` in one transaction: readers
+        see the old index until the commit, then the new one."""
+        n = 0
+        with self._lock:
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("docs", "facets", "geo", "fts"):
+                    c.execute(f"DELETE FROM {table}")
+                for doc in docs:
+                    self._insert(doc)
+                    n += 1
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        return n
+
     def _delete_one(self, doc_id: str) -> None:
-        self._conn.execute("DELETE FROM docs WHERE id = ?", (doc_id,))
-        self._conn.execute("DELETE FROM facets WHERE id = ?", (doc_id,))
-        self._conn.execute("DELETE FROM fts WHERE id = ?", (doc_id,))
+        for table in ("docs", "facets", "geo", "fts"):
+            self._conn.execute(f"DELETE FROM {table} WHERE id = ?", (doc_id,))
 
     def delete_many(self, ids: list[str]) -> None:
         with self._lock:
@@ -138,62 +234,204 @@ class SqliteBackend:
                 raise
 
     def get(self, doc_id: str) -> dict[str, Any] | None:
-        row = self._conn.execute("SELECT doc FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        row = self._read.execute("SELECT doc FROM docs WHERE id = ?", (doc_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def _where(self, request: SearchRequest, skip_facet: str | None) -> tuple[str, list[Any]]:
+    # ------------------------------------------------------------ reading
+
+    def _like_query(self, doc_id: str) -> str | None:
+        """The liked document's most distinctive words (tf × idf), OR-ed."""
+        row = self._read.execute("SELECT title, description FROM fts WHERE id = ?", (doc_id,)).fetchone()
+        if not row:
+            return None
+        words: dict[str, int] = {}
+        for w in _TOKEN.findall(f"{row[0]} {row[0]} {row[1]}".lower()):
+            if len(w) > 2 and not w.isdigit():
+                words[w] = words.get(w, 0) + 1
+        if not words:
+            return None
+        n_docs = max(1, self.count())
+        marks = ",".join("?" * len(words))
+        df = dict(self._read.execute(f"SELECT term, doc FROM fts_vocab WHERE term IN ({marks})",
+                                     list(words)).fetchall())
+        scored = sorted(words, key=lambda w: (-words[w] * math.log(1 + n_docs / (1 + df.get(w, 0))), w))
+        return "{title organisation description} : (" + " OR ".join(_quote(w) for w in scored[:25]) + ")"
+
+    def _where(self, request: SearchRequest, skip_facet: str | None,
+               like: tuple[str, str] | None) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
-        if not request.include_closed:
-            clauses.append("d.status = 'open'")
+        if request.status:
+            clauses.append(f"d.status IN ({','.join('?' * len(request.status))})")
+            params += request.status
         for facet, values in request.filters().items():
             if facet == skip_facet:
                 continue
-            marks = ",".join("?" * len(values))
-            clauses.append(
-                f"d.id IN (SELECT id FROM facets WHERE facet = ? AND value IN ({marks}))"
-            )
-            params += [facet, *values]
-        match = fts_query(request.q) if request.q else None
-        if request.q and match is None:
-            clauses.append("0")  # only punctuation: nothing can match
-        if match:
-            clauses.append("d.id IN (SELECT id FROM fts WHERE fts MATCH ?)")
-            params.append(match)
+            if facet in ALL_OF_FACETS:
+                for v in values:
+                    clauses.append("d.id IN (SELECT id FROM facets WHERE facet = ? AND value = ?)")
+                    params += [facet, v]
+            else:
+                marks = ",".join("?" * len(values))
+                clauses.append(f"d.id IN (SELECT id FROM facets WHERE facet = ? AND value IN ({marks}))")
+                params += [facet, *values]
+        if request.speaks:
+            marks = ",".join("?" * len(request.speaks))
+            clauses.append("NOT EXISTS (SELECT 1 FROM facets x WHERE x.id = d.id AND "
+                           f"x.facet = 'required_language' AND x.value NOT IN ({marks}))")
+            params += request.speaks
+        if request.age is not None:
+            clauses.append("(d.age_min IS NULL OR d.age_min <= ?) AND (d.age_max IS NULL OR d.age_max >= ?)")
+            params += [request.age, request.age]
+        if request.resident:
+            clauses.append("(d.has_residence = 0 OR d.id IN "
+                           "(SELECT id FROM facets WHERE facet = 'residence' AND value = ?))")
+            params.append(request.resident)
+        for column, low, high in (("deadline", request.deadline_from, request.deadline_to),
+                                  ("start_date", request.start_from, request.start_to)):
+            if low:
+                clauses.append(f"d.{column} >= ?")
+                params.append(low.isoformat())
+            if high:
+                clauses.append(f"d.{column} <= ?")
+                params.append(high.isoformat())
+        if request.within_km is not None:
+            clauses.append("d.id IN (SELECT id FROM geo WHERE dist_km(lat, lon, ?, ?) <= ?)")
+            params += [request.lat, request.lon, request.within_km]
+        if like:
+            clauses.append("d.id != ? AND d.cluster_id != ?")
+            params += list(like)
         return (" AND ".join(clauses) or "1"), params
 
+    def _match(self, request: SearchRequest) -> tuple[str | None, bool]:
+        """The FTS expression for the text or the liked document, and whether
+        nothing can match (text of punctuation only, an unknown liked id)."""
+        if request.like:
+            q = self._like_query(request.like)
+            return q, q is None
+        if request.text:
+            q = fts_query(request.text)
+            return q, q is None
+        return None, False
+
     def search(self, request: SearchRequest) -> SearchResult:
-        where, params = self._where(request, None)
-        total = self._conn.execute(f"SELECT count(*) FROM docs d WHERE {where}", params).fetchone()[0]
-        offset = (request.page - 1) * request.size
-        match = fts_query(request.q) if request.q else None
+        match, impossible = self._match(request)
+        like = None
+        if request.like and not impossible:
+            liked = self.get(request.like) or {}
+            like = (request.like, liked.get("cluster_id", request.like))
+        if impossible:
+            return SearchResult(total=0, clusters=0, hits=[], facets={f: {} for f in FACETS},
+                                page=request.page, size=request.size)
+        c = self._read
+        sort = request.effective_sort
+        where, params = self._where(request, None, like)
+        rank_join, rank_params = "", []
         if match:
-            rows = self._conn.execute(
-                f"SELECT d.id, d.doc, {_BM25} AS rank FROM fts JOIN docs d ON d.id = fts.id "
-                f"WHERE fts MATCH ? AND {where} ORDER BY rank, d.id LIMIT ? OFFSET ?",
-                [match, *params, request.size, offset],
-            ).fetchall()
-            hits = [SearchHit(id=r[0], score=-r[2], opportunity=json.loads(r[1])) for r in rows]
+            rank_join = f"JOIN (SELECT id AS rid, {_BM25} AS rank FROM fts WHERE fts MATCH ?) r ON r.rid = d.id"
+            rank_params = [match]
+        dist_col, dist_params = "NULL", []
+        if request.lat is not None:
+            dist_col = "(SELECT min(dist_km(g.lat, g.lon, ?, ?)) FROM geo g WHERE g.id = d.id)"
+            dist_params = [request.lat, request.lon]
+        order = {
+            Sort.relevance: "rank ASC, id ASC",
+            Sort.deadline: "deadline IS NULL, deadline ASC, id ASC",
+            Sort.distance: "dist IS NULL, dist ASC, id ASC",
+            Sort.newest: "first_seen DESC, id ASC",
+        }[sort]
+        matched = (
+            f"SELECT d.id, d.cluster_id, d.doc, d.deadline, d.first_seen, "
+            f"{'r.rank' if match else '0'} AS rank, {dist_col} AS dist "
+            f"FROM docs d {rank_join} WHERE {where}"
+        )
+        all_params = [*dist_params, *rank_params, *params]
+        total, clusters = c.execute(
+            f"SELECT count(*), count(DISTINCT cluster_id) FROM ({matched})", all_params
+        ).fetchone()
+        offset = request.offset()
+        if request.collapse:
+            sql = (f"SELECT id, doc, rank, dist FROM (SELECT *, ROW_NUMBER() OVER "
+                   f"(PARTITION BY cluster_id ORDER BY {order}) AS rn FROM ({matched})) "
+                   f"WHERE rn = 1 ORDER BY {order} LIMIT ? OFFSET ?")
         else:
-            rows = self._conn.execute(
-                f"SELECT d.id, d.doc FROM docs d WHERE {where} "
-                "ORDER BY d.updated DESC, d.id LIMIT ? OFFSET ?",
-                [*params, request.size, offset],
-            ).fetchall()
-            hits = [SearchHit(id=r[0], score=None, opportunity=json.loads(r[1])) for r in rows]
-        facets: dict[str, dict[str, int]] = {}
+            sql = f"SELECT id, doc, rank, dist FROM ({matched}) ORDER BY {order} LIMIT ? OFFSET ?"
+        rows = c.execute(sql, [*all_params, request.size, offset]).fetchall()
+        marks = self._highlights([r[0] for r in rows], match) if match and request.text else {}
+        hits = [
+            SearchHit(
+                id=r[0], score=(-r[2] if match else None), opportunity=json.loads(r[1]),
+                distance_km=round(r[3], 3) if r[3] is not None and sort == Sort.distance else None,
+                highlight=marks.get(r[0], {}),
+            )
+            for r in rows
+        ]
+        reachable = clusters if request.collapse else total
+        nxt = offset + len(rows)
+        next_cursor = (encode_cursor({"o": nxt}) if rows and len(rows) == request.size
+                       and nxt < min(reachable, 10_000) else None)
+        return SearchResult(
+            total=total, clusters=clusters, hits=hits, facets=self._facets(request, like, rank_join, rank_params),
+            page=request.page, size=request.size, next_cursor=next_cursor,
+        )
+
+    def _facets(self, request: SearchRequest, like: tuple[str, str] | None,
+                rank_join: str, rank_params: list[Any]) -> dict[str, dict[str, int]]:
+        c = self._read
+        selected = request.filters()
+        out: dict[str, dict[str, int]] = {}
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS _matched (id TEXT PRIMARY KEY)")
+        c.execute("DELETE FROM _matched")
+        where, params = self._where(request, None, like)
+        c.execute(f"INSERT INTO _matched SELECT d.id FROM docs d {rank_join} WHERE {where}",
+                  [*rank_params, *params])
         for facet in FACETS:
-            fwhere, fparams = self._where(request, facet)
-            counts = self._conn.execute(
-                "SELECT f.value, count(*) FROM facets f JOIN docs d ON d.id = f.id "
-                f"WHERE f.facet = ? AND {fwhere} GROUP BY f.value ORDER BY count(*) DESC, f.value",
-                [facet, *fparams],
+            if facet in selected:
+                fwhere, fparams = self._where(request, facet, like)
+                source, sparams = f"SELECT d.id FROM docs d {rank_join} WHERE {fwhere}", [*rank_params, *fparams]
+            else:
+                source, sparams = "SELECT id FROM _matched", []
+            counts = c.execute(
+                f"SELECT f.value, count(*) FROM facets f WHERE f.facet = ? AND f.id IN ({source}) "
+                "GROUP BY f.value ORDER BY count(*) DESC, f.value LIMIT 250",
+                [facet, *sparams],
             ).fetchall()
-            facets[facet] = {v: n for v, n in counts}
-        return SearchResult(total=total, hits=hits, facets=facets, page=request.page, size=request.size)
+            out[facet] = {v: n for v, n in counts}
+        return out
+
+    def _highlights(self, ids: list[str], match: str) -> dict[str, dict[str, str]]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._read.execute(
+            f"SELECT id, highlight(fts, 1, ?, ?), snippet(fts, 4, ?, ?, '…', 30) FROM fts "
+            f"WHERE fts MATCH ? AND id IN ({marks})",
+            [_MARK_OPEN, _MARK_CLOSE, _MARK_OPEN, _MARK_CLOSE, match, *ids],
+        ).fetchall()
+        out: dict[str, dict[str, str]] = {}
+        for doc_id, title, snippet in rows:
+            found = {}
+            if _MARK_OPEN in (title or ""):
+                found["title"] = _marked_html(title)
+            if _MARK_OPEN in (snippet or ""):
+                found["description"] = _marked_html(snippet)
+            out[doc_id] = found
+        return out
+
+    def suggest(self, prefix: str, size: int = 8) -> list[str]:
+        words = [w.lower() for w in _TOKEN.findall(prefix)]
+        if not words:
+            return []
+        match = "title : (" + " AND ".join(f"{_quote(w)}*" for w in words) + ")"
+        rows = self._read.execute(
+            f"SELECT d.title FROM docs d JOIN (SELECT id AS rid, {_BM25} AS rank FROM fts WHERE fts MATCH ?) r "
+            "ON r.rid = d.id WHERE d.status = 'open' ORDER BY r.rank, d.id LIMIT ?",
+            [match, size * 5],
+        ).fetchall()
+        return list(dict.fromkeys(r[0] for r in rows))[:size]
 
     def count(self) -> int:
-        return self._conn.execute("SELECT count(*) FROM docs").fetchone()[0]
+        return self._read.execute("SELECT count(*) FROM docs").fetchone()[0]
 
     def refresh(self) -> None:
         """Writes are visible on commit."""
@@ -205,4 +443,7 @@ class SqliteBackend:
             return {"status": "degraded", "backend": self.name, "error": str(exc)}
 
     def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
         self._conn.close()

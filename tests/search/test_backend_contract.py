@@ -98,7 +98,7 @@ def test_closed_listings_hidden_by_default(backend: SearchBackend) -> None:
     backend.upsert_many([expired])
     backend.refresh()
     assert ids(backend, q="river") == {"test-2"}
-    assert ids(backend, q="river", include_closed=True) == {"test-2", "test-9"}
+    assert ids(backend, q="river", status=["open", "closed", "expired"]) == {"test-2", "test-9"}
 
 
 def test_pagination(backend: SearchBackend) -> None:
