@@ -244,6 +244,34 @@ def index() -> None:
     _run_worker(make_indexer(bus, backend))
 
 
+@app.command()
+def reindex(
+    keep: Annotated[int, typer.Option(min=0, help="Previous index versions kept for rollback.")] = 1,
+) -> None:
+    """Rebuild the search index from the normalized topic and switch to it with no downtime."""
+    from search.reindex import reindex as run_reindex
+    from tilts.runtime import make_backend, make_bus
+
+    settings = _settings()
+    bus = make_bus(settings)
+    bus.ensure_topics()
+    backend = make_backend(settings)
+    try:
+        report = run_reindex(bus, backend, keep=keep)
+    except SearchUnavailable as exc:
+        raise fail(f"reindex failed, the old index still serves: {exc}") from exc
+    finally:
+        backend.close()
+        bus.close()
+    typer.echo(
+        f"reindexed {report.documents} opportunities into {report.index}"
+        + (f" (was {report.previous})" if report.previous else "")
+        + f"; {report.tombstones} tombstones, {report.invalid} invalid events skipped, "
+        f"{report.caught_up} caught up after the switch"
+        + (f"; deleted {', '.join(report.deleted)}" if report.deleted else "")
+    )
+
+
 def _run_worker(worker) -> None:  # noqa: ANN001
     stop = threading.Event()
     typer.echo(f"{worker.stage} worker running (group {worker.group}); Ctrl-C to stop")

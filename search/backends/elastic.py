@@ -349,12 +349,49 @@ class ElasticsearchBackend:
         except TransportError as exc:
             raise SearchUnavailable(f"Elasticsearch at {self.url} unreachable: {exc}") from exc
 
-    def upsert_many(self, docs: list[Opportunity]) -> list[DocumentRejected]:
+    def upsert_many(self, docs: list[Opportunity], index: str | None = None) -> list[DocumentRejected]:
         actions = (
-            {"_op_type": "index", "_index": self.alias, "_id": d.id, "_source": to_document(d)}
+            {"_op_type": "index", "_index": index or self.alias, "_id": d.id, "_source": to_document(d)}
             for d in docs
         )
         return self._bulk(actions)
+
+    def _versions(self) -> list[str]:
+        """This alias's versioned indices, oldest first."""
+        names = self.es.indices.get(index=f"{self.alias}-v*", ignore_unavailable=True, allow_no_indices=True)
+        return sorted(names, key=lambda n: int(n.rsplit("-v", 1)[1]) if n.rsplit("-v", 1)[1].isdigit() else -1)
+
+    def rebuild(self, docs: list[Opportunity], keep: int = 1) -> tuple[str, str | None, list[str]]:
+        """Fill a new versioned index from ``docs`` and move the alias to it in
+        one atomic ``_aliases`` call. Keeps ``keep`` previous versions."""
+        self.setup()  # the current template (a changed mapping applies to the new index)
+        try:
+            versions = self._versions()
+            current = list(self.es.indices.get_alias(name=self.alias))
+            number = max([int(v.rsplit("-v", 1)[1]) for v in versions if v.rsplit("-v", 1)[1].isdigit()] or [0]) + 1
+            new = f"{self.alias}-v{number}"
+            self.es.indices.create(index=new, settings={"refresh_interval": "-1"})
+            try:
+                rejected = self.upsert_many(docs, index=new)
+            except BaseException:
+                self.es.indices.delete(index=new, ignore_unavailable=True)
+                raise
+            if rejected:
+                self.es.indices.delete(index=new)
+                raise SearchUnavailable(f"reindex: {len(rejected)} documents refused by the new index, "
+                                        f"e.g. {rejected[0]}; the old index still serves")
+            self.es.indices.put_settings(index=new, settings={"refresh_interval": INDEX_SETTINGS["refresh_interval"]})
+            self.es.indices.refresh(index=new)
+            actions: list[dict[str, Any]] = [{"remove": {"index": old, "alias": self.alias}} for old in current]
+            actions.append({"add": {"index": new, "alias": self.alias, "is_write_index": True}})
+            self.es.indices.update_aliases(actions=actions)
+            older = [v for v in self._versions() if v != new]
+            doomed = older[: max(0, len(older) - keep)]
+            if doomed:
+                self.es.indices.delete(index=",".join(doomed))
+        except TransportError as exc:
+            raise SearchUnavailable(f"Elasticsearch at {self.url} unreachable: {exc}") from exc
+        return new, (current[0] if current else None), doomed
 
     def delete_many(self, ids: list[str]) -> None:
         actions = ({"_op_type": "delete", "_index": self.alias, "_id": i} for i in ids)

@@ -199,24 +199,26 @@ class SqliteBackend:
                 raise
         return []
 
-    def replace_all(self, docs: Any) -> int:
+    def rebuild(self, docs: list[Opportunity], keep: int = 1) -> tuple[str, str | None, list[str]]:
         """Rebuild the whole index from ``docs`` in one transaction: readers
-        see the old index until the commit, then the new one."""
-        n = 0
+        see the old index until the commit, then the new one. An index file
+        of an older layout is dropped and recreated first."""
         with self._lock:
             c = self._conn
             c.execute("BEGIN IMMEDIATE")
             try:
-                for table in ("docs", "facets", "geo", "fts"):
-                    c.execute(f"DELETE FROM {table}")
+                for table in ("docs", "facets", "geo", "fts_vocab", "fts"):
+                    c.execute(f"DROP TABLE IF EXISTS {table}")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
                 for doc in docs:
                     self._insert(doc)
-                    n += 1
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
-        return n
+        return str(self.path), None, []
 
     def _delete_one(self, doc_id: str) -> None:
         for table in ("docs", "facets", "geo", "fts"):
