@@ -1,65 +1,113 @@
-"""The HTTP API and a minimal web UI (FastAPI).
+"""The HTTP API, feeds and the web UI (FastAPI).
 
-- ``GET /search?q=&country=&theme=&activity_type=&language=&page=&size=``:
-  hits, total and facet counts (JSON).
-- ``GET /opportunities/{id}``: one opportunity.
+JSON API (documented in ``/openapi.json``, browsable at ``/docs``):
+
+- ``GET /search``: every :class:`SearchRequest` field as a query parameter
+  (lists repeat: ``?country=LV&country=EE``), plus ``near`` (a city name for the
+  distance filter and sort). Invalid input is a 422 with the reason.
+- ``GET /facets``: facet counts only; ``GET /suggest?q=``: title completions.
+- ``GET /opportunities/{id}`` and ``GET /opportunities/{id}.ics`` (deadline and
+  dates as calendar events).
+- ``GET /search.rss`` and ``GET /search.atom``: a feed of any search.
 - ``GET /healthz``: backend health; 503 when degraded.
-- ``GET /``: the search page (HTML); ``GET /docs`` and ``/openapi.json``.
 
-The backend is passed in by the caller (``create_app(backend)``): the API never
-chooses one itself. Descriptions are shown only as the normalizer's sanitized
-HTML; everything else is escaped by Jinja2's autoescaping.
+Web UI (server-rendered, works without JavaScript, four languages): ``GET /``
+(search with facets) and ``GET /o/{id}`` (detail). Descriptions are shown only
+as the normalizer's sanitized HTML; everything else is escaped by Jinja2's
+autoescaping; highlights are escaped text with ``<mark>``.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError, model_validator
 
 from search.backends import SearchBackend, SearchRequest, SearchResult, SearchUnavailable
+from search.backends.base import FACETS, SUPPORT_ITEMS
+from search.i18n import UI, UI_LANGUAGES, pick_language
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-
-
-def _request(
-    q: Annotated[str | None, Query(max_length=500, description="Free text")] = None,
-    country: Annotated[list[str], Query(description="ISO 3166-1 alpha-2 codes")] = [],  # noqa: B006
-    theme: Annotated[list[str], Query()] = [],  # noqa: B006
-    activity_type: Annotated[list[str], Query()] = [],  # noqa: B006
-    language: Annotated[list[str], Query(description="Language of the listing")] = [],  # noqa: B006
-    page: Annotated[int, Query(ge=1, le=1000)] = 1,
-    size: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> SearchRequest:
-    return SearchRequest(
-        q=q or None, country=[c.upper() for c in country], theme=theme,
-        activity_type=activity_type, language=language, page=page, size=size,
-    )
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+CACHE_SECONDS = 60
 
 
-def create_app(backend: SearchBackend) -> FastAPI:
+class Suggestions(BaseModel):
+    suggestions: list[str]
+
+
+class FacetCounts(BaseModel):
+    total: int
+    facets: dict[str, dict[str, int]]
+
+
+def resolve_place(name: str) -> tuple[float, float]:
+    """A city name → its coordinates (offline GeoNames gazetteer)."""
+    from pipeline.normalize.places import gazetteer
+
+    city = gazetteer().lookup(name.strip())
+    if city is None:
+        raise ValueError(f"unknown place {name!r}")
+    return city.lat, city.lon
+
+
+class SearchParams(SearchRequest):
+    near: str | None = Query(default=None, max_length=100, description="A city name: sets lat/lon")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchParams:
+        return self  # checked once ``near`` is resolved, in search_request()
+
+
+def search_request(params: Annotated[SearchParams, Query()]) -> SearchRequest:
+    data = params.model_dump(exclude={"near"}, exclude_unset=True)
+    if params.near and params.lat is None:
+        try:
+            data["lat"], data["lon"] = resolve_place(params.near)
+        except ValueError as exc:
+            raise RequestValidationError([{"type": "value_error", "loc": ("query", "near"),
+                                           "msg": str(exc), "input": params.near}]) from exc
+    try:
+        return SearchRequest(**data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from exc
+
+
+def _cached(response: Response) -> None:
+    response.headers["Cache-Control"] = f"public, max-age={CACHE_SECONDS}"
+
+
+def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
+               public_url: str = "") -> FastAPI:
     app = FastAPI(
         title="tilts",
         summary="Search volunteering opportunities aggregated from NGO sites and European programmes.",
-        version="0.1.0",
+        version="0.2.0",
     )
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET"],
+                           allow_headers=["*"])
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     def run_search(req: SearchRequest) -> SearchResult:
         try:
             return backend.search(req)
         except SearchUnavailable as exc:
             raise HTTPException(status_code=503, detail=f"search backend unavailable: {exc}") from exc
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
 
-    @app.get("/search", response_model=SearchResult, tags=["search"])
-    def search(req: Annotated[SearchRequest, Depends(_request)]) -> SearchResult:
-        """Full-text search with filters; facet counts ignore their own filter."""
-        return run_search(req)
-
-    @app.get("/opportunities/{opportunity_id}", tags=["search"])
-    def get_opportunity(opportunity_id: str) -> dict[str, Any]:
+    def fetch(opportunity_id: str) -> dict[str, Any]:
         try:
             doc = backend.get(opportunity_id)
         except SearchUnavailable as exc:
@@ -68,23 +116,221 @@ def create_app(backend: SearchBackend) -> FastAPI:
             raise HTTPException(status_code=404, detail="no such opportunity")
         return doc
 
+    @app.get("/search", response_model=SearchResult, tags=["search"])
+    def search(req: Annotated[SearchRequest, Depends(search_request)], response: Response) -> SearchResult:
+        """Full-text search with filters, facets, sorting, collapse and cursors."""
+        _cached(response)
+        return run_search(req)
+
+    @app.get("/facets", response_model=FacetCounts, tags=["search"])
+    def facets(req: Annotated[SearchRequest, Depends(search_request)], response: Response) -> FacetCounts:
+        """Facet counts for a search (each facet ignores its own filter)."""
+        _cached(response)
+        result = run_search(req.model_copy(update={"size": 0, "page": 1, "cursor": None}))
+        return FacetCounts(total=result.total, facets=result.facets)
+
+    @app.get("/suggest", response_model=Suggestions, tags=["search"])
+    def suggest(
+        response: Response,
+        q: Annotated[str, Query(min_length=1, max_length=100)],
+        size: Annotated[int, Query(ge=1, le=20)] = 8,
+    ) -> Suggestions:
+        """Titles of open listings for what has been typed so far."""
+        _cached(response)
+        try:
+            return Suggestions(suggestions=backend.suggest(q, size))
+        except SearchUnavailable as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from exc
+
+    @app.get("/opportunities/{opportunity_id}.ics", tags=["search"],
+             responses={200: {"content": {"text/calendar": {}}}}, response_class=Response)
+    def opportunity_ics(opportunity_id: str) -> Response:
+        """The listing's deadline and dates as calendar events."""
+        from search.feeds import calendar
+
+        doc = fetch(opportunity_id)
+        return Response(calendar(doc), media_type="text/calendar; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{opportunity_id}.ics"'})
+
+    @app.get("/opportunities/{opportunity_id}", tags=["search"])
+    def get_opportunity(opportunity_id: str, response: Response) -> dict[str, Any]:
+        _cached(response)
+        return fetch(opportunity_id)
+
+    def feed(req: SearchRequest, request: Request, kind: str) -> Response:
+        from search.feeds import search_feed
+
+        result = run_search(req.model_copy(update={"sort": "newest" if not req.text else req.sort}))
+        base = public_url or str(request.base_url).rstrip("/")
+        body = search_feed(result, req, base, kind)
+        media = "application/rss+xml" if kind == "rss" else "application/atom+xml"
+        return Response(body, media_type=f"{media}; charset=utf-8",
+                        headers={"Cache-Control": f"public, max-age={CACHE_SECONDS * 5}"})
+
+    @app.get("/search.rss", tags=["feeds"], response_class=Response,
+             responses={200: {"content": {"application/rss+xml": {}}}})
+    def search_rss(req: Annotated[SearchRequest, Depends(search_request)], request: Request) -> Response:
+        """RSS 2.0 feed of a search (newest first)."""
+        return feed(req, request, "rss")
+
+    @app.get("/search.atom", tags=["feeds"], response_class=Response,
+             responses={200: {"content": {"application/atom+xml": {}}}})
+    def search_atom(req: Annotated[SearchRequest, Depends(search_request)], request: Request) -> Response:
+        """Atom feed of a search (newest first)."""
+        return feed(req, request, "atom")
+
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:
         health = backend.health()
         return JSONResponse(health, status_code=200 if health.get("status") == "ok" else 503)
 
+    # ------------------------------------------------------------- web UI
+
+    def ui_for(request: Request, lang: str | None) -> UI:
+        return UI(pick_language(lang, request.cookies.get("lang"), request.headers.get("accept-language")))
+
+    def page(request: Request, ui: UI, template: str, context: dict[str, Any], lang: str | None) -> HTMLResponse:
+        def lang_query(code: str) -> str:
+            pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "cursor")]
+            return urlencode([*pairs, ("lang", code)])
+
+        helpers = {
+            "lang_query": lang_query,
+            "language_label": lambda code: NATIVE_NAMES[code],
+            "facet_label": lambda facet: ui.gettext(FACET_LABELS[facet]),
+            "support_label": lambda item: ui.gettext(SUPPORT_LABELS[item]),
+            "value_label": lambda facet, value: _value_label(ui, facet, value),
+            "hidden_pairs": lambda req: [p for p in _pairs(req) if p[0] != "q"],
+        }
+        resp = TEMPLATES.TemplateResponse(request, template, {**ui.context(), **helpers, **context})
+        resp.headers["Content-Language"] = ui.lang
+        resp.headers["Vary"] = "Accept-Language, Cookie"
+        if lang in UI_LANGUAGES:
+            resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
+        return resp
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(
-        request: Request,
-        q: Annotated[str | None, Query(max_length=500)] = None,
-        country: Annotated[list[str], Query()] = [],  # noqa: B006
-        theme: Annotated[list[str], Query()] = [],  # noqa: B006
-        page: Annotated[int, Query(ge=1, le=1000)] = 1,
-    ) -> HTMLResponse:
-        req = _request(q, country, theme, [], [], page, 20)
+    def home(request: Request, lang: Annotated[str | None, Query(max_length=5)] = None) -> HTMLResponse:
+        ui = ui_for(request, lang)
+        error = None
+        try:
+            grouped: dict[str, Any] = {}
+            for k, v in request.query_params.multi_items():
+                if k == "lang" or v == "":
+                    continue
+                if k in SearchRequest.model_fields and _is_list(k):
+                    grouped.setdefault(k, []).append(v)
+                else:
+                    grouped[k] = v
+            req = search_request(SearchParams(**grouped))
+        except (ValidationError, RequestValidationError) as exc:
+            error = "; ".join(str(e.get("msg")) for e in exc.errors())
+            req = SearchRequest()
         result = run_search(req)
-        return TEMPLATES.TemplateResponse(
-            request, "search.html", {"req": req, "result": result}
-        )
+        return page(request, ui, "search.html", {
+            "req": req, "result": result, "error": error, "query_string": _query_string(req),
+            "facet_order": FACETS, "support_items": SUPPORT_ITEMS, "today": datetime.now(UTC).date(),
+            "toggle": lambda facet, value: _toggle(req, facet, value),
+            "next_url": ("?" + urlencode([*_pairs(req), ("cursor", result.next_cursor)]))
+            if result.next_cursor else None,
+            "languages": UI_LANGUAGES,
+        }, lang)
+
+    @app.get("/o/{opportunity_id}", response_class=HTMLResponse, include_in_schema=False)
+    def detail(request: Request, opportunity_id: str,
+               lang: Annotated[str | None, Query(max_length=5)] = None) -> HTMLResponse:
+        ui = ui_for(request, lang)
+        doc = fetch(opportunity_id)
+        similar = run_search(SearchRequest(like=opportunity_id, size=5)).hits
+        return page(request, ui, "detail.html", {
+            "o": doc, "similar": similar, "today": datetime.now(UTC).date(), "languages": UI_LANGUAGES,
+            "support_items": SUPPORT_ITEMS, "json": json,
+        }, lang)
 
     return app
+
+
+NATIVE_NAMES = {"lv": "Latviešu", "en": "English", "ru": "Русский", "uk": "Українська"}
+FACET_LABELS = {
+    "country": "Country", "city": "City", "theme": "Theme", "activity_type": "Type",
+    "duration_class": "Duration", "work_mode": "Where", "language": "Language of the listing",
+    "required_language": "Languages required", "programme": "Programme", "organisation": "Organisation",
+    "support": "Support offered", "source": "Source",
+}
+SUPPORT_LABELS = {
+    "accommodation": "Accommodation", "food": "Food", "travel": "Travel costs", "insurance": "Insurance",
+    "allowance": "Allowance", "language_course": "Language course", "training": "Training",
+}
+VALUE_LABELS = {
+    "theme": {
+        "environment": "Environment", "inclusion": "Inclusion", "migrants_refugees": "Migrants and refugees",
+        "education": "Education", "culture": "Culture", "health": "Health", "community": "Community",
+        "youth": "Youth", "sport": "Sport", "animals": "Animals", "emergency": "Emergency",
+        "digital": "Digital", "social": "Social care", "citizenship": "Citizenship",
+        "employment": "Employment", "other": "Other",
+    },
+    "activity_type": {
+        "volunteering": "Volunteering", "traineeship": "Traineeship", "solidarity_project": "Solidarity project",
+        "exchange": "Exchange", "job": "Job",
+    },
+    "duration_class": {
+        "one_off": "One day or a few", "short_term": "Short term", "long_term": "Long term",
+        "ongoing": "Ongoing", "unknown": "Not stated",
+    },
+    "work_mode": {"onsite": "On site", "remote": "Remote", "hybrid": "Hybrid"},
+}
+
+
+def _value_label(ui: UI, facet: str, value: str) -> str:
+    if facet == "country":
+        return ui.country_name(value)
+    if facet in ("language", "required_language"):
+        return ui.language_name(value)
+    if facet == "support":
+        return ui.gettext(SUPPORT_LABELS.get(value, value))
+    if facet in VALUE_LABELS and value in VALUE_LABELS[facet]:
+        return ui.gettext(VALUE_LABELS[facet][value])
+    return value
+
+
+def _is_list(field: str) -> bool:
+    return SearchRequest.model_fields[field].annotation == list[str]
+
+
+def _pairs(req: SearchRequest) -> list[tuple[str, str]]:
+    """The request as query parameters (defaults left out, cursor dropped)."""
+    data = req.model_dump(mode="json", exclude_defaults=True, exclude={"cursor", "page"})
+    pairs: list[tuple[str, str]] = []
+    for k, v in data.items():
+        for item in v if isinstance(v, list) else [v]:
+            pairs.append((k, str(item).lower() if isinstance(item, bool) else str(item)))
+    return pairs
+
+
+def _query_string(req: SearchRequest) -> str:
+    return urlencode(_pairs(req))
+
+
+def _toggle(req: SearchRequest, facet: str, value: str) -> str:
+    """The URL of this search with one facet value switched on or off."""
+    pairs = [p for p in _pairs(req) if p != (facet, value)]
+    if (facet, value) not in _pairs(req):
+        pairs.append((facet, value))
+    return "?" + urlencode(pairs)
+
+
+def deadline_state(o: dict[str, Any], today: date) -> tuple[str, int | None]:
+    """("open"|"closing"|"expired", days left) for the card and the apply button."""
+    if o.get("status") != "open":
+        return "expired", None
+    if not o.get("deadline"):
+        return "open", None
+    days = (date.fromisoformat(o["deadline"]) - today).days
+    if days < 0:
+        return "expired", days
+    return ("closing" if days <= 7 else "open"), days
+
+
+TEMPLATES.env.globals["deadline_state"] = deadline_state
+TEMPLATES.env.filters["host"] = lambda url: urlsplit(str(url)).hostname or str(url)
+TEMPLATES.env.globals["timedelta"] = timedelta

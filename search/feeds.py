@@ -1,0 +1,89 @@
+"""Feeds of a search (RSS 2.0 and Atom, by feedgen) and a listing's calendar
+(iCalendar, by icalendar). Feed readers get text, never the source's markup:
+titles and summaries are plain text, escaped by the XML writer."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from feedgen.feed import FeedGenerator
+from icalendar import Calendar, Event
+
+from search.backends import SearchRequest, SearchResult
+
+
+def _when(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _pairs(req: SearchRequest) -> list[tuple[str, str]]:
+    data = req.model_dump(mode="json", exclude_defaults=True, exclude={"cursor", "page"})
+    return [(k, str(i)) for k, v in data.items() for i in (v if isinstance(v, list) else [v])]
+
+
+def search_feed(result: SearchResult, req: SearchRequest, base_url: str, kind: str) -> bytes:
+    query = urlencode(_pairs(req))
+    fg = FeedGenerator()
+    fg.id(f"{base_url}/search.{kind}?{query}")
+    fg.title(f"tilts: {req.text}" if req.text else "tilts: volunteering opportunities")
+    fg.subtitle("Volunteering opportunities matching a saved search")
+    fg.link(href=f"{base_url}/?{query}", rel="alternate")
+    fg.link(href=f"{base_url}/search.{kind}?{query}", rel="self")
+    fg.language("en")
+    newest = datetime(2000, 1, 1, tzinfo=UTC)
+    for hit in reversed(result.hits):  # feedgen prepends: keep the result order
+        o: dict[str, Any] = hit.opportunity
+        fe = fg.add_entry()
+        fe.id(f"{base_url}/o/{o['id']}")
+        fe.guid(f"{base_url}/o/{o['id']}", permalink=True)
+        fe.title(o["title"])
+        fe.link(href=f"{base_url}/o/{o['id']}")
+        org = (o.get("organisation") or {}).get("name")
+        where = ", ".join(filter(None, [(loc.get("city") or loc.get("country")) for loc in o.get("locations", [])]))
+        facts = " · ".join(filter(None, [org, where, f"deadline {o['deadline']}" if o.get("deadline") else None]))
+        fe.description(f"{facts}\n\n{o.get('summary') or ''}".strip())
+        seen = _when((o.get("provenance") or {}).get("first_seen"))
+        fe.published(seen)
+        fe.updated(_when((o.get("provenance") or {}).get("last_seen")))
+        for theme in o.get("themes", []):
+            fe.category(term=theme)
+        newest = max(newest, seen)
+    fg.updated(newest)
+    return fg.rss_str(pretty=True) if kind == "rss" else fg.atom_str(pretty=True)
+
+
+def calendar(o: dict[str, Any]) -> bytes:
+    """The deadline as an all-day event, and the activity period when known."""
+    cal = Calendar()
+    cal.add("prodid", "-//tilts//volunteering opportunities//EN")
+    cal.add("version", "2.0")
+    stamp = _when((o.get("provenance") or {}).get("last_seen"))
+    org = (o.get("organisation") or {}).get("name") or ""
+    where = ", ".join(filter(None, [loc.get("city") or loc.get("country") for loc in o.get("locations", [])]))
+
+    def event(uid: str, summary: str, start: date, end: date) -> None:
+        ev = Event()
+        ev.add("uid", f"{uid}@tilts")
+        ev.add("dtstamp", stamp)
+        ev.add("summary", summary)
+        ev.add("dtstart", start)
+        ev.add("dtend", end)
+        ev.add("url", o["url"])
+        if where:
+            ev.add("location", where)
+        ev.add("description", " · ".join(filter(None, [org, o.get("summary")])))
+        cal.add_component(ev)
+
+    if o.get("deadline"):
+        d = date.fromisoformat(o["deadline"])
+        event(f"{o['id']}-deadline", f"Deadline: {o['title']}", d, d + timedelta(days=1))
+    if o.get("start_date"):
+        start = date.fromisoformat(o["start_date"])
+        end = date.fromisoformat(o["end_date"]) if o.get("end_date") else start
+        event(f"{o['id']}-dates", o["title"], start, end + timedelta(days=1))
+    return cal.to_ical()
