@@ -31,7 +31,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from pydantic import BaseModel, ValidationError, model_validator
+
+from pipeline.normalize.text import sanitize_html
 
 from search.backends import SearchBackend, SearchRequest, SearchResult, SearchUnavailable
 from search.backends.base import FACETS, SUPPORT_ITEMS
@@ -332,5 +335,8 @@ def deadline_state(o: dict[str, Any], today: date) -> tuple[str, int | None]:
 
 
 TEMPLATES.env.globals["deadline_state"] = deadline_state
+# Defence in depth: descriptions pass the normalizer's allow-list again when
+# shown, so an index written by an older version can never serve active HTML.
+TEMPLATES.env.filters["sanitized"] = lambda html: Markup(sanitize_html(html))
 TEMPLATES.env.filters["host"] = lambda url: urlsplit(str(url)).hostname or str(url)
 TEMPLATES.env.globals["timedelta"] = timedelta

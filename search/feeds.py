@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from feedgen.feed import FeedGenerator
 from icalendar import Calendar, Event
 
+from pipeline.normalize.text import html_to_text
 from search.backends import SearchRequest, SearchResult
 
 
@@ -41,12 +42,12 @@ def search_feed(result: SearchResult, req: SearchRequest, base_url: str, kind: s
         fe = fg.add_entry()
         fe.id(f"{base_url}/o/{o['id']}")
         fe.guid(f"{base_url}/o/{o['id']}", permalink=True)
-        fe.title(o["title"])
+        fe.title(html_to_text(o["title"]) or o["id"])
         fe.link(href=f"{base_url}/o/{o['id']}")
         org = (o.get("organisation") or {}).get("name")
         where = ", ".join(filter(None, [(loc.get("city") or loc.get("country")) for loc in o.get("locations", [])]))
         facts = " · ".join(filter(None, [org, where, f"deadline {o['deadline']}" if o.get("deadline") else None]))
-        fe.description(f"{facts}\n\n{o.get('summary') or ''}".strip())
+        fe.description(html_to_text(f"{facts}\n\n{o.get('summary') or ''}".strip()))
         seen = _when((o.get("provenance") or {}).get("first_seen"))
         fe.published(seen)
         fe.updated(_when((o.get("provenance") or {}).get("last_seen")))

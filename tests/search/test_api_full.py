@@ -1,0 +1,105 @@
+"""The API, feeds, calendar and pages on both backends (real Elasticsearch)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import feedparser
+import pytest
+from fastapi.testclient import TestClient
+from icalendar import Calendar
+
+from search.api import create_app
+from search.backends import SearchBackend
+from tests.conftest import make_opportunity
+from tests.search.corpus import corpus
+
+
+@pytest.fixture
+def client(backend: SearchBackend) -> Iterator[TestClient]:
+    evil = make_opportunity(
+        99, title='<script>alert(1)</script> Shelter <img src=x onerror=alert(2)>',
+        description='Shelter work. <a href="javascript:alert(3)">x</a>',
+    )
+    assert backend.upsert_many([*corpus(), evil]) == []
+    backend.refresh()
+    with TestClient(create_app(backend)) as c:
+        yield c
+
+
+def test_search_parameters_map_to_the_request_model(client: TestClient) -> None:
+    body = client.get("/search", params=[("country", "lv"), ("country", "EE"), ("theme", "animals"),
+                                         ("speaks", "ru"), ("size", "50")]).json()
+    assert {h["id"] for h in body["hits"]} == {"ru-1"}
+    body = client.get("/search", params={"near": "Riga", "within_km": 50, "sort": "distance"}).json()
+    assert [h["id"] for h in body["hits"]][:1] in (["lv-4"], ["lv-1"], ["ru-1"], ["test-99"])
+    assert all(h["distance_km"] < 50 for h in body["hits"])
+    assert client.get("/search", params={"resident": "FR", "programme": "ESC"}).json()["total"] == 0
+    assert client.get("/facets", params={"country": "LV"}).json()["facets"]["country"]["EE"] == 4
+    assert client.get("/search").headers["cache-control"].startswith("public")
+
+
+@pytest.mark.parametrize("params", [
+    {"page": 0}, {"size": 1000}, {"age": "old"}, {"resident": "Latvia"}, {"sort": "distance"},
+    {"within_km": 10}, {"near": "Nowhere-on-earth-x"}, {"cursor": "%%%"}, {"page": 500, "size": 100},
+    {"deadline_from": "tomorrow"}, {"lat": 91, "lon": 0},
+])
+def test_bad_input_is_a_clear_422(client: TestClient, params: dict) -> None:
+    response = client.get("/search", params=params)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]
+
+
+def test_suggest_detail_and_404(client: TestClient) -> None:
+    assert "Freiwilligendienst im Tierheim Hamburg" in client.get("/suggest", params={"q": "tierh"}).json()[
+        "suggestions"]
+    assert client.get("/opportunities/lv-3").json()["programme"] == "ESC"
+    assert client.get("/opportunities/nope").status_code == 404
+    assert client.get("/opportunities/nope.ics").status_code == 404
+
+
+def test_feeds_parse_and_carry_no_markup(client: TestClient) -> None:
+    for kind in ("rss", "atom"):
+        response = client.get(f"/search.{kind}", params={"q": "shelter"})
+        assert response.status_code == 200
+        feed = feedparser.parse(response.content)
+        assert not feed.bozo, feed.bozo_exception
+        titles = [e.title for e in feed.entries]
+        assert "Volunteer at an animal shelter in Tallinn" in titles
+        assert all(e.link.startswith("http://testserver/o/") for e in feed.entries)
+        # source text is escaped text in the XML, never markup a reader could run
+        assert b"<script" not in response.content and b"<img" not in response.content
+        evil = [e for e in feed.entries if e.link.endswith("/o/test-99")][0]
+        assert "<script" not in evil.title
+
+
+def test_calendar_has_deadline_and_dates(client: TestClient) -> None:
+    cal = Calendar.from_ical(client.get("/opportunities/lv-3.ics").content)
+    events = {str(e["uid"]): e for e in cal.walk("VEVENT")}
+    assert events["lv-3-deadline@tilts"].decoded("dtstart") == date(2027, 1, 10)
+    assert events["lv-3-dates@tilts"].decoded("dtstart") == date(2027, 2, 1)
+
+
+def test_pages_speak_four_languages_and_stay_inert(client: TestClient) -> None:
+    assert 'lang="lv"' in client.get("/", params={"lang": "lv"}).text
+    client.cookies.clear()
+    ru = client.get("/", headers={"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"})
+    assert 'lang="ru"' in ru.text and "Языки, которые я знаю" in ru.text
+    client.cookies.clear()
+    uk = client.get("/", params={"q": "shelter"}, headers={"Accept-Language": "uk"})
+    assert "Мова інтерфейсу" in uk.text
+    page = client.get("/", params={"q": "shelter", "lang": "en"}).text
+    assert "<script>alert(1)" not in page and "<img src=x" not in page and '<a href="javascript:' not in page
+    assert "&lt;script&gt;alert(1)" in page  # shown as text
+    detail = client.get("/o/test-99").text
+    assert "<script>alert" not in detail and '<a href="javascript:' not in detail
+
+
+def test_expired_listing_shows_no_apply_button(client: TestClient, backend: SearchBackend) -> None:
+    past = make_opportunity(98, title="Old listing").model_copy(update={"deadline": date(2020, 1, 1)})
+    backend.upsert_many([past])
+    backend.refresh()
+    assert 'id="apply"' not in client.get("/o/test-98").text
+    assert 'id="apply"' in client.get("/o/lv-3").text
+    assert 'id="apply"' not in client.get("/o/closed-1").text
