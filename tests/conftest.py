@@ -117,3 +117,11 @@ def make_opportunity(
         themes=list(themes),
         provenance=Provenance(first_seen=seen, last_seen=seen, content_hash=f"h{n}"),
     )
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Expose each phase's report on the item (browser tests screenshot failures)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
