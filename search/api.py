@@ -45,6 +45,14 @@ TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 CACHE_SECONDS = 60
 
 
+class Problem(BaseModel):
+    detail: str
+
+
+UNAVAILABLE = {503: {"model": Problem, "description": "The search backend is unreachable; retry later"}}
+NOT_FOUND = {404: {"model": Problem, "description": "No such opportunity"}}
+
+
 class Suggestions(BaseModel):
     suggestions: list[str]
 
@@ -108,7 +116,8 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
         except SearchUnavailable as exc:
             raise HTTPException(status_code=503, detail=f"search backend unavailable: {exc}") from exc
         except ValueError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from exc
+            raise RequestValidationError([{"type": "value_error", "loc": ("query",), "msg": str(exc),
+                                           "input": None}]) from exc
 
     def fetch(opportunity_id: str) -> dict[str, Any]:
         try:
@@ -119,20 +128,20 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
             raise HTTPException(status_code=404, detail="no such opportunity")
         return doc
 
-    @app.get("/search", response_model=SearchResult, tags=["search"])
+    @app.get("/search", response_model=SearchResult, tags=["search"], responses=UNAVAILABLE)
     def search(req: Annotated[SearchRequest, Depends(search_request)], response: Response) -> SearchResult:
         """Full-text search with filters, facets, sorting, collapse and cursors."""
         _cached(response)
         return run_search(req)
 
-    @app.get("/facets", response_model=FacetCounts, tags=["search"])
+    @app.get("/facets", response_model=FacetCounts, tags=["search"], responses=UNAVAILABLE)
     def facets(req: Annotated[SearchRequest, Depends(search_request)], response: Response) -> FacetCounts:
         """Facet counts for a search (each facet ignores its own filter)."""
         _cached(response)
         result = run_search(req.model_copy(update={"size": 0, "page": 1, "cursor": None}))
         return FacetCounts(total=result.total, facets=result.facets)
 
-    @app.get("/suggest", response_model=Suggestions, tags=["search"])
+    @app.get("/suggest", response_model=Suggestions, tags=["search"], responses=UNAVAILABLE)
     def suggest(
         response: Response,
         q: Annotated[str, Query(min_length=1, max_length=100)],
@@ -146,7 +155,8 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
             raise HTTPException(status_code=503, detail=str(exc)) from exc
 
     @app.get("/opportunities/{opportunity_id}.ics", tags=["search"],
-             responses={200: {"content": {"text/calendar": {}}}}, response_class=Response)
+             responses={200: {"content": {"text/calendar": {}}}, **NOT_FOUND, **UNAVAILABLE},
+             response_class=Response)
     def opportunity_ics(opportunity_id: str) -> Response:
         """The listing's deadline and dates as calendar events."""
         from search.feeds import calendar
@@ -155,7 +165,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
         return Response(calendar(doc), media_type="text/calendar; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{opportunity_id}.ics"'})
 
-    @app.get("/opportunities/{opportunity_id}", tags=["search"])
+    @app.get("/opportunities/{opportunity_id}", tags=["search"], responses={**NOT_FOUND, **UNAVAILABLE})
     def get_opportunity(opportunity_id: str, response: Response) -> dict[str, Any]:
         _cached(response)
         return fetch(opportunity_id)
@@ -171,18 +181,19 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
                         headers={"Cache-Control": f"public, max-age={CACHE_SECONDS * 5}"})
 
     @app.get("/search.rss", tags=["feeds"], response_class=Response,
-             responses={200: {"content": {"application/rss+xml": {}}}})
+             responses={200: {"content": {"application/rss+xml": {}}}, **UNAVAILABLE})
     def search_rss(req: Annotated[SearchRequest, Depends(search_request)], request: Request) -> Response:
         """RSS 2.0 feed of a search (newest first)."""
         return feed(req, request, "rss")
 
     @app.get("/search.atom", tags=["feeds"], response_class=Response,
-             responses={200: {"content": {"application/atom+xml": {}}}})
+             responses={200: {"content": {"application/atom+xml": {}}}, **UNAVAILABLE})
     def search_atom(req: Annotated[SearchRequest, Depends(search_request)], request: Request) -> Response:
         """Atom feed of a search (newest first)."""
         return feed(req, request, "atom")
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"],
+             responses={503: {"description": "Degraded: the search backend is unreachable"}})
     def healthz() -> JSONResponse:
         health = backend.health()
         return JSONResponse(health, status_code=200 if health.get("status") == "ok" else 503)

@@ -51,7 +51,8 @@ def _serve(settings: Settings, backend, host: str, port: int) -> None:  # noqa: 
     from search.api import create_app
 
     typer.echo(f"serving on http://{host}:{port}/  (API docs: /docs)")
-    uvicorn.run(create_app(backend), host=host, port=port, log_level="warning")
+    app = create_app(backend, cors_origins=settings.cors_origins, public_url=settings.public_url)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @app.command()

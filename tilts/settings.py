@@ -15,6 +15,9 @@ Reads environment variables (and a `.env` file in the working directory):
 - ``TILTS_CONTACT_URL``: the contact URL put in the crawler User-Agent.
 - ``TILTS_DOWNLOAD_DELAY``: seconds between requests to one domain (default 1).
 - ``TILTS_API_HOST`` / ``TILTS_API_PORT``: where ``tilts serve`` listens.
+- ``TILTS_CORS_ORIGINS``: JSON list of origins allowed to call the API from
+  browsers (default none); ``TILTS_PUBLIC_URL``: the site's public base URL
+  for links in feeds (default: the request's own).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class Settings(BaseSettings):
     download_delay: float = 1.0
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    cors_origins: list[str] = Field(default_factory=list)  # TILTS_CORS_ORIGINS='["https://a.example"]'
+    public_url: str = ""  # TILTS_PUBLIC_URL: absolute links in feeds behind a proxy
     kafka_partitions: int = 6
 
     @property

@@ -30,7 +30,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from pipeline.events import Opportunity
 from pipeline.worker import Retryable
@@ -110,6 +110,13 @@ class SearchRequest(BaseModel):
     page: int = Field(default=1, ge=1, le=MAX_WINDOW)
     size: int = Field(default=20, ge=0, le=MAX_PAGE_SIZE)
     cursor: str | None = Field(default=None, max_length=2000, description="next_cursor of the previous page")
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor(cls, value: str | None) -> str | None:
+        if value is not None:
+            decode_cursor(value)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchRequest:
