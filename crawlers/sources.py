@@ -96,7 +96,7 @@ class Source(BaseModel):
     programme: Programme | None = None
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     language: str | None = Field(default=None, pattern=r"^[a-z]{2}$")
-    schedule: str = Field(default="every 24h", pattern=r"^every \d+[smhd]$")
+    schedule: str = Field(default="every 24h", pattern=r"^(every \d+[smhd]|cron( \S+){5})$")
     politeness: Politeness = Field(default_factory=Politeness)
     selectors: Selectors | None = None
     options: dict[str, Any] = Field(default_factory=dict)

@@ -1,5 +1,6 @@
-"""Check the UI catalogs: every message the templates and search/api.py use
-has a translation in lv, ru and uk (run by tests/search/test_i18n.py)."""
+"""Check the UI catalogs: every message the page and email templates and the
+Python code (``gettext("...")``, ``ngettext("...", ...)``) use has a
+translation in lv, ru and uk (run by tests/search/test_i18n.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,26 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-ROOT = Path(__file__).resolve().parent.parent / "search"
+REPO = Path(__file__).resolve().parent.parent
+ROOT = REPO / "search"
 _CALL = re.compile(r"""\b_\(\s*(["'])(.+?)\1\s*\)""")
-_NGETTEXT = re.compile(r"""ngettext\(\s*"(.+?)",\s*"(.+?)\"""")
+_GETTEXT = re.compile(r"""\bgettext\(\s*(["'])(.+?)\1\s*[,)]""")
+_NGETTEXT = re.compile(r"""ngettext\(\s*"(.+?)",\s*"(.+?)\"""", re.S)
+TEMPLATE_DIRS = (REPO / "search" / "templates", REPO / "scheduler" / "templates")
+CODE = (REPO / "search" / "api.py", REPO / "scheduler" / "digest.py", REPO / "search" / "dashboard.py")
 
 
 def used_messages() -> set[str]:
     found: set[str] = set()
-    for path in [*(ROOT / "templates").glob("*.html")]:
+    for path in [p for d in TEMPLATE_DIRS for p in d.glob("*.*")]:
         text = path.read_text()
         found |= {m.group(2) for m in _CALL.finditer(text)}
         found |= {m.group(1) for m in _NGETTEXT.finditer(text)}
+    for path in CODE:
+        if path.exists():
+            text = path.read_text()
+            found |= {m.group(2) for m in _GETTEXT.finditer(text)}
+            found |= {m.group(1) for m in _NGETTEXT.finditer(text)}
     from search import api
 
     for table in (api.FACET_LABELS, api.SUPPORT_LABELS, *api.VALUE_LABELS.values()):

@@ -98,8 +98,37 @@ def _cached(response: Response) -> None:
     response.headers["Cache-Control"] = f"public, max-age={CACHE_SECONDS}"
 
 
+class RateLimiter:
+    """At most ``limit`` calls per ``window`` seconds per client (in memory)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        import threading
+
+        self.limit, self.window = limit, window
+        self._calls: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str) -> bool:
+        import time as _time
+
+        now = _time.monotonic()
+        with self._lock:
+            recent = [t for t in self._calls.get(client, []) if now - t < self.window]
+            allowed = len(recent) < self.limit
+            if allowed:
+                recent.append(now)
+            self._calls[client] = recent
+            if len(self._calls) > 10_000:  # forget idle clients
+                self._calls = {k: v for k, v in self._calls.items() if v and now - v[-1] < self.window}
+        return allowed
+
+
+SUBSCRIPTION_FIELDS = ("email", "frequency", "timezone", "lang")
+
+
 def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
-               public_url: str = "") -> FastAPI:
+               public_url: str = "", subscriptions: Any = None,
+               subscribe_limit: tuple[int, float] = (5, 600.0)) -> FastAPI:
     app = FastAPI(
         title="tilts",
         summary="Search volunteering opportunities aggregated from NGO sites and European programmes.",
@@ -247,8 +276,11 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
             "toggle": lambda facet, value: _toggle(req, facet, value),
             "next_url": ("?" + urlencode([*_pairs(req), ("cursor", result.next_cursor)]))
             if result.next_cursor else None,
-            "languages": UI_LANGUAGES,
+            "languages": UI_LANGUAGES, "subscriptions": subscriptions is not None,
         }, lang)
+
+    if subscriptions is not None:
+        _add_subscription_routes(app, subscriptions, RateLimiter(*subscribe_limit), ui_for, page)
 
     @app.get("/o/{opportunity_id}", response_class=HTMLResponse, include_in_schema=False)
     def detail(request: Request, opportunity_id: str,
@@ -305,6 +337,78 @@ def _value_label(ui: UI, facet: str, value: str) -> str:
     if facet in VALUE_LABELS and value in VALUE_LABELS[facet]:
         return ui.gettext(VALUE_LABELS[facet][value])
     return value
+
+
+def _add_subscription_routes(app: FastAPI, subs: Any, limiter: RateLimiter, ui_for: Any, page: Any) -> None:
+    from scheduler.digest import SubscriptionError
+    from scheduler.mail import MailError
+
+    def message(request: Request, ui: UI, title: str, text: str, status: int = 200) -> HTMLResponse:
+        resp = page(request, ui, "message.html", {"title": title, "text": text, "languages": UI_LANGUAGES}, None)
+        resp.status_code = status
+        return resp
+
+    @app.post("/subscriptions", response_class=HTMLResponse, tags=["subscriptions"],
+              responses={400: {"description": "Invalid email, language, frequency or search"},
+                         429: {"description": "Too many subscription requests from this client"},
+                         503: {"description": "The confirmation email could not be sent"}})
+    async def subscribe(request: Request) -> HTMLResponse:
+        """Save a search for email digests (double opt-in: a confirmation link is mailed).
+        Form fields: ``email``, ``frequency`` (weekly|daily), ``timezone``, ``lang``, and
+        any search parameter."""
+        form = await request.form()
+        ui = ui_for(request, str(form.get("lang") or "") or None)
+        client = request.client.host if request.client else "unknown"
+        if not limiter.allow(client):
+            return message(request, ui, ui.gettext("Too many requests"),
+                           ui.gettext("Please try again in a few minutes."), 429)
+        grouped: dict[str, Any] = {}
+        for k, v in form.multi_items():
+            if k in SUBSCRIPTION_FIELDS or k not in SearchRequest.model_fields or v == "":
+                continue
+            if _is_list(k):
+                grouped.setdefault(k, []).append(v)
+            else:
+                grouped[k] = v
+        try:
+            search = SearchRequest(**grouped)
+            subs.subscribe(str(form.get("email") or ""), search, lang=ui.lang,
+                           frequency=str(form.get("frequency") or "weekly"),
+                           timezone=str(form.get("timezone") or "Europe/Riga"))
+        except (SubscriptionError, ValidationError) as exc:
+            return message(request, ui, ui.gettext("Subscription not saved"), str(exc), 400)
+        except MailError:
+            return message(request, ui, ui.gettext("Subscription not saved"),
+                           ui.gettext("We could not send the confirmation email. Please try again later."), 503)
+        return message(request, ui, ui.gettext("Check your inbox"),
+                       ui.gettext("We sent you a link to confirm the subscription. Nothing is sent before you confirm."),
+                       202)
+
+    @app.get("/subscriptions/confirm", response_class=HTMLResponse, tags=["subscriptions"],
+             responses={400: {"description": "Invalid or expired link"}})
+    def confirm(request: Request, token: Annotated[str, Query(max_length=500)]) -> HTMLResponse:
+        ui = ui_for(request, None)
+        if subs.confirm(token):
+            return message(request, ui, ui.gettext("Subscription confirmed"),
+                           ui.gettext("You will get new opportunities matching your search by email."))
+        return message(request, ui, ui.gettext("Invalid link"),
+                       ui.gettext("This link is not valid or has expired."), 400)
+
+    @app.get("/unsubscribe", response_class=HTMLResponse, tags=["subscriptions"])
+    def unsubscribe_page(request: Request, token: Annotated[str, Query(max_length=500)]) -> HTMLResponse:
+        ui = ui_for(request, None)
+        return page(request, ui, "unsubscribe.html", {"token": token, "languages": UI_LANGUAGES}, None)
+
+    @app.post("/unsubscribe", response_class=HTMLResponse, tags=["subscriptions"],
+              responses={400: {"description": "Invalid link"}})
+    def unsubscribe(request: Request, token: Annotated[str, Query(max_length=500)]) -> HTMLResponse:
+        """One-click unsubscribe (RFC 8058): deletes the subscription and its data."""
+        ui = ui_for(request, None)
+        if subs.unsubscribe(token):
+            return message(request, ui, ui.gettext("Unsubscribed"),
+                           ui.gettext("Your subscription and its data are deleted."))
+        return message(request, ui, ui.gettext("Invalid link"),
+                       ui.gettext("This link is not valid or the subscription is already deleted."), 400)
 
 
 def _is_list(field: str) -> bool:

@@ -125,3 +125,76 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return _need("POSTGRES_URL", 5432)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> Iterator[str]:
+    """A fresh, empty database: SQLite in tmp, or a new database on the real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tilts.sqlite3'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = make_url(request.getfixturevalue("postgres_url"))
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{unique}"'))
+    yield server.set(database=unique).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{unique}" WITH (FORCE)'))
+    admin.dispose()
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        import email
+        import email.policy
+        import threading
+
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+                if delay:
+                    import asyncio
+
+                    await asyncio.sleep(delay)
+                msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                with sink._lock:
+                    sink.messages.append(msg)
+                return "250 OK"
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def received(self, subject_contains: str = "") -> list:
+        with self._lock:
+            return [m for m in self.messages if subject_contains in str(m["Subject"])]
+
+    def stop(self) -> None:
+        if getattr(self, "_stopped", False):
+            return
+        self._stopped = True
+        self.controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    yield sink
+    sink.stop()

@@ -51,7 +51,12 @@ def _serve(settings: Settings, backend, host: str, port: int) -> None:  # noqa: 
     from search.api import create_app
 
     typer.echo(f"serving on http://{host}:{port}/  (API docs: /docs)")
-    app = create_app(backend, cors_origins=settings.cors_origins, public_url=settings.public_url)
+    from scheduler.db import connect
+    from scheduler.digest import Subscriptions
+
+    subs = Subscriptions(settings, connect(settings.db_url))
+    app = create_app(backend, cors_origins=settings.cors_origins, public_url=settings.public_url,
+                     subscriptions=subs)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -100,41 +105,57 @@ def demo(
 
 @app.command()
 def run(port: Annotated[Optional[int], typer.Option(help="Port for the UI/API.")] = None) -> None:
-    """Everything in one process: crawls on their schedules, normalizer, indexer, API."""
-    from scheduler import CrawlLoop
-    from tilts.runtime import Pipeline, crawl_source
+    """Everything in one process: scheduled jobs, normalizer, indexer, API."""
+    from scheduler.service import SchedulerService
+    from tilts.runtime import Pipeline
 
     settings = _settings()
     sources = load_sources()
     pipeline = Pipeline.build(settings)
-    loop = CrawlLoop(sources.values(), lambda s: crawl_source(settings, s))
+    service = SchedulerService(settings, sources)
     try:
         pipeline.start()
-        loop.start()
+        service.start()
         typer.echo(f"mode: {settings.mode}; {len(sources)} sources scheduled")
         _serve(settings, pipeline.backend, settings.api_host, port or settings.api_port)
     finally:
-        loop.stop()
+        service.stop()
         pipeline.close()
 
 
 @app.command()
-def schedule() -> None:
-    """Run the crawl schedule only (one process per deployment; workers scale separately)."""
-    from scheduler import CrawlLoop
-    from tilts.runtime import crawl_source, make_bus
+def schedule(
+    list_jobs: Annotated[bool, typer.Option("--list", help="Show every job with its next run time and exit.")] = False,
+) -> None:
+    """Run the scheduler: crawls per source, digests, expiry sweeps, coverage snapshots.
+    Several may run; one acts (a lease in the database)."""
+    from scheduler.service import SchedulerService
+    from tilts.runtime import make_bus
 
     settings = _settings()
     sources = load_sources()
+    service = SchedulerService(settings, sources)
+    if list_jobs:
+        service.scheduler.start(paused=True)
+        service.sync_jobs()
+        for job_id, name, next_run in service.listing():
+            typer.echo(f"{next_run:<34} {job_id:<40} {name}")
+        service.scheduler.shutdown(wait=False)
+        return
+    import signal
+
     make_bus(settings).ensure_topics()
-    loop = CrawlLoop(sources.values(), lambda s: crawl_source(settings, s))
-    typer.echo(f"mode: {settings.mode}; {len(sources)} sources scheduled; Ctrl-C to stop")
-    loop.start()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    service.start()
+    typer.echo(f"mode: {settings.mode}; {len(sources)} sources; scheduler {service.lock.holder}; Ctrl-C to stop")
     try:
-        while True:
-            time.sleep(3600)
+        while not stopping.wait(1.0):
+            pass
     except KeyboardInterrupt:
-        loop.stop()
+        pass
+    finally:
+        service.stop()
 
 
 @app.command()

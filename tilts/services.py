@@ -1,4 +1,4 @@
-"""`tilts services up|down|status`: real Kafka and Elasticsearch without Docker.
+"""`tilts services up|down|status`: real Kafka, Elasticsearch and PostgreSQL without Docker.
 
 Provisions from Maven Central with the machine's Maven and Java 17:
 
@@ -20,8 +20,14 @@ Everything lives under the services folder (``TILTS_SERVICES_DIR``; default
 unprivileged Elasticsearch user can read it): jars, data, logs and pid files.
 A second ``up`` downloads nothing. Only loopback addresses are bound.
 
-Ports: ``TILTS_KAFKA_PORT`` (19092; controller on +1) and
-``TILTS_ELASTICSEARCH_PORT`` (19200; transport on +100).
+- PostgreSQL from Debian's ``postgresql`` package (``scripts/test`` installs
+  it when missing): a private cluster made by ``initdb`` in the services
+  folder, trust authentication on 127.0.0.1 only, database ``tilts`` (the
+  scheduler's job store, subscriptions, digests, coverage snapshots).
+
+Ports: ``TILTS_KAFKA_PORT`` (19092; controller on +1),
+``TILTS_ELASTICSEARCH_PORT`` (19200; transport on +100) and
+``TILTS_POSTGRES_PORT`` (15432).
 """
 
 from __future__ import annotations
@@ -409,6 +415,87 @@ class Elasticsearch(Service):
             return False
 
 
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def pg_port() -> int:
+    return int(os.environ.get("TILTS_POSTGRES_PORT", "15432"))
+
+
+def _pg_bin() -> Path:
+    """The newest Debian PostgreSQL server binaries (package ``postgresql``)."""
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                      key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    if not versions:
+        raise ServiceError("PostgreSQL server not installed (apt-get install postgresql)")
+    return versions[-1].parent
+
+
+class Postgres(Service):
+    """PostgreSQL from Debian's packages: a private cluster in the services
+    folder (``initdb``), trust auth on 127.0.0.1 only, database ``tilts``."""
+
+    def __init__(self, base: Path) -> None:
+        super().__init__("postgres", base / "postgres")
+
+    @property
+    def address(self) -> str:
+        return f"postgresql+psycopg://tilts@127.0.0.1:{pg_port()}/tilts"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def _as_user(self, cmd: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return cmd
+        return ["setpriv", f"--reuid={ES_USER}", f"--regid={ES_USER}", "--init-groups", "--"] + cmd
+
+    def provision(self) -> None:
+        if (self.data / "PG_VERSION").exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            _ensure_user(ES_USER)
+            shutil.chown(self.root, ES_USER)
+            shutil.chown(self.data, ES_USER)
+            _grant_traverse(self.root)
+        _run(self._as_user([str(_pg_bin() / "initdb"), "-D", str(self.data), "-U", "tilts",
+                            "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
+             self.root.parent / "postgres-provision.log", "initdb")
+
+    def start(self) -> None:
+        if self.pid() is not None:
+            return
+        port = pg_port()
+        if _port_open(port):
+            raise ServiceError(f"port {port} is taken by another program (set TILTS_POSTGRES_PORT)")
+        cmd = self._as_user([str(_pg_bin() / "postgres"), "-D", str(self.data), "-p", str(port),
+                             "-h", "127.0.0.1", "-k", str(self.root)])
+        if os.geteuid() == 0:
+            shutil.chown(self.root, ES_USER)
+        self._spawn(cmd, dict(os.environ), self.root)
+        self._wait(self._accepting, 60)
+        if not self._database_exists():
+            _run(self._as_user([str(_pg_bin().parent / "bin" / "createdb"), "-h", "127.0.0.1",
+                                "-p", str(port), "-U", "tilts", "tilts"]),
+                 self.log_file, "createdb tilts")
+
+    def _psql(self, sql: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "tilts", "-d", "postgres",
+                               "-tAc", sql], capture_output=True, text=True)
+
+    def _accepting(self) -> bool:
+        return _port_open(pg_port()) and self._psql("select 1").returncode == 0
+
+    def _database_exists(self) -> bool:
+        return self._psql("select 1 from pg_database where datname = 'tilts'").stdout.strip() == "1"
+
+    def healthy(self) -> bool:
+        return _port_open(pg_port()) and self._database_exists()
+
+
 def _java_home() -> str:
     java = shutil.which("java")
     if not java:
@@ -439,9 +526,9 @@ def _grant_traverse(path: Path) -> None:
 # ------------------------------------------------------------------ commands
 
 
-def all_services() -> list[Kafka | Elasticsearch]:
+def all_services() -> list[Kafka | Elasticsearch | Postgres]:
     base = services_dir()
-    return [Kafka(base), Elasticsearch(base)]
+    return [Kafka(base), Elasticsearch(base), Postgres(base)]
 
 
 def up(names: list[str] | None = None) -> dict[str, str]:
@@ -470,4 +557,5 @@ def env_exports() -> dict[str, str]:
     return {
         "KAFKA_BOOTSTRAP_SERVERS": Kafka(services_dir()).address,
         "ELASTICSEARCH_URL": Elasticsearch(services_dir()).address,
+        "TILTS_DATABASE_URL": Postgres(services_dir()).address,
     }

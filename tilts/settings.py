@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)  # TILTS_CORS_ORIGINS='["https://a.example"]'
     public_url: str = ""  # TILTS_PUBLIC_URL: absolute links in feeds behind a proxy
     kafka_partitions: int = 6
+    # scheduler, subscriptions, digests, dashboard (issue 6)
+    database_url: str | None = None  # TILTS_DATABASE_URL; default SQLite in the data dir
+    crawl_timeout: float = 3600.0  # seconds a crawl child process may run
+    digest_sweep_seconds: int = 900  # how often the scheduler looks for due digests
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "tilts <digest@localhost>"
+    secret_key: str = ""  # TILTS_SECRET_KEY signs email links; generated per data dir when unset
+    dashboard_user: str = "officer"
+    dashboard_password: str = ""  # TILTS_DASHBOARD_PASSWORD; the dashboard is closed while empty
 
     @property
     def mode(self) -> str:
@@ -73,6 +86,26 @@ class Settings(BaseSettings):
     def search_url(self) -> str:
         """The Elasticsearch URL, or ``sqlite:///<data_dir>/search.sqlite3``."""
         return self.elasticsearch_url or f"sqlite:///{self.data_dir / 'search.sqlite3'}"
+
+    @property
+    def db_url(self) -> str:
+        """The scheduler's database: ``TILTS_DATABASE_URL`` or SQLite in the data dir."""
+        if self.database_url:
+            return self.database_url
+        self.ensure_data_dir()
+        return f"sqlite:///{self.data_dir / 'tilts.sqlite3'}"
+
+    def signing_key(self) -> str:
+        """``TILTS_SECRET_KEY``, or a random key kept in the data dir (embedded mode)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.ensure_data_dir() / "secret.key"
+        if not path.exists():
+            import secrets
+
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import base64
 import binascii
 import json
 import math
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -102,6 +102,9 @@ class SearchRequest(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     within_km: float | None = Field(default=None, gt=0, le=20_000)
+    changed_since: datetime | None = Field(
+        default=None, description="New or changed since: first seen then, or updated by the source since"
+    )
     status: list[str] = Field(default_factory=lambda: ["open"])
     like: str | None = Field(default=None, max_length=200, description="More like this opportunity id")
     # presentation
@@ -124,6 +127,10 @@ class SearchRequest(BaseModel):
         self.language = [c.lower() for c in self.language]
         self.required_language = [c.lower() for c in self.required_language]
         self.speaks = [c.lower() for c in self.speaks]
+        if self.changed_since is not None and self.changed_since.tzinfo is None:
+            from datetime import UTC
+
+            self.changed_since = self.changed_since.replace(tzinfo=UTC)
         if (self.lat is None) != (self.lon is None):
             raise ValueError("lat and lon go together")
         if self.within_km is not None and self.lat is None:

@@ -230,6 +230,11 @@ def base_filters(request: SearchRequest) -> list[dict[str, Any]]:
         if low or high:
             bounds = {k: v.isoformat() for k, v in (("gte", low), ("lte", high)) if v}
             out.append({"range": {field: bounds}})
+    if request.changed_since is not None:
+        out.append({"bool": {"should": [
+            {"range": {"provenance.first_seen": {"gte": request.changed_since.isoformat()}}},
+            {"range": {"updated_date": {"gte": request.changed_since.date().isoformat()}}},
+        ], "minimum_should_match": 1}})
     if request.within_km is not None:
         out.append({"geo_distance": {"distance": f"{request.within_km}km",
                                      "locations.geo": {"lat": request.lat, "lon": request.lon}}})

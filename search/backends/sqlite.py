@@ -47,7 +47,8 @@ from search.stemming import query_variants, stem_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
-    id TEXT PRIMARY KEY,
+    n INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     doc TEXT NOT NULL,
     cluster_id TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -55,30 +56,31 @@ CREATE TABLE IF NOT EXISTS docs (
     deadline TEXT,
     start_date TEXT,
     first_seen INTEGER NOT NULL,
+    updated_date TEXT,
     age_min INTEGER,
     age_max INTEGER,
     has_residence INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS docs_newest ON docs(first_seen DESC, id);
-CREATE INDEX IF NOT EXISTS docs_status ON docs(status);
+CREATE INDEX IF NOT EXISTS docs_status ON docs(status, first_seen);
+CREATE INDEX IF NOT EXISTS docs_deadline ON docs(deadline);
 CREATE TABLE IF NOT EXISTS facets (
-    id TEXT NOT NULL,
+    n INTEGER NOT NULL,
     facet TEXT NOT NULL,
     value TEXT NOT NULL,
-    PRIMARY KEY (facet, value, id)
+    PRIMARY KEY (facet, value, n)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS facets_by_id ON facets(id, facet);
-CREATE TABLE IF NOT EXISTS geo (id TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS geo_by_id ON geo(id);
+CREATE INDEX IF NOT EXISTS facets_by_n ON facets(n, facet, value);
+CREATE TABLE IF NOT EXISTS geo (n INTEGER NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS geo_by_n ON geo(n);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-    id UNINDEXED, title, organisation, place, description, stems,
+    title, organisation, place, description, stems,
     tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, row);
 """
 
-# BM25 column weights: id (unindexed), title, organisation, place, description, stems.
-_BM25 = "bm25(fts, 0.0, 5.0, 2.0, 2.0, 1.0, 1.0)"
+# BM25 column weights: title, organisation, place, description, stems (rowid = docs.n).
+_BM25 = "bm25(fts, 5.0, 2.0, 2.0, 1.0, 1.0)"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
 
@@ -159,26 +161,27 @@ class SqliteBackend:
         c = self._conn
         values = facet_values(doc)
         elig = doc.eligibility
-        c.execute(
+        n = c.execute(
             "INSERT INTO docs(id, doc, cluster_id, status, title, deadline, start_date, first_seen,"
-            " age_min, age_max, has_residence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " updated_date, age_min, age_max, has_residence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 doc.id, doc.model_dump_json(), doc.cluster_id, doc.status.value, doc.title,
                 doc.deadline.isoformat() if doc.deadline else None,
                 doc.start_date.isoformat() if doc.start_date else None,
-                _ms(doc.provenance.first_seen), elig.age_min, elig.age_max,
+                _ms(doc.provenance.first_seen),
+                doc.updated_date.isoformat() if doc.updated_date else None, elig.age_min, elig.age_max,
                 1 if elig.residence_countries else 0,
             ),
-        )
-        rows = [(doc.id, f, v) for f, vals in values.items() for v in vals]
-        rows += [(doc.id, "residence", c_) for c_ in elig.residence_countries]
-        c.executemany("INSERT OR IGNORE INTO facets(id, facet, value) VALUES (?, ?, ?)", rows)
-        c.executemany("INSERT INTO geo(id, lat, lon) VALUES (?, ?, ?)",
-                      [(doc.id, lat, lon) for lat, lon in geo_points(doc)])
+        ).lastrowid
+        rows = [(n, f, v) for f, vals in values.items() for v in vals]
+        rows += [(n, "residence", c_) for c_ in elig.residence_countries]
+        c.executemany("INSERT OR IGNORE INTO facets(n, facet, value) VALUES (?, ?, ?)", rows)
+        c.executemany("INSERT INTO geo(n, lat, lon) VALUES (?, ?, ?)",
+                      [(n, lat, lon) for lat, lon in geo_points(doc)])
         lang = (doc.language or "").lower()
         c.execute(
-            "INSERT INTO fts(id, title, organisation, place, description, stems) VALUES (?, ?, ?, ?, ?, ?)",
-            (doc.id, doc.title, doc.organisation.name or "", place_text(doc), doc.description_text,
+            "INSERT INTO fts(rowid, title, organisation, place, description, stems) VALUES (?, ?, ?, ?, ?, ?)",
+            (n, doc.title, doc.organisation.name or "", place_text(doc), doc.description_text,
              stem_text(f"{doc.title} {doc.summary} {doc.description_text}", lang)),
         )
 
@@ -214,6 +217,7 @@ class SqliteBackend:
                         c.execute(statement)
                 for doc in docs:
                     self._insert(doc)
+                c.execute("ANALYZE")
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
@@ -221,8 +225,13 @@ class SqliteBackend:
         return str(self.path), None, []
 
     def _delete_one(self, doc_id: str) -> None:
-        for table in ("docs", "facets", "geo", "fts"):
-            self._conn.execute(f"DELETE FROM {table} WHERE id = ?", (doc_id,))
+        row = self._conn.execute("SELECT n FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        if row is None:
+            return
+        for table in ("facets", "geo"):
+            self._conn.execute(f"DELETE FROM {table} WHERE n = ?", row)
+        self._conn.execute("DELETE FROM fts WHERE rowid = ?", row)
+        self._conn.execute("DELETE FROM docs WHERE n = ?", row)
 
     def delete_many(self, ids: list[str]) -> None:
         with self._lock:
@@ -243,7 +252,8 @@ class SqliteBackend:
 
     def _like_query(self, doc_id: str) -> str | None:
         """The liked document's most distinctive words (tf × idf), OR-ed."""
-        row = self._read.execute("SELECT title, description FROM fts WHERE id = ?", (doc_id,)).fetchone()
+        row = self._read.execute("SELECT f.title, f.description FROM fts f JOIN docs d ON d.n = f.rowid "
+                                 "WHERE d.id = ?", (doc_id,)).fetchone()
         if not row:
             return None
         words: dict[str, int] = {}
@@ -271,23 +281,23 @@ class SqliteBackend:
                 continue
             if facet in ALL_OF_FACETS:
                 for v in values:
-                    clauses.append("d.id IN (SELECT id FROM facets WHERE facet = ? AND value = ?)")
+                    clauses.append("d.n IN (SELECT n FROM facets WHERE facet = ? AND value = ?)")
                     params += [facet, v]
             else:
                 marks = ",".join("?" * len(values))
-                clauses.append(f"d.id IN (SELECT id FROM facets WHERE facet = ? AND value IN ({marks}))")
+                clauses.append(f"d.n IN (SELECT n FROM facets WHERE facet = ? AND value IN ({marks}))")
                 params += [facet, *values]
         if request.speaks:
             marks = ",".join("?" * len(request.speaks))
-            clauses.append("NOT EXISTS (SELECT 1 FROM facets x WHERE x.id = d.id AND "
+            clauses.append("NOT EXISTS (SELECT 1 FROM facets x WHERE x.n = d.n AND "
                            f"x.facet = 'required_language' AND x.value NOT IN ({marks}))")
             params += request.speaks
         if request.age is not None:
             clauses.append("(d.age_min IS NULL OR d.age_min <= ?) AND (d.age_max IS NULL OR d.age_max >= ?)")
             params += [request.age, request.age]
         if request.resident:
-            clauses.append("(d.has_residence = 0 OR d.id IN "
-                           "(SELECT id FROM facets WHERE facet = 'residence' AND value = ?))")
+            clauses.append("(d.has_residence = 0 OR d.n IN "
+                           "(SELECT n FROM facets WHERE facet = 'residence' AND value = ?))")
             params.append(request.resident)
         for column, low, high in (("deadline", request.deadline_from, request.deadline_to),
                                   ("start_date", request.start_from, request.start_to)):
@@ -297,8 +307,11 @@ class SqliteBackend:
             if high:
                 clauses.append(f"d.{column} <= ?")
                 params.append(high.isoformat())
+        if request.changed_since is not None:
+            clauses.append("(d.first_seen >= ? OR d.updated_date >= ?)")
+            params += [_ms(request.changed_since), request.changed_since.date().isoformat()]
         if request.within_km is not None:
-            clauses.append("d.id IN (SELECT id FROM geo WHERE dist_km(lat, lon, ?, ?) <= ?)")
+            clauses.append("d.n IN (SELECT n FROM geo WHERE dist_km(lat, lon, ?, ?) <= ?)")
             params += [request.lat, request.lon, request.within_km]
         if like:
             clauses.append("d.id != ? AND d.cluster_id != ?")
@@ -328,96 +341,106 @@ class SqliteBackend:
         c = self._read
         sort = request.effective_sort
         where, params = self._where(request, None, like)
-        rank_join, rank_params = "", []
-        if match:
-            rank_join = f"JOIN (SELECT id AS rid, {_BM25} AS rank FROM fts WHERE fts MATCH ?) r ON r.rid = d.id"
-            rank_params = [match]
+        rank_join, rank_params = self._rank_join(match)
         dist_col, dist_params = "NULL", []
         if request.lat is not None:
-            dist_col = "(SELECT min(dist_km(g.lat, g.lon, ?, ?)) FROM geo g WHERE g.id = d.id)"
+            dist_col = "(SELECT min(dist_km(g.lat, g.lon, ?, ?)) FROM geo g WHERE g.n = d.n)"
             dist_params = [request.lat, request.lon]
+        # The matching set, once, with what sorting needs.
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS _m (n INTEGER PRIMARY KEY, id TEXT, cluster_id TEXT, "
+                  "first_seen INTEGER, deadline TEXT, rank REAL, dist REAL)")
+        c.execute("DELETE FROM _m")
+        c.execute(
+            f"INSERT INTO _m SELECT d.n, d.id, d.cluster_id, d.first_seen, d.deadline, "
+            f"{'r.rank' if match else '0'}, {dist_col} FROM docs d {rank_join} WHERE {where}",
+            [*dist_params, *rank_params, *params],
+        )
+        total, clusters = c.execute("SELECT count(*), count(DISTINCT cluster_id) FROM _m").fetchone()
         order = {
             Sort.relevance: "rank ASC, id ASC",
             Sort.deadline: "deadline IS NULL, deadline ASC, id ASC",
             Sort.distance: "dist IS NULL, dist ASC, id ASC",
             Sort.newest: "first_seen DESC, id ASC",
         }[sort]
-        matched = (
-            f"SELECT d.id, d.cluster_id, d.doc, d.deadline, d.first_seen, "
-            f"{'r.rank' if match else '0'} AS rank, {dist_col} AS dist "
-            f"FROM docs d {rank_join} WHERE {where}"
-        )
-        all_params = [*dist_params, *rank_params, *params]
-        total, clusters = c.execute(
-            f"SELECT count(*), count(DISTINCT cluster_id) FROM ({matched})", all_params
-        ).fetchone()
         offset = request.offset()
-        if request.collapse:
-            sql = (f"SELECT id, doc, rank, dist FROM (SELECT *, ROW_NUMBER() OVER "
-                   f"(PARTITION BY cluster_id ORDER BY {order}) AS rn FROM ({matched})) "
-                   f"WHERE rn = 1 ORDER BY {order} LIMIT ? OFFSET ?")
+        if request.collapse and clusters < total:
+            page_sql = (f"SELECT n, rank, dist FROM (SELECT *, ROW_NUMBER() OVER "
+                        f"(PARTITION BY cluster_id ORDER BY {order}) AS rn FROM _m) "
+                        f"WHERE rn = 1 ORDER BY {order} LIMIT ? OFFSET ?")
         else:
-            sql = f"SELECT id, doc, rank, dist FROM ({matched}) ORDER BY {order} LIMIT ? OFFSET ?"
-        rows = c.execute(sql, [*all_params, request.size, offset]).fetchall()
-        marks = self._highlights([r[0] for r in rows], match) if match and request.text else {}
-        hits = [
-            SearchHit(
-                id=r[0], score=(-r[2] if match else None), opportunity=json.loads(r[1]),
-                distance_km=round(r[3], 3) if r[3] is not None and sort == Sort.distance else None,
-                highlight=marks.get(r[0], {}),
-            )
-            for r in rows
-        ]
+            page_sql = f"SELECT n, rank, dist FROM _m ORDER BY {order} LIMIT ? OFFSET ?"
+        page = c.execute(page_sql, [request.size, offset]).fetchall()
+        docs = {}
+        if page:
+            marks = ",".join("?" * len(page))
+            docs = dict(c.execute(f"SELECT n, doc FROM docs WHERE n IN ({marks})", [r[0] for r in page]).fetchall())
+        marks_by_n = self._highlights([r[0] for r in page], match) if match and request.text else {}
+        hits = []
+        for n, rank, dist in page:
+            doc = json.loads(docs[n])
+            hits.append(SearchHit(
+                id=doc["id"], score=(-rank if match else None), opportunity=doc,
+                distance_km=round(dist, 3) if dist is not None and sort == Sort.distance else None,
+                highlight=marks_by_n.get(n, {}),
+            ))
         reachable = clusters if request.collapse else total
-        nxt = offset + len(rows)
-        next_cursor = (encode_cursor({"o": nxt}) if rows and len(rows) == request.size
+        nxt = offset + len(page)
+        next_cursor = (encode_cursor({"o": nxt}) if page and len(page) == request.size
                        and nxt < min(reachable, 10_000) else None)
         return SearchResult(
-            total=total, clusters=clusters, hits=hits, facets=self._facets(request, like, rank_join, rank_params),
+            total=total, clusters=clusters, hits=hits,
+            facets=self._facets(request, like, rank_join, rank_params),
             page=request.page, size=request.size, next_cursor=next_cursor,
         )
 
+    @staticmethod
+    def _rank_join(match: str | None) -> tuple[str, list[Any]]:
+        if not match:
+            return "", []
+        return (f"JOIN (SELECT rowid AS rn, {_BM25} AS rank FROM fts WHERE fts MATCH ?) r ON r.rn = d.n",
+                [match])
+
     def _facets(self, request: SearchRequest, like: tuple[str, str] | None,
                 rank_join: str, rank_params: list[Any]) -> dict[str, dict[str, int]]:
+        """Counts over the matching set (``_m``) in one pass for the facets
+        without a selection; a selected facet counts with its own filter left out."""
         c = self._read
         selected = request.filters()
-        out: dict[str, dict[str, int]] = {}
-        c.execute("CREATE TEMP TABLE IF NOT EXISTS _matched (id TEXT PRIMARY KEY)")
-        c.execute("DELETE FROM _matched")
-        where, params = self._where(request, None, like)
-        c.execute(f"INSERT INTO _matched SELECT d.id FROM docs d {rank_join} WHERE {where}",
-                  [*rank_params, *params])
-        for facet in FACETS:
-            if facet in selected:
-                fwhere, fparams = self._where(request, facet, like)
-                source, sparams = f"SELECT d.id FROM docs d {rank_join} WHERE {fwhere}", [*rank_params, *fparams]
-            else:
-                source, sparams = "SELECT id FROM _matched", []
-            counts = c.execute(
-                f"SELECT f.value, count(*) FROM facets f WHERE f.facet = ? AND f.id IN ({source}) "
-                "GROUP BY f.value ORDER BY count(*) DESC, f.value LIMIT 250",
-                [facet, *sparams],
+        counts: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
+        free = [f for f in FACETS if f not in selected]
+        if free:
+            marks = ",".join("?" * len(free))
+            for facet, value, n in c.execute(
+                f"SELECT f.facet, f.value, count(*) FROM _m JOIN facets f ON f.n = _m.n "
+                f"WHERE f.facet IN ({marks}) GROUP BY f.facet, f.value", free
+            ):
+                counts[facet].append((value, n))
+        for facet in selected:
+            fwhere, fparams = self._where(request, facet, like)
+            counts[facet] = c.execute(
+                f"SELECT f.value, count(*) FROM facets f WHERE f.facet = ? AND f.n IN "
+                f"(SELECT d.n FROM docs d {rank_join} WHERE {fwhere}) GROUP BY f.value",
+                [facet, *rank_params, *fparams],
             ).fetchall()
-            out[facet] = {v: n for v, n in counts}
-        return out
+        return {facet: dict(sorted(rows, key=lambda r: (-r[1], r[0]))[:250]) for facet, rows in counts.items()}
 
-    def _highlights(self, ids: list[str], match: str) -> dict[str, dict[str, str]]:
-        if not ids:
+    def _highlights(self, ns: list[int], match: str) -> dict[int, dict[str, str]]:
+        if not ns:
             return {}
-        marks = ",".join("?" * len(ids))
+        marks = ",".join("?" * len(ns))
         rows = self._read.execute(
-            f"SELECT id, highlight(fts, 1, ?, ?), snippet(fts, 4, ?, ?, '…', 30) FROM fts "
-            f"WHERE fts MATCH ? AND id IN ({marks})",
-            [_MARK_OPEN, _MARK_CLOSE, _MARK_OPEN, _MARK_CLOSE, match, *ids],
+            f"SELECT rowid, highlight(fts, 0, ?, ?), snippet(fts, 3, ?, ?, '…', 30) FROM fts "
+            f"WHERE fts MATCH ? AND rowid IN ({marks})",
+            [_MARK_OPEN, _MARK_CLOSE, _MARK_OPEN, _MARK_CLOSE, match, *ns],
         ).fetchall()
-        out: dict[str, dict[str, str]] = {}
-        for doc_id, title, snippet in rows:
+        out: dict[int, dict[str, str]] = {}
+        for n, title, snippet in rows:
             found = {}
             if _MARK_OPEN in (title or ""):
                 found["title"] = _marked_html(title)
             if _MARK_OPEN in (snippet or ""):
                 found["description"] = _marked_html(snippet)
-            out[doc_id] = found
+            out[n] = found
         return out
 
     def suggest(self, prefix: str, size: int = 8) -> list[str]:
@@ -426,8 +449,8 @@ class SqliteBackend:
             return []
         match = "title : (" + " AND ".join(f"{_quote(w)}*" for w in words) + ")"
         rows = self._read.execute(
-            f"SELECT d.title FROM docs d JOIN (SELECT id AS rid, {_BM25} AS rank FROM fts WHERE fts MATCH ?) r "
-            "ON r.rid = d.id WHERE d.status = 'open' ORDER BY r.rank, d.id LIMIT ?",
+            f"SELECT d.title FROM docs d JOIN (SELECT rowid AS rn, {_BM25} AS rank FROM fts WHERE fts MATCH ?) r "
+            "ON r.rn = d.n WHERE d.status = 'open' ORDER BY r.rank, d.id LIMIT ?",
             [match, size * 5],
         ).fetchall()
         return list(dict.fromkeys(r[0] for r in rows))[:size]

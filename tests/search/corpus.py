@@ -56,7 +56,8 @@ LISTINGS: list[tuple[str, str, str, str, str | None, tuple[Theme, ...], Activity
      {"langs": [("en", True)], "deadline": date(2026, 12, 15), "support": {"insurance": True}}),
     ("en-2", "en", "Food bank volunteers needed",
      "Sort and pack food parcels for families in need. Flexible shifts, training provided.",
-     "Vilnius", (Theme.social,), ActivityType.volunteering, {"support": {"training": True}}),
+     "Vilnius", (Theme.social,), ActivityType.volunteering,
+     {"support": {"training": True}, "updated": date(2026, 11, 20)}),
     ("en-3", "en", "European Solidarity Corps volunteering in Lisbon",
      "Twelve months with a youth NGO in Lisbon: workshops, media and community events. Accommodation, food, travel and a monthly allowance are provided.",
      "Lisbon", (Theme.youth, Theme.culture), ActivityType.volunteering,
@@ -130,7 +131,7 @@ def corpus() -> list[Opportunity]:
             organisation=Organisation(name=f"Org {oid.split('-')[0].upper()}"),
             locations=locations, work_mode=x.get("work_mode", WorkMode.onsite),
             remote=x.get("work_mode", WorkMode.onsite) != WorkMode.onsite,
-            start_date=x.get("start"), deadline=x.get("deadline"),
+            start_date=x.get("start"), deadline=x.get("deadline"), updated_date=x.get("updated"),
             duration_class=x.get("duration", DurationClass.unknown), themes=list(themes), activity_type=activity,
             eligibility=Eligibility(
                 age_min=age[0], age_max=age[1], residence_countries=x.get("residence", []),

@@ -48,6 +48,8 @@ FILTER_REQUESTS: list[dict] = [
     {"lat": RIGA[0], "lon": RIGA[1], "within_km": 300},
     {"lat": RIGA[0], "lon": RIGA[1], "sort": "distance"},
     {"lat": RIGA[0], "lon": RIGA[1], "within_km": 1000, "sort": "distance", "collapse": False},
+    {"changed_since": "2026-11-02T12:00:00+00:00"},
+    {"changed_since": "2026-11-02T12:00:00", "theme": ["animals"]},
     {"sort": "deadline"},
     {"sort": "deadline", "country": ["LV", "DE"]},
     {"status": ["open", "closed"]},

@@ -1,0 +1,126 @@
+"""The scheduler's jobs: module-level functions, so the persistent job store
+can refer to them by name ("scheduler.jobs:crawl"). They read the process's
+:data:`CONTEXT`, set by :class:`scheduler.service.SchedulerService`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import desc, insert, select
+from sqlalchemy.engine import Engine
+
+from scheduler.db import crawl_runs, utcnow
+
+log = logging.getLogger(__name__)
+
+# A failing source waits interval × 2^(failures-1) more, up to this long.
+MAX_BACKOFF = timedelta(days=7)
+
+
+@dataclass
+class Context:
+    settings: Any
+    engine: Engine
+    sources: dict[str, Any]
+    holder: str = ""
+    crawl: Any = None  # (settings, source) -> CrawlResult; crawl_source by default
+    stop: Any = None  # threading.Event set when the scheduler stops
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+CONTEXT: Context | None = None
+
+
+def _ctx() -> Context:
+    if CONTEXT is None:
+        raise RuntimeError("scheduler jobs run only inside a SchedulerService")
+    return CONTEXT
+
+
+def consecutive_failures(engine: Engine, source_id: str) -> tuple[int, datetime | None]:
+    """How many of the source's latest runs failed in a row, and when the last ended."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(crawl_runs.c.ok, crawl_runs.c.finished_at).where(crawl_runs.c.source_id == source_id)
+            .order_by(desc(crawl_runs.c.id)).limit(20)
+        ).all()
+    failures = 0
+    for ok, _ in rows:
+        if ok:
+            break
+        failures += 1
+    return failures, (rows[0][1] if rows else None)
+
+
+def backoff_until(engine: Engine, source_id: str, interval: timedelta) -> datetime | None:
+    failures, last = consecutive_failures(engine, source_id)
+    if not failures or last is None:
+        return None
+    if last.tzinfo is None:
+        from datetime import UTC
+
+        last = last.replace(tzinfo=UTC)
+    wait = min(MAX_BACKOFF, interval * (2 ** (failures - 1))) - interval
+    return last + wait if wait > timedelta(0) else None
+
+
+def crawl(source_id: str) -> None:
+    """One scheduled crawl: a child process with a time limit; the run is
+    recorded, and a failing source backs off (never blocking the others)."""
+    from scheduler import interval_seconds
+    from tilts.runtime import crawl_source
+
+    ctx = _ctx()
+    source = ctx.sources.get(source_id)
+    if source is None or source.disabled_reason:
+        log.warning("crawl %s skipped: not registered or disabled", source_id)
+        return
+    interval = timedelta(seconds=interval_seconds(source.schedule)) if source.schedule.startswith("every") \
+        else timedelta(days=1)
+    until = backoff_until(ctx.engine, source_id, interval)
+    if until and until > utcnow():
+        log.warning("crawl %s backing off after failures until %s", source_id, until.isoformat())
+        return
+    started = utcnow()
+    t0 = time.monotonic()
+    ok, code, message = False, None, None
+    try:
+        result = (ctx.crawl or crawl_source)(ctx.settings, source)
+        code = getattr(result, "returncode", 0)
+        ok = code == 0
+        message = None if ok else (getattr(result, "log_tail", "") or "")[-2000:]
+    except Exception as exc:  # noqa: BLE001 - recorded; other sources go on
+        message = f"{type(exc).__name__}: {exc}"[:2000]
+        log.exception("crawl %s raised", source_id)
+    with ctx.engine.begin() as conn:
+        conn.execute(insert(crawl_runs).values(
+            source_id=source_id, started_at=started, finished_at=utcnow(), ok=ok, exit_code=code,
+            duration_seconds=round(time.monotonic() - t0, 3), message=message, runner=ctx.holder,
+        ))
+
+
+def digests() -> None:
+    """Send every digest that is due (idempotent: each period once)."""
+    from scheduler.digest import send_due_digests
+
+    ctx = _ctx()
+    send_due_digests(ctx.settings, ctx.engine, stop=ctx.stop)
+
+
+def expiry_sweep() -> None:
+    """Close listings whose deadline has passed (republished as expired)."""
+    from scheduler.expiry import expire_past_deadlines
+
+    expire_past_deadlines(_ctx().settings)
+
+
+def coverage_snapshot() -> None:
+    """Today's counts of open listings per country, theme, programme and source."""
+    from scheduler.coverage import take_snapshot
+
+    ctx = _ctx()
+    take_snapshot(ctx.settings, ctx.engine)

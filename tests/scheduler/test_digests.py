@@ -1,0 +1,176 @@
+"""Subscriptions and digests end to end, against a real SMTP server (aiosmtpd
+on 127.0.0.1), on SQLite and a real PostgreSQL, with both search backends."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from pipeline.events import Opportunity
+from scheduler.db import connect, digest_sends, sent_items, subscriptions
+from scheduler.digest import Subscriptions, period_of, send_due_digests
+from search.api import create_app
+from search.backends import SearchBackend, SearchRequest
+from tests.conftest import SmtpSink
+from tests.search.corpus import corpus
+from tilts.settings import Settings
+
+MONDAY = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # 08:30 in Riga
+
+
+def shifted(days: int) -> list[Opportunity]:
+    return [d.model_copy(update={"provenance": d.provenance.model_copy(
+        update={"first_seen": d.provenance.first_seen + timedelta(days=days)})}) for d in corpus()]
+
+
+def make_settings(tmp_path: Path, database_url: str, smtp: SmtpSink) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=database_url, smtp_port=smtp.port,
+                    public_url="http://tilts.test", secret_key="test-secret-" + "x" * 20)
+
+
+def link(text: str, path: str) -> str:
+    found = re.search(rf"http://tilts\.test{re.escape(path)}\?token=[\w.\-]+", text)
+    assert found, text
+    return found.group(0)
+
+
+def test_period_slots_follow_the_subscribers_time_zone() -> None:
+    assert period_of("weekly", "Europe/Riga", MONDAY) == ("2026-W48", datetime(2026, 11, 23, 5, 0, tzinfo=UTC))
+    # Monday 06:00 in Riga is before the slot: still last week's period
+    early = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+    assert period_of("weekly", "Europe/Riga", early)[0] == "2026-W47"
+    assert period_of("daily", "America/New_York", MONDAY)[0] == "2026-11-22"
+
+
+def test_subscribe_confirm_digest_unsubscribe(tmp_path: Path, database_url: str, smtp: SmtpSink) -> None:
+    from search.backends import open_backend
+
+    backend: SearchBackend = open_backend(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    backend.setup()
+    backend.upsert_many(shifted(16))  # first seen 17–19 November
+    settings = make_settings(tmp_path, database_url, smtp)
+    engine = connect(settings.db_url)
+    subs = Subscriptions(settings, engine)
+    client = TestClient(create_app(backend, subscriptions=subs, subscribe_limit=(3, 600)))
+
+    # subscribe through the web form: a saved search for Latvia, in Latvian
+    form = {"email": "Anna@Example.org", "frequency": "weekly", "lang": "lv", "country": "LV"}
+    assert client.post("/subscriptions", data=form).status_code == 202
+    confirmation = smtp.received()[-1]
+    assert confirmation["To"] == "Anna@example.org"
+    assert confirmation["Subject"] == "Apstipriniet savu tilts abonementu"
+    assert "List-Unsubscribe" not in confirmation
+    # double opt-in: nothing is due before the link is followed
+    assert send_due_digests(settings, engine, now=MONDAY, backend=backend) == {}
+    confirm_url = link(confirmation.get_body(("plain",)).get_content(), "/subscriptions/confirm")
+    assert client.get(urlsplit(confirm_url).path + "?" + urlsplit(confirm_url).query).status_code == 200
+
+    outcome = send_due_digests(settings, engine, now=MONDAY, backend=backend)
+    assert list(outcome.values()) == ["sent"]
+    digest = smtp.received("tilts:")[-1]
+    assert digest["Subject"] == "tilts: 5 jaunas brīvprātīgā darba iespējas"
+    unsubscribe_url = digest["List-Unsubscribe"].strip("<>")
+    assert unsubscribe_url.startswith("http://tilts.test/unsubscribe?token=")
+    assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = digest.get_body(("plain",)).get_content()
+    html = digest.get_body(("html",)).get_content()
+    # closing soon first (by deadline), then new; at most 3 per organisation; "see all"
+    order = [m for m in re.findall(r"/o/([\w-]+)", text)]
+    assert order == ["lv-4", "lv-2", "ru-2", "ru-1", "lv-3"]
+    assert text.index("Drīz beidzas") < text.index("Jaunas šonedēļ")
+    assert "Skatīt visas atbilstošās iespējas: http://tilts.test/?country=LV&lang=lv" in text
+    assert 'href="http://tilts.test/o/lv-4"' in html and "<img" not in html and "<script" not in html
+    assert 'style="' in html and "<link" not in html  # inline CSS, nothing external
+
+    # the same period is never sent twice; a quiet week sends nothing
+    assert send_due_digests(settings, engine, now=MONDAY + timedelta(hours=3), backend=backend) == {}
+    new = shifted(24)[0].model_copy(update={"id": "lv-new", "cluster_id": "lv-new", "title": "Jauns piedāvājums"})
+    backend.upsert_many([new])
+    week2 = send_due_digests(settings, engine, now=MONDAY + timedelta(days=7), backend=backend)
+    assert list(week2.values()) == ["sent"]
+    assert re.findall(r"/o/([\w-]+)", smtp.received("tilts:")[-1].get_body(("plain",)).get_content()) == ["lv-new"]
+    assert list(send_due_digests(settings, engine, now=MONDAY + timedelta(days=14),
+                                 backend=backend).values()) == ["empty"]
+    assert len(smtp.received("tilts:")) == 2
+
+    # one-click unsubscribe (RFC 8058) deletes the subscription and its data
+    response = client.post(urlsplit(unsubscribe_url).path + "?" + urlsplit(unsubscribe_url).query,
+                           content=b"List-Unsubscribe=One-Click",
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200
+    with engine.connect() as conn:
+        for table in (subscriptions, digest_sends, sent_items):
+            assert conn.execute(select(func.count()).select_from(table)).scalar() == 0
+    assert client.post(urlsplit(unsubscribe_url).path + "?" + urlsplit(unsubscribe_url).query).status_code == 400
+    engine.dispose()
+
+
+def test_tokens_cannot_be_forged_or_reused_across_subscribers(tmp_path: Path, database_url: str,
+                                                             smtp: SmtpSink) -> None:
+    settings = make_settings(tmp_path, database_url, smtp)
+    engine = connect(settings.db_url)
+    subs = Subscriptions(settings, engine)
+    a = subs.subscribe("a@example.org", SearchRequest(q="shelter"))
+    b = subs.subscribe("b@example.org", SearchRequest(q="garden"), lang="uk", frequency="daily")
+    token_a = subs.tokens.unsubscribe(a)
+    assert subs.unsubscribe(token_a[:-2] + ("AA" if not token_a.endswith("AA") else "BB")) is False
+    assert subs.unsubscribe(subs.tokens.confirm(a)) is False  # a confirmation token is not an unsubscribe token
+    other_key = Subscriptions(Settings(data_dir=tmp_path, database_url=database_url, smtp_port=smtp.port,
+                                       secret_key="another-secret-" + "y" * 20), engine)
+    assert subs.unsubscribe(other_key.tokens.unsubscribe(b)) is False  # signed with another key
+    assert subs.confirm(subs.tokens.unsubscribe(b)) is False
+    assert subs.unsubscribe(token_a) is True
+    assert subs.get(a) is None and subs.get(b) is not None  # A's token removed only A
+    engine.dispose()
+
+
+def test_subscription_input_and_rate_limit(tmp_path: Path, smtp: SmtpSink) -> None:
+    from search.backends import open_backend
+
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", smtp)
+    backend = open_backend(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    backend.setup()
+    subs = Subscriptions(settings, connect(settings.db_url))
+    client = TestClient(create_app(backend, subscriptions=subs, subscribe_limit=(3, 600)))
+    assert client.post("/subscriptions", data={"email": "not-an-email"}).status_code == 400
+    assert client.post("/subscriptions", data={"email": "x@example.org", "frequency": "hourly"}).status_code == 400
+    assert client.post("/subscriptions", data={"email": "x@example.org", "age": "old"}).status_code == 400
+    assert client.post("/subscriptions", data={"email": "x@example.org"}).status_code == 429
+    assert subs.by_email("x@example.org") == []
+
+
+def test_a_failing_smtp_server_loses_nothing(tmp_path: Path, database_url: str, smtp: SmtpSink) -> None:
+    from search.backends import open_backend
+
+    backend = open_backend(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    backend.setup()
+    backend.upsert_many(shifted(16))
+    settings = make_settings(tmp_path, database_url, smtp)
+    engine = connect(settings.db_url)
+    subs = Subscriptions(settings, engine)
+    sub_id = subs.subscribe("c@example.org", SearchRequest(theme=["animals"]))
+    assert subs.confirm(subs.tokens.confirm(sub_id))
+    smtp.stop()  # the server goes away: the digest is released, not lost
+    down = Settings(**{**settings.model_dump(), "smtp_port": smtp.port})
+    from scheduler.mail import Mailer
+
+    outcome = send_due_digests(down, engine, now=MONDAY, backend=backend, mailer=Mailer(down, attempts=2, backoff=0.1))
+    assert list(outcome.values()) == ["failed"]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(digest_sends)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(sent_items)).scalar() == 0
+    again = SmtpSink()
+    try:
+        up = Settings(**{**settings.model_dump(), "smtp_port": again.port})
+        assert list(send_due_digests(up, engine, now=MONDAY + timedelta(minutes=15),
+                                     backend=backend).values()) == ["sent"]
+        assert len(again.received("tilts:")) == 1
+    finally:
+        again.stop()
+        engine.dispose()
