@@ -23,6 +23,7 @@ import math
 import re
 import sqlite3
 import threading
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,11 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, row);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta(k, v) VALUES ('generation', 0);
 """
+_BUMP = "UPDATE meta SET v = v + 1 WHERE k = 'generation'"
+FACET_CACHE_SIZE = 512
 
 # BM25 column weights: title, organisation, place, description, stems (rowid = docs.n).
 _BM25 = "bm25(fts, 5.0, 2.0, 2.0, 1.0, 1.0)"
@@ -130,6 +135,8 @@ class SqliteBackend:
         except sqlite3.Error as exc:
             raise SearchUnavailable(f"cannot open search index {self.path}: {exc}") from exc
         self._local = threading.local()
+        self._facet_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @property
     def _read(self) -> sqlite3.Connection:
@@ -193,6 +200,7 @@ class SqliteBackend:
                 for doc in docs:
                     self._delete_one(doc.id)
                     self._insert(doc)
+                c.execute(_BUMP)
                 c.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 c.execute("ROLLBACK")
@@ -210,13 +218,14 @@ class SqliteBackend:
             c = self._conn
             c.execute("BEGIN IMMEDIATE")
             try:
-                for table in ("docs", "facets", "geo", "fts_vocab", "fts"):
+                for table in ("docs", "facets", "geo", "fts_vocab", "fts", "meta"):
                     c.execute(f"DROP TABLE IF EXISTS {table}")
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         c.execute(statement)
                 for doc in docs:
                     self._insert(doc)
+                c.execute(_BUMP)
                 c.execute("ANALYZE")
                 c.execute("COMMIT")
             except BaseException:
@@ -239,6 +248,7 @@ class SqliteBackend:
             try:
                 for doc_id in ids:
                     self._delete_one(doc_id)
+                self._conn.execute(_BUMP)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -400,28 +410,50 @@ class SqliteBackend:
         return (f"JOIN (SELECT rowid AS rn, {_BM25} AS rank FROM fts WHERE fts MATCH ?) r ON r.rn = d.n",
                 [match])
 
+    def _cached(self, key: tuple[Any, ...], compute: Any) -> Any:
+        """Facet counts by (query, parameters, index generation): a repeated
+        browse costs one lookup; any write makes every entry stale."""
+        with self._cache_lock:
+            if key in self._facet_cache:
+                self._facet_cache.move_to_end(key)
+                return self._facet_cache[key]
+        value = compute()
+        with self._cache_lock:
+            self._facet_cache[key] = value
+            while len(self._facet_cache) > FACET_CACHE_SIZE:
+                self._facet_cache.popitem(last=False)
+        return value
+
     def _facets(self, request: SearchRequest, like: tuple[str, str] | None,
                 rank_join: str, rank_params: list[Any]) -> dict[str, dict[str, int]]:
         """Counts over the matching set (``_m``) in one pass for the facets
-        without a selection; a selected facet counts with its own filter left out."""
+        without a selection; a selected facet counts with its own filter left
+        out. The outer loop is always the (smaller) set of matching documents."""
         c = self._read
+        generation = c.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone()[0]
         selected = request.filters()
         counts: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
         free = [f for f in FACETS if f not in selected]
+        where, params = self._where(request, None, like)
         if free:
             marks = ",".join("?" * len(free))
-            for facet, value, n in c.execute(
-                f"SELECT f.facet, f.value, count(*) FROM _m JOIN facets f ON f.n = _m.n "
-                f"WHERE f.facet IN ({marks}) GROUP BY f.facet, f.value", free
-            ):
+
+            def free_counts() -> list[tuple[str, str, int]]:
+                return c.execute(
+                    f"SELECT f.facet, f.value, count(*) FROM _m CROSS JOIN facets f "
+                    f"ON f.n = _m.n AND f.facet IN ({marks}) GROUP BY f.facet, f.value", free
+                ).fetchall()
+
+            key = ("free", where, tuple(map(str, params)), tuple(rank_params), tuple(free), generation)
+            for facet, value, n in self._cached(key, free_counts):
                 counts[facet].append((value, n))
         for facet in selected:
             fwhere, fparams = self._where(request, facet, like)
-            counts[facet] = c.execute(
-                f"SELECT f.value, count(*) FROM facets f WHERE f.facet = ? AND f.n IN "
-                f"(SELECT d.n FROM docs d {rank_join} WHERE {fwhere}) GROUP BY f.value",
-                [facet, *rank_params, *fparams],
-            ).fetchall()
+            sql = (f"SELECT f.value, count(*) FROM (SELECT d.n FROM docs d {rank_join} WHERE {fwhere}) m "
+                   f"CROSS JOIN facets f ON f.n = m.n AND f.facet = ? GROUP BY f.value")
+            args = [*rank_params, *fparams, facet]
+            key = ("own", sql, tuple(map(str, args)), generation)
+            counts[facet] = self._cached(key, lambda sql=sql, args=args: c.execute(sql, args).fetchall())
         return {facet: dict(sorted(rows, key=lambda r: (-r[1], r[0]))[:250]) for facet, rows in counts.items()}
 
     def _highlights(self, ns: list[int], match: str) -> dict[int, dict[str, str]]:
