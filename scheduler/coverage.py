@@ -129,7 +129,7 @@ def gaps(counts: dict[str, Any], previous: dict[str, Any] | None, countries: lis
     def rows(dim: str, keys: list[str]) -> list[dict[str, Any]]:
         now_counts = counts.get(dim, {})
         before = (previous or {}).get(dim, {})
-        return [{"key": k, "open": now_counts.get(k, 0), "previous": before.get(k) if previous else None}
+        return [{"key": k, "open": now_counts.get(k, 0), "previous": before.get(k, 0) if previous else None}
                 for k in keys if now_counts.get(k, 0) < threshold]
 
     return {"country": rows("country", countries), "theme": rows("theme", themes)}

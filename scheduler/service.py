@@ -76,12 +76,12 @@ def desired_jobs(sources: dict[str, Any], digest_every: int = 900) -> dict[str, 
 
 
 class SchedulerService:
-    def __init__(self, settings: Any, sources: dict[str, Any], *, lease: float = 30.0,
+    def __init__(self, settings: Any, sources: dict[str, Any], *, lease: float | None = None,
                  crawl: Any = None, threads: int = 4) -> None:
         self.settings = settings
         self.sources = sources
         self.engine = connect(settings.db_url)
-        self.lock = LeaderLock(self.engine, lease=lease)
+        self.lock = LeaderLock(self.engine, lease=lease or settings.scheduler_lease)
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self.engine, tablename="apscheduler_jobs")},
             executors={"default": ThreadPoolExecutor(threads)},
@@ -141,6 +141,7 @@ class SchedulerService:
         if self._thread.is_alive():
             self._thread.join(10)
         if self.scheduler.running:
+            self.scheduler.pause()  # no new submissions while the pool drains
             self.scheduler.shutdown(wait=True)
         if self.leading:
             self.lock.release()

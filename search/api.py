@@ -128,7 +128,7 @@ SUBSCRIPTION_FIELDS = ("email", "frequency", "timezone", "lang")
 
 def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
                public_url: str = "", subscriptions: Any = None,
-               subscribe_limit: tuple[int, float] = (5, 600.0)) -> FastAPI:
+               subscribe_limit: tuple[int, float] = (5, 600.0), dashboard: Any = None) -> FastAPI:
     app = FastAPI(
         title="tilts",
         summary="Search volunteering opportunities aggregated from NGO sites and European programmes.",
@@ -281,6 +281,10 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
 
     if subscriptions is not None:
         _add_subscription_routes(app, subscriptions, RateLimiter(*subscribe_limit), ui_for, page)
+    if dashboard is not None:
+        from search.dashboard import add_dashboard_routes
+
+        add_dashboard_routes(app, dashboard, backend, TEMPLATES, ui_for)
 
     @app.get("/o/{opportunity_id}", response_class=HTMLResponse, include_in_schema=False)
     def detail(request: Request, opportunity_id: str,

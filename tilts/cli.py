@@ -54,9 +54,14 @@ def _serve(settings: Settings, backend, host: str, port: int) -> None:  # noqa: 
     from scheduler.db import connect
     from scheduler.digest import Subscriptions
 
-    subs = Subscriptions(settings, connect(settings.db_url))
+    from search.dashboard import Dashboard
+    from tilts.runtime import make_bus
+
+    engine = connect(settings.db_url)
+    subs = Subscriptions(settings, engine)
+    dashboard = Dashboard(settings, engine, load_sources(), bus=make_bus(settings))
     app = create_app(backend, cors_origins=settings.cors_origins, public_url=settings.public_url,
-                     subscriptions=subs)
+                     subscriptions=subs, dashboard=dashboard)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     database_url: str | None = None  # TILTS_DATABASE_URL; default SQLite in the data dir
     crawl_timeout: float = 3600.0  # seconds a crawl child process may run
     digest_sweep_seconds: int = 900  # how often the scheduler looks for due digests
+    scheduler_lease: float = 30.0  # seconds before another scheduler takes over from a silent one
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_starttls: bool = False

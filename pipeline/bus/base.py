@@ -82,6 +82,9 @@ class Bus(Protocol):
     def end_offsets(self, topic: str) -> dict[int, int]:
         """Next offset to be written, per partition."""
 
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        """``group``'s committed position per partition (empty when it has none)."""
+
     def close(self) -> None: ...
 
 

@@ -119,6 +119,18 @@ class KafkaBus:
         finally:
             consumer.close()
 
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        """The group's committed position per partition (consumer lag = end - committed)."""
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
+        try:
+            offsets = admin.list_consumer_group_offsets(group)
+        finally:
+            admin.close()
+        return {tp.partition: meta.offset for tp, meta in offsets.items()
+                if tp.topic == self._t(topic) and meta.offset >= 0}
+
     def close(self) -> None:
         if self._producer is not None:
             self._producer.flush(timeout=30)

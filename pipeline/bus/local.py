@@ -135,6 +135,12 @@ class LocalBus:
         ).fetchone()
         return {0: row[0] if row else 0}
 
+    def committed(self, group: str, topic: str) -> dict[int, int]:
+        """The group's committed position per partition (consumer lag = end - committed)."""
+        row = self._conn.execute('SELECT "offset" FROM offsets WHERE grp = ? AND topic = ?',
+                                 (group, self._t(topic))).fetchone()
+        return {0: row[0]} if row else {}
+
     def compact(self, topic: str) -> int:
         """Keep only the newest message per key (log compaction); returns rows removed."""
         with self._lock:
