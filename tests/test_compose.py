@@ -28,6 +28,8 @@ def test_every_tilts_service_runs_a_real_subcommand() -> None:
         assert ctx is not None
         assert svc["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert svc["environment"]["ELASTICSEARCH_URL"] == "http://elasticsearch:9200"
+        assert svc["environment"]["TILTS_DATABASE_URL"].startswith("postgresql+psycopg://tilts:tilts@postgres:")
+        assert svc["depends_on"]["postgres"] == {"condition": "service_healthy"}
 
 
 def test_versions_match_the_services_script() -> None:

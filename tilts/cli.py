@@ -272,6 +272,45 @@ def index() -> None:
 
 
 @app.command()
+def digest(
+    preview: Annotated[Optional[str], typer.Option("--preview", metavar="EMAIL",
+                                                   help="Render this subscriber's next digest without sending.")] = None,
+    html: Annotated[bool, typer.Option("--html", help="With --preview: print the HTML part.")] = False,
+    send_due: Annotated[bool, typer.Option("--send-due", help="Send every due digest now.")] = False,
+) -> None:
+    """Weekly/daily digests: preview one subscriber's, or send the due ones now."""
+    from scheduler.db import connect
+    from scheduler.digest import Subscriptions, send_due_digests
+    from scheduler.db import utcnow
+    from tilts.runtime import make_backend
+
+    settings = _settings()
+    engine = connect(settings.db_url)
+    if send_due:
+        outcomes = send_due_digests(settings, engine)
+        typer.echo(f"{len(outcomes)} due: " + ", ".join(f"{k[:8]}… {v}" for k, v in outcomes.items()))
+        return
+    if not preview:
+        raise fail("give --preview EMAIL or --send-due")
+    subs = Subscriptions(settings, engine)
+    found = subs.by_email(preview)
+    if not found:
+        raise fail(f"no subscription for {preview}")
+    backend = make_backend(settings)
+    try:
+        for sub in found:
+            built = subs.build(sub, backend, utcnow())
+            message = subs.render(built)
+            state = "confirmed" if sub["confirmed_at"] else "not confirmed (nothing is sent)"
+            typer.echo(f"# subscription {sub['id']} ({sub['frequency']}, {sub['lang']}, {state}); "
+                       f"period {built.period}; {len(built.items)} items")
+            typer.echo(f"Subject: {message['Subject']}\n")
+            typer.echo(message.get_body(("html" if html else "plain",)).get_content())
+    finally:
+        backend.close()
+
+
+@app.command()
 def reindex(
     keep: Annotated[int, typer.Option(min=0, help="Previous index versions kept for rollback.")] = 1,
 ) -> None:

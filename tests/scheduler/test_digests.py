@@ -174,3 +174,33 @@ def test_a_failing_smtp_server_loses_nothing(tmp_path: Path, database_url: str, 
     finally:
         again.stop()
         engine.dispose()
+
+
+def test_digest_preview_renders_without_sending(tmp_path: Path, smtp: SmtpSink) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from search.backends import open_backend
+
+    data = tmp_path / "data"
+    backend = open_backend(f"sqlite:///{data / 'search.sqlite3'}")
+    backend.setup()
+    now = datetime.now(UTC)
+    backend.upsert_many([d.model_copy(update={"provenance": d.provenance.model_copy(
+        update={"first_seen": now - timedelta(days=1)})}) for d in corpus()])
+    backend.close()
+    settings = Settings(data_dir=data, smtp_port=smtp.port, public_url="http://tilts.test")
+    subs = Subscriptions(settings, connect(settings.db_url))
+    subs.subscribe("preview@example.org", SearchRequest(theme=["animals"]), lang="ru")
+    env = {**os.environ, "TILTS_DATA_DIR": str(data), "TILTS_SMTP_PORT": str(smtp.port),
+           "TILTS_PUBLIC_URL": "http://tilts.test"}
+    for name in ("ELASTICSEARCH_URL", "KAFKA_BOOTSTRAP_SERVERS", "TILTS_DATABASE_URL"):
+        env.pop(name, None)
+    out = subprocess.run([sys.executable, "-m", "tilts.cli", "digest", "--preview", "preview@example.org"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "not confirmed (nothing is sent)" in out.stdout
+    assert "Subject: tilts: 5 новых волонтёрских возможностей" in out.stdout
+    assert "http://tilts.test/o/en-1" in out.stdout and "http://tilts.test/o/closed-1" not in out.stdout
+    assert smtp.received("tilts:") == []  # only the confirmation mail went out
