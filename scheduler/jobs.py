@@ -89,7 +89,10 @@ def crawl(source_id: str) -> None:
     t0 = time.monotonic()
     ok, code, message = False, None, None
     try:
-        result = (ctx.crawl or crawl_source)(ctx.settings, source)
+        if ctx.crawl is not None:
+            result = ctx.crawl(ctx.settings, source)
+        else:
+            result = crawl_source(ctx.settings, source, timeout=ctx.settings.crawl_timeout)
         code = getattr(result, "returncode", 0)
         ok = code == 0
         message = None if ok else (getattr(result, "log_tail", "") or "")[-2000:]

@@ -136,6 +136,11 @@ class Service:
         self.pid_file.unlink(missing_ok=True)
         return True
 
+    @staticmethod
+    def _need_free(port: int, setting: str) -> None:
+        if _port_open(port):
+            raise ServiceError(f"port {port} is taken by another program (set {setting})")
+
     def _spawn(self, cmd: list[str], env: dict[str, str], cwd: Path) -> None:
         with self.log_file.open("ab") as fh:
             self._proc = subprocess.Popen(
@@ -276,8 +281,7 @@ class Kafka(Service):
     def start(self) -> None:
         if self.pid() is not None:
             return
-        if _port_open(kafka_port()):
-            raise ServiceError(f"port {kafka_port()} is taken by another program (set TILTS_KAFKA_PORT)")
+        self._need_free(kafka_port(), "TILTS_KAFKA_PORT")
         props = self._config()
         env = dict(os.environ, KAFKA_HEAP_OPTS="-Xmx512m")
         self._spawn(
@@ -372,8 +376,7 @@ class Elasticsearch(Service):
         if self.pid() is not None:
             return
         port = es_port()
-        if _port_open(port):
-            raise ServiceError(f"port {port} is taken by another program (set TILTS_ELASTICSEARCH_PORT)")
+        self._need_free(port, "TILTS_ELASTICSEARCH_PORT")
         data, logs = self.root / "data", self.root / "logs"
         data.mkdir(exist_ok=True)
         logs.mkdir(exist_ok=True)
@@ -469,8 +472,7 @@ class Postgres(Service):
         if self.pid() is not None:
             return
         port = pg_port()
-        if _port_open(port):
-            raise ServiceError(f"port {port} is taken by another program (set TILTS_POSTGRES_PORT)")
+        self._need_free(port, "TILTS_POSTGRES_PORT")
         cmd = self._as_user([str(_pg_bin() / "postgres"), "-D", str(self.data), "-p", str(port),
                              "-h", "127.0.0.1", "-k", str(self.root)])
         if os.geteuid() == 0:
