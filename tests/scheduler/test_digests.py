@@ -204,3 +204,28 @@ def test_digest_preview_renders_without_sending(tmp_path: Path, smtp: SmtpSink) 
     assert "Subject: tilts: 5 новых волонтёрских возможностей" in out.stdout
     assert "http://tilts.test/o/en-1" in out.stdout and "http://tilts.test/o/closed-1" not in out.stdout
     assert smtp.received("tilts:") == []  # only the confirmation mail went out
+
+
+def test_digest_email_keeps_source_markup_inert(tmp_path: Path, smtp: SmtpSink) -> None:
+    from search.backends import open_backend
+
+    backend = open_backend(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    backend.setup()
+    evil = shifted(16)[0].model_copy(update={
+        "id": "evil", "cluster_id": "evil",
+        "title": '<script>alert(1)</script><img src=x onerror=alert(2)> Shelter',
+        "summary": '<a href="javascript:alert(3)">click</a> " onmouseover="alert(4)',
+        "organisation": shifted(16)[0].organisation.model_copy(update={"name": "<b>Org</b>"}),
+    })
+    backend.upsert_many([evil])
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", smtp)
+    engine = connect(settings.db_url)
+    subs = Subscriptions(settings, engine)
+    sub_id = subs.subscribe("x@example.org", SearchRequest(q="shelter"))
+    assert subs.confirm(subs.tokens.confirm(sub_id))
+    assert list(send_due_digests(settings, engine, now=MONDAY, backend=backend).values()) == ["sent"]
+    html = smtp.received("tilts:")[-1].get_body(("html",)).get_content()
+    for active in ("<script", "<img", "<b>", 'href="javascript:', '" onmouseover='):
+        assert active not in html, active
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown as text
+    engine.dispose()

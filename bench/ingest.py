@@ -1,0 +1,142 @@
+"""Ingest and memory: ``python -m bench.ingest [--events N]``.
+
+N realistic raw events (the real ESC, Hamburg and NYC records, repeated as
+listings of other sources) are published to Kafka first; then one
+``tilts normalize`` and one ``tilts index`` process drain them into
+Elasticsearch. Measured:
+
+- **pipeline**: events/s from the workers' start until every listing is
+  searchable (count of the index equals the distinct listings);
+- **baseline**: ``elasticsearch.helpers.bulk`` of the same final documents
+  (read back from the pipeline's index) into a fresh index of the same
+  template, the raw ceiling of the store;
+- **memory**: the workers' resident set sampled every second (VmRSS) while
+  the backlog drains, and their peak (VmHWM): flat means streaming.
+
+Needs the services (`tilts services up`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import helpers
+
+from bench.corpus import realistic_events
+from pipeline.bus import open_bus
+from pipeline.events import RAW_TOPIC, RawOpportunity
+from search.backends import open_backend
+
+
+def _events(n: int) -> list[RawOpportunity]:
+    base = [e for e in realistic_events() if e.title and e.title.strip()]
+    return [e.model_copy(update={"source_id": f"{e.source_id}-{i // len(base)}"})
+            for i, e in enumerate((base * (n // len(base) + 1))[:n])]
+
+
+def _rss(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) in MB."""
+    values = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                values[line.split(":")[0]] = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return values.get("VmRSS", 0), values.get("VmHWM", 0)
+
+
+def run(n: int = 100_000) -> dict[str, Any]:
+    from tilts import services
+
+    up = services.up(["kafka", "elasticsearch"])
+    kafka, es_url = up["kafka"], up["elasticsearch"]
+    events = _events(n)
+    expected = len({e.key for e in events})
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    bus = open_bus(f"kafka://{kafka}", prefix=f"{prefix}.", partitions=6)
+    bus.ensure_topics()
+    for e in events:
+        bus.publish(RAW_TOPIC, e.key, e.to_bytes(), e.headers())
+    bus.flush(timeout=120)
+    bus.close()
+
+    backend = open_backend(es_url, alias=prefix)
+    backend.setup()
+    tmp = Path(tempfile.mkdtemp(prefix="tilts-ingest-"))
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "ELASTICSEARCH_URL": es_url,
+           "TILTS_TOPIC_PREFIX": f"{prefix}.", "TILTS_INDEX_ALIAS": prefix, "TILTS_DATA_DIR": str(tmp)}
+    started = time.perf_counter()
+    procs = {stage: subprocess.Popen([sys.executable, "-m", "tilts.cli", stage], env=env,
+                                     stdout=(tmp / f"{stage}.log").open("ab"), stderr=subprocess.STDOUT)
+             for stage in ("normalize", "index")}
+    samples: dict[str, list[tuple[float, int]]] = {s: [] for s in procs}
+    peaks = {s: 0 for s in procs}
+    count = 0
+    try:
+        while count < expected:
+            time.sleep(1.0)
+            for stage, proc in procs.items():
+                rss, hwm = _rss(proc.pid)
+                samples[stage].append((round(time.perf_counter() - started, 1), rss))
+                peaks[stage] = max(peaks[stage], hwm)
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{stage} exited: {(tmp / f'{stage}.log').read_text()[-2000:]}")
+            backend.refresh()
+            count = backend.count()
+        elapsed = time.perf_counter() - started
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(30)
+
+    # baseline: the same final documents (read back from the pipeline's index),
+    # bulk-indexed straight into a fresh index of the same template
+    docs = [h["_source"] for h in helpers.scan(backend.es, index=prefix, size=2000)]  # type: ignore[attr-defined]
+    base_alias = f"{prefix}-bulk"
+    base = open_backend(es_url, alias=base_alias)
+    base.setup()
+    t = time.perf_counter()
+    helpers.bulk(base.es, ({"_index": base_alias, "_id": d["id"], "_source": d} for d in docs),  # type: ignore[attr-defined]
+                 chunk_size=500)
+    base.refresh()
+    bulk_elapsed = time.perf_counter() - t
+    for b, alias in ((backend, prefix), (base, base_alias)):
+        b.es.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
+        b.close()
+
+    def shape(stage: str) -> dict[str, int]:
+        points = samples[stage]
+        if not points:
+            return {}
+        marks = {f"{p}%": points[min(len(points) - 1, len(points) * p // 100)][1] for p in (10, 50, 90)}
+        return {**marks, "last": points[-1][1]}
+
+    pipeline_rate = expected / elapsed
+    bulk_rate = len(docs) / bulk_elapsed
+    return {
+        "events": n, "listings": expected, "pipeline_seconds": round(elapsed, 1),
+        "pipeline_per_second": round(pipeline_rate), "bulk_seconds": round(bulk_elapsed, 1),
+        "bulk_per_second": round(bulk_rate), "ratio": round(pipeline_rate / bulk_rate, 3),
+        "peak_rss_mb": peaks, "rss_mb_over_time": {s: shape(s) for s in procs},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.events), indent=2))
+
+
+if __name__ == "__main__":
+    main()
