@@ -37,10 +37,24 @@ from pipeline.events import RAW_TOPIC, RawOpportunity
 from search.backends import open_backend
 
 
+COUNTRIES = ["LV", "EE", "LT", "PL", "DE", "FR", "ES", "IT", "PT", "FI", "SE", "DK", "NL", "BE", "AT",
+             "CZ", "SK", "HU", "RO", "BG", "GR", "HR", "SI", "IE", "CY", "MT", "LU"]
+
+
 def _events(n: int) -> list[RawOpportunity]:
+    """The real corpus, repeated as listings of other sources in other
+    countries: repeats are distinct listings, not duplicates of each other
+    (the duplicate detector rejects pairs in different countries)."""
     base = [e for e in realistic_events() if e.title and e.title.strip()]
-    return [e.model_copy(update={"source_id": f"{e.source_id}-{i // len(base)}"})
-            for i, e in enumerate((base * (n // len(base) + 1))[:n])]
+    out = []
+    for i, e in enumerate((base * (n // len(base) + 1))[:n]):
+        copy = i // len(base)
+        update: dict = {"source_id": f"{e.source_id}-{copy}"}
+        if copy:
+            update.update(country=COUNTRIES[copy % len(COUNTRIES)], default_country=None, city=None,
+                          location_text=None, postal_code=None, latitude=None, longitude=None)
+        out.append(e.model_copy(update=update))
+    return out
 
 
 def _rss(pid: int) -> tuple[int, int]:

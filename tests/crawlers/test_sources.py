@@ -85,10 +85,12 @@ def test_missing_api_key_disables_without_crashing(tmp_path: Path, monkeypatch: 
 
 
 def test_scheduler_skips_disabled_sources(tmp_path: Path) -> None:
-    from scheduler import CrawlLoop
+    from scheduler.service import desired_jobs
 
+    enabled = load_sources(write(tmp_path, GOOD))
+    assert "crawl:ngo-riga" in desired_jobs(enabled)
     sources = load_sources(write(tmp_path, GOOD.replace("    country: LV", "    enabled: false\n    country: LV")))
-    assert CrawlLoop(sources.values(), lambda s: None).sources == []
+    assert not [job for job in desired_jobs(sources) if job.startswith("crawl:")]
 
 
 def test_check_with_network_reads_robots_and_the_first_page() -> None:

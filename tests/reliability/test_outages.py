@@ -13,7 +13,6 @@ against those, never against a server someone else runs).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ import pytest
 from pipeline.bus import BusError, open_bus
 from pipeline.events import NORMALIZED_TOPIC, RAW_TOPIC
 from search.backends import open_backend
-from tests.conftest import make_opportunity
+from tests.conftest import make_opportunity, stop_processes, wait_until
 from tilts import services
 
 OUTAGE = 30.0
@@ -46,21 +45,12 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
-def _count(backend) -> int:  # noqa: ANN001
+def _count(backend) -> int:
     try:
         backend.refresh()
         return backend.count()
     except Exception:  # noqa: BLE001 - the service is down: not counted yet
         return -1
-
-
-def _wait(check, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def _health(url: str) -> int:
@@ -93,8 +83,8 @@ def test_elasticsearch_down_for_30s(tmp_path: Path, unique: str, es_url: str, ka
     api = _start(["serve", "--port", str(port)], env, tmp_path / "api.log")
     health_during: list[int] = []
     try:
-        _wait(lambda: _count(backend) > 0, 60, "the first documents indexed")
-        _wait(lambda: _health(api_url) == 200, 60, "the API")
+        wait_until(lambda: _count(backend) > 0, 60, "the first documents indexed")
+        wait_until(lambda: _health(api_url) == 200, 60, "the API")
         es.stop()
         down_at = time.monotonic()
         for d in docs[1500:]:  # the rest arrives during the outage
@@ -106,19 +96,14 @@ def test_elasticsearch_down_for_30s(tmp_path: Path, unique: str, es_url: str, ka
         assert indexer.poll() is None, (tmp_path / "index.log").read_text()[-3000:]  # backing off, not dead
         es.start()
         assert _health(api_url) == 200
-        _wait(lambda: _count(backend) >= total, 150, "the backlog drained after recovery")
+        wait_until(lambda: _count(backend) >= total, 150, "the backlog drained after recovery")
         time.sleep(2.0)
         assert _count(backend) == total  # every listing once
         assert backend.get(docs[-1].id) is not None and backend.get(docs[1499].id) is not None
     finally:
         if es.pid() is None:
             es.start()
-        for proc in (indexer, api):
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes([indexer, api])
         bus.close()
     assert health_during and set(health_during) == {503}, health_during  # degraded, said so
     backend.es.indices.delete(index=f"{unique}-v*")  # type: ignore[attr-defined]
@@ -165,26 +150,21 @@ def test_kafka_broker_restart(tmp_path: Path, unique: str, es_url: str, kafka_se
     producer = threading.Thread(target=produce, daemon=True)
     try:
         producer.start()
-        _wait(lambda: _count(backend) > 0, 120, "the first listings indexed")
+        wait_until(lambda: _count(backend) > 0, 120, "the first listings indexed")
         kafka.stop()
         time.sleep(10.0)
         kafka.start()
         producer.join(240)
         assert produced.is_set()
         expected = len({e.key for e in events})
-        _wait(lambda: _count(backend) >= expected, 180, "every listing indexed after the restart")
+        wait_until(lambda: _count(backend) >= expected, 180, "every listing indexed after the restart")
         time.sleep(2.0)
         assert _count(backend) == expected
         assert all(p.poll() is None for p in procs), "the workers survived the broker restart"
     finally:
         if kafka.pid() is None:
             kafka.start()
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
         bus.close()
     backend.es.indices.delete(index=f"{unique}-v*")  # type: ignore[attr-defined]
     backend.close()

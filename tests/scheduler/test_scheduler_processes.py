@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from scheduler.db import connect, crawl_runs, digest_sends
 from scheduler.digest import Subscriptions
 from search.backends import SearchRequest, open_backend
-from tests.conftest import SmtpSink
+from tests.conftest import SmtpSink, wait_until
 from tests.crawlers.fixture_site import FixtureSite
 from tests.scheduler.test_digests import shifted
 from tilts.settings import Settings
@@ -45,15 +45,6 @@ def start(env: dict[str, str], log: Path) -> subprocess.Popen:
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_for(check, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_one_leader_acts_and_another_takes_over(tmp_path: Path, database_url: str) -> None:
     site = FixtureSite({"/feed.rss": (200, {"Content-Type": "application/rss+xml"},
@@ -76,7 +67,7 @@ def test_one_leader_acts_and_another_takes_over(tmp_path: Path, database_url: st
                                                        .order_by(crawl_runs.c.id))]
 
     try:
-        wait_for(lambda: len(runs()) >= 3, 90, "three crawls")
+        wait_until(lambda: len(runs()) >= 3, 90, "three crawls")
         first = runs()
         leaders = {r for r, _ in first}
         assert len(leaders) == 1, first  # two schedulers, one acts
@@ -86,7 +77,7 @@ def test_one_leader_acts_and_another_takes_over(tmp_path: Path, database_url: st
         leader.send_signal(signal.SIGKILL)
         leader.wait(10)
         before = len(runs())
-        wait_for(lambda: len(runs()) >= before + 2, 90, "crawls by the standby after the leader died")
+        wait_until(lambda: len(runs()) >= before + 2, 90, "crawls by the standby after the leader died")
         after = runs()[before:]
         assert {r for r, _ in after} - leaders, after  # the other process took over
         assert site.requests, "the crawls fetched the fixture feed"
@@ -125,10 +116,10 @@ def test_due_digests_survive_a_scheduler_restart(tmp_path: Path, database_url: s
            "TILTS_DIGEST_SWEEP_SECONDS": "2", "TILTS_SCHEDULER_LEASE": "2"}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     env.pop("ELASTICSEARCH_URL", None)
-    digests = lambda: smtp.received("tilts:")  # noqa: E731
+    digests = lambda: smtp.received("tilts:")
     proc = start(env, tmp_path / "1.log")
     try:
-        wait_for(lambda: len(digests()) >= 6, 60, "the first digests")
+        wait_until(lambda: len(digests()) >= 6, 60, "the first digests")
         proc.send_signal(stop_signal)
         proc.wait(30)
         stopped_at = len(digests())

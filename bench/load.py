@@ -1,0 +1,92 @@
+"""A bounded load test of the search API: ``python -m bench.load [--docs N] [--seconds S]``.
+
+N generated opportunities in Elasticsearch (as in ``bench/search.py``),
+``tilts serve`` in its own process on 127.0.0.1, and ``wrk`` (Debian's
+package) with a Lua script cycling through the benchmark's query mix, for S
+seconds at a fixed number of connections. Reports sustained requests/s,
+latency percentiles and errors (non-2xx, socket errors). Loopback only; it
+stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from bench.search import _params, _serve, build_docs, query_mix
+from search.backends import open_backend
+
+ALIAS = "bench-load"
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 2)
+
+
+def parse_wrk(out: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M)
+        if m:
+            result[f"p{pct}_ms"] = _ms(m.group(1))
+    m = re.search(r"(\d+) requests in", out)
+    result["requests"] = int(m.group(1)) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    result["socket_errors"] = sum(map(int, m.groups())) if m else 0
+    return result
+
+
+def run(n: int = 100_000, seconds: int = 30, connections: int = 8) -> dict[str, Any]:
+    from tilts import services
+
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: apt-get install wrk")
+    es_url = os.environ.get("ELASTICSEARCH_URL") or services.up(["elasticsearch"])["elasticsearch"]
+    es = open_backend(es_url, alias=ALIAS)
+    es.setup()
+    if es.count() != n:
+        es.es.indices.delete(index=f"{ALIAS}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
+        es.setup()
+        docs = build_docs(n)
+        for i in range(0, n, 5000):
+            es.upsert_many(docs[i:i + 5000])
+        es.refresh()
+    paths = ["/search?" + urlencode(_params(q)) for q in query_mix(200)]
+    script = Path(tempfile.mkdtemp(prefix="tilts-load-")) / "mix.lua"
+    script.write_text("paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
+                      "counter = 0\n"
+                      "request = function()\n  counter = counter + 1\n"
+                      "  return wrk.format('GET', paths[(counter % #paths) + 1])\nend\n")
+    proc, url = _serve({"ELASTICSEARCH_URL": es_url, "TILTS_INDEX_ALIAS": ALIAS})
+    try:
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+                              "-s", str(script), url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    es.close()
+    return {"docs": n, "seconds": seconds, "connections": connections, **parse_wrk(out)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.docs, args.seconds, args.connections), indent=2))
+
+
+if __name__ == "__main__":
+    main()
