@@ -73,12 +73,16 @@ class Deduplicator:
         self.num_perm = num_perm
         self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
         self._members: dict[str, _Member] = {}
+        # The seed's permutations, made once: identical signatures to a fresh
+        # MinHash(num_perm) each time, without regenerating them per listing.
+        template = MinHash(num_perm=num_perm)
+        self._permutations, self._scheme = template.permutations, template.scheme
 
     def __len__(self) -> int:
         return len(self._members)
 
     def _minhash(self, words: frozenset[str]) -> MinHash:
-        mh = MinHash(num_perm=self.num_perm)
+        mh = MinHash(num_perm=self.num_perm, permutations=self._permutations, scheme=self._scheme)
         mh.update_batch([w.encode() for w in words])
         return mh
 
