@@ -125,6 +125,11 @@ Corps records, served on 127.0.0.1, politeness delays off for both spiders, same
 
 {_more_notes(ingested, fresh, loaded)}
 
+Where the ingest time goes: profile the normalizer while `python -m bench.ingest` runs, e.g.
+`py-spy record -d 10 -f raw -o prof.txt --pid $(pgrep -f "tilts.cli normalize")`. The normalizer is
+the bottleneck (one process, one core; the indexer idles); its resident set grows with the number
+of listings because the duplicate detector keeps every listing's MinHash and word set in memory.
+
 Not yet measured here (issue 7): search and load at 1M documents, memory while draining a
 1M-event backlog (the ingest run above drains 100k).
 """
