@@ -47,7 +47,7 @@ def parse_wrk(out: str) -> dict[str, Any]:
     return result
 
 
-def run(n: int = 100_000, seconds: int = 30, connections: int = 8) -> dict[str, Any]:
+def run(n: int = 100_000, seconds: int = 30, connections: int = 8, workers: int = 1) -> dict[str, Any]:
     from tilts import services
 
     if not shutil.which("wrk"):
@@ -68,7 +68,7 @@ def run(n: int = 100_000, seconds: int = 30, connections: int = 8) -> dict[str, 
                       "counter = 0\n"
                       "request = function()\n  counter = counter + 1\n"
                       "  return wrk.format('GET', paths[(counter % #paths) + 1])\nend\n")
-    proc, url = _serve({"ELASTICSEARCH_URL": es_url, "TILTS_INDEX_ALIAS": ALIAS})
+    proc, url = _serve({"ELASTICSEARCH_URL": es_url, "TILTS_INDEX_ALIAS": ALIAS}, workers=workers)
     try:
         out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
                               "-s", str(script), url], capture_output=True, text=True, timeout=seconds + 60).stdout
@@ -76,7 +76,7 @@ def run(n: int = 100_000, seconds: int = 30, connections: int = 8) -> dict[str, 
         proc.terminate()
         proc.wait(10)
     es.close()
-    return {"docs": n, "seconds": seconds, "connections": connections, **parse_wrk(out)}
+    return {"docs": n, "seconds": seconds, "connections": connections, "workers": workers, **parse_wrk(out)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,8 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="`tilts serve --workers`")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.docs, args.seconds, args.connections), indent=2))
+    print(json.dumps(run(args.docs, args.seconds, args.connections, args.workers), indent=2))
 
 
 if __name__ == "__main__":

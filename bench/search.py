@@ -131,9 +131,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def _serve(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tilts.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "tilts.cli", "serve", "--port", str(port),
+                             "--workers", str(workers)],
                             env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):

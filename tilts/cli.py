@@ -45,24 +45,36 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _serve(settings: Settings, backend, host: str, port: int) -> None:  # noqa: ANN001
-    import uvicorn
-
-    from search.api import create_app
-
-    typer.echo(f"serving on http://{host}:{port}/  (API docs: /docs)")
+def build_app(settings: Settings, backend):  # noqa: ANN001, ANN201
+    """The web app with subscriptions and the dashboard wired to ``settings``."""
     from scheduler.db import connect
     from scheduler.digest import Subscriptions
-
+    from search.api import create_app
     from search.dashboard import Dashboard
     from tilts.runtime import make_bus
 
     engine = connect(settings.db_url)
     subs = Subscriptions(settings, engine)
     dashboard = Dashboard(settings, engine, load_sources(), bus=make_bus(settings))
-    app = create_app(backend, cors_origins=settings.cors_origins, public_url=settings.public_url,
-                     subscriptions=subs, dashboard=dashboard)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return create_app(backend, cors_origins=settings.cors_origins, public_url=settings.public_url,
+                      subscriptions=subs, dashboard=dashboard)
+
+
+def app_factory():  # noqa: ANN201
+    """For ``uvicorn --factory`` and ``tilts serve --workers N``: one app per worker process."""
+    from tilts.runtime import make_backend
+
+    settings = _settings()
+    backend = make_backend(settings)
+    backend.setup()
+    return build_app(settings, backend)
+
+
+def _serve(settings: Settings, backend, host: str, port: int) -> None:  # noqa: ANN001
+    import uvicorn
+
+    typer.echo(f"serving on http://{host}:{port}/  (API docs: /docs)")
+    uvicorn.run(build_app(settings, backend), host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -353,11 +365,20 @@ def _run_worker(worker) -> None:  # noqa: ANN001
 def serve(
     host: Annotated[Optional[str], typer.Option()] = None,
     port: Annotated[Optional[int], typer.Option()] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (uvicorn).")] = 1,
 ) -> None:
     """Serve the search API and web UI."""
     from tilts.runtime import make_backend
 
     settings = _settings()
+    if workers > 1:
+        import uvicorn
+
+        host, port = host or settings.api_host, port or settings.api_port
+        typer.echo(f"serving on http://{host}:{port}/ with {workers} workers  (API docs: /docs)")
+        uvicorn.run("tilts.cli:app_factory", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning")
+        return
     backend = make_backend(settings)
     backend.setup()
     _serve(settings, backend, host or settings.api_host, port or settings.api_port)
