@@ -87,3 +87,33 @@ def test_dlq_commands_on_the_embedded_bus(tmp_path: Path) -> None:
     replayed = subprocess.run([sys.executable, "-m", "tilts.cli", "dlq", "replay"], capture_output=True,
                               timeout=60, env=env)
     assert replayed.stdout.strip() == b"re-drove 1 dead letter(s)"
+
+
+def test_serve_with_several_workers(tmp_path: Path) -> None:
+    """`tilts serve --workers 2`: uvicorn worker processes, each building the app from settings."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "ELASTICSEARCH_URL")}
+    env["TILTS_DATA_DIR"] = str(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "tilts.cli", "serve", "--port", str(port), "--workers", "2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        body = None
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/search?q=x", timeout=2) as resp:
+                    body = json.load(resp)
+            except OSError:
+                time.sleep(0.5)
+        assert body is not None and body["total"] == 0
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) >= 2  # the worker processes
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(30)
