@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import crawl, normalize
-from bench import freshness, ingest, load
+from bench import crawl, freshness, ingest, load, normalize
 from bench import search as search_bench
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"

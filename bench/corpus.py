@@ -91,3 +91,27 @@ def _nyc() -> Iterator[RawOpportunity]:
 def realistic_events() -> list[RawOpportunity]:
     gold = [r.raw for r in load_gold(ROOT / "tests" / "gold")]
     return [*_esc(), *_hamburg(), *_nyc(), *gold]
+
+
+# Where relocated repeats are put (see ``repeated_events``).
+_COUNTRIES = ["LV", "EE", "LT", "PL", "DE", "FR", "ES", "IT", "PT", "FI", "SE", "DK", "NL", "BE", "AT",
+              "CZ", "SK", "HU", "RO", "BG", "GR", "HR", "SI", "IE", "CY", "MT", "LU"]
+
+
+def repeated_events(n: int, *, relocate: bool = False) -> list[RawOpportunity]:
+    """``n`` events: the corpus (titled records only) repeated, each repeat as
+    listings of other sources, so every event is a distinct listing whatever
+    the corpus size (4,214 records with ../shared/data, the gold set without).
+    With ``relocate`` repeats also move to other countries, so the duplicate
+    detector (which rejects pairs in different countries) does not cluster
+    them: realistic volumes without unrealistic duplicate clusters."""
+    base = [e for e in realistic_events() if e.title and e.title.strip()]
+    out = []
+    for i, e in enumerate((base * (n // len(base) + 1))[:n]):
+        copy = i // len(base)
+        update: dict = {"source_id": f"{e.source_id}-{copy}"}
+        if copy and relocate:
+            update.update(country=_COUNTRIES[copy % len(_COUNTRIES)], default_country=None, city=None,
+                          location_text=None, postal_code=None, latitude=None, longitude=None)
+        out.append(e.model_copy(update=update))
+    return out

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -26,6 +23,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from bench import percentile, start_workers
 from crawlers.sources import Source
 from pipeline.events import opportunity_id
 from search.backends import open_backend
@@ -74,13 +72,9 @@ def run(k: int = 20) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="tilts-fresh-"))
     settings = Settings(data_dir=tmp, KAFKA_BOOTSTRAP_SERVERS=up["kafka"], ELASTICSEARCH_URL=up["elasticsearch"],
                         topic_prefix=f"{prefix}.", index_alias=prefix, download_delay=0.0)
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": up["kafka"], "ELASTICSEARCH_URL": up["elasticsearch"],
-           "TILTS_TOPIC_PREFIX": f"{prefix}.", "TILTS_INDEX_ALIAS": prefix, "TILTS_DATA_DIR": str(tmp)}
     backend = open_backend(up["elasticsearch"], alias=prefix)
     backend.setup()
-    procs = [subprocess.Popen([sys.executable, "-m", "tilts.cli", stage], env=env,
-                              stdout=(tmp / f"{stage}.log").open("ab"), stderr=subprocess.STDOUT)
-             for stage in ("normalize", "index")]
+    procs = list(start_workers(up["kafka"], up["elasticsearch"], prefix, tmp).values())
     latencies: list[float] = []
     with Feed() as feed:
         source = Source(id="fresh-feed", name="Fresh", home_url=feed.url + "/", spider="feed",
@@ -115,12 +109,11 @@ def run(k: int = 20) -> dict[str, Any]:
                 proc.wait(30)
             backend.es.indices.delete(index=f"{prefix}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
             backend.close()
-    ordered = sorted(latencies)
     return {
         "listings": k,
-        "p50_seconds": round(statistics.median(ordered), 2),
-        "p95_seconds": round(ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))], 2),
-        "max_seconds": round(ordered[-1], 2),
+        "p50_seconds": round(statistics.median(latencies), 2),
+        "p95_seconds": round(percentile(latencies, 95), 2),
+        "max_seconds": round(max(latencies), 2),
         "refresh_interval_seconds": 1.0,
     }
 

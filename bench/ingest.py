@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -31,30 +28,11 @@ from typing import Any
 
 from elasticsearch import helpers
 
-from bench.corpus import realistic_events
+from bench import start_workers
+from bench.corpus import repeated_events
 from pipeline.bus import open_bus
-from pipeline.events import RAW_TOPIC, RawOpportunity
+from pipeline.events import RAW_TOPIC
 from search.backends import open_backend
-
-
-COUNTRIES = ["LV", "EE", "LT", "PL", "DE", "FR", "ES", "IT", "PT", "FI", "SE", "DK", "NL", "BE", "AT",
-             "CZ", "SK", "HU", "RO", "BG", "GR", "HR", "SI", "IE", "CY", "MT", "LU"]
-
-
-def _events(n: int) -> list[RawOpportunity]:
-    """The real corpus, repeated as listings of other sources in other
-    countries: repeats are distinct listings, not duplicates of each other
-    (the duplicate detector rejects pairs in different countries)."""
-    base = [e for e in realistic_events() if e.title and e.title.strip()]
-    out = []
-    for i, e in enumerate((base * (n // len(base) + 1))[:n]):
-        copy = i // len(base)
-        update: dict = {"source_id": f"{e.source_id}-{copy}"}
-        if copy:
-            update.update(country=COUNTRIES[copy % len(COUNTRIES)], default_country=None, city=None,
-                          location_text=None, postal_code=None, latitude=None, longitude=None)
-        out.append(e.model_copy(update=update))
-    return out
 
 
 def _rss(pid: int) -> tuple[int, int]:
@@ -74,7 +52,7 @@ def run(n: int = 100_000) -> dict[str, Any]:
 
     up = services.up(["kafka", "elasticsearch"])
     kafka, es_url = up["kafka"], up["elasticsearch"]
-    events = _events(n)
+    events = repeated_events(n, relocate=True)
     expected = len({e.key for e in events})
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     bus = open_bus(f"kafka://{kafka}", prefix=f"{prefix}.", partitions=6)
@@ -87,12 +65,8 @@ def run(n: int = 100_000) -> dict[str, Any]:
     backend = open_backend(es_url, alias=prefix)
     backend.setup()
     tmp = Path(tempfile.mkdtemp(prefix="tilts-ingest-"))
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "ELASTICSEARCH_URL": es_url,
-           "TILTS_TOPIC_PREFIX": f"{prefix}.", "TILTS_INDEX_ALIAS": prefix, "TILTS_DATA_DIR": str(tmp)}
     started = time.perf_counter()
-    procs = {stage: subprocess.Popen([sys.executable, "-m", "tilts.cli", stage], env=env,
-                                     stdout=(tmp / f"{stage}.log").open("ab"), stderr=subprocess.STDOUT)
-             for stage in ("normalize", "index")}
+    procs = start_workers(kafka, es_url, prefix, tmp)
     samples: dict[str, list[tuple[float, int]]] = {s: [] for s in procs}
     peaks = {s: 0 for s in procs}
     count = 0

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from bench import percentile
 from bench.corpus import realistic_events
 from pipeline.events import (
     Eligibility,
@@ -118,11 +119,6 @@ def query_mix(count: int, seed: int = 11) -> list[dict[str, Any]]:
             q.update(deadline_from="2026-12-01", deadline_to="2027-02-01", work_mode=["onsite"])
         out.append(q)
     return out
-
-
-def _pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def _free_port() -> int:
@@ -217,10 +213,10 @@ def run(n: int = 100_000, queries: int = 400) -> dict[str, Any]:
     return {
         "docs": n, "queries": queries, "build_seconds": r(built), "es_load_seconds": r(es_load),
         "sqlite_load_seconds": r(sq_load),
-        "bare_p50_ms": r(_pct(bare, 50)), "bare_p95_ms": r(_pct(bare, 95)),
-        "api_p50_ms": r(_pct(api, 50)), "api_p95_ms": r(_pct(api, 95)),
-        "embedded_p50_ms": r(_pct(embedded, 50)), "embedded_p95_ms": r(_pct(embedded, 95)),
-        "ratio": round(_pct(api, 95) / _pct(bare, 95), 2),
+        "bare_p50_ms": r(percentile(bare, 50)), "bare_p95_ms": r(percentile(bare, 95)),
+        "api_p50_ms": r(percentile(api, 50)), "api_p95_ms": r(percentile(api, 95)),
+        "embedded_p50_ms": r(percentile(embedded, 50)), "embedded_p95_ms": r(percentile(embedded, 95)),
+        "ratio": round(percentile(api, 95) / percentile(bare, 95), 2),
         "mean_ms": {"bare": r(statistics.mean(bare)), "api": r(statistics.mean(api)),
                     "embedded": r(statistics.mean(embedded))},
     }

@@ -238,15 +238,13 @@ class Subscriptions:
         digest.closing = sorted((o for o in kept if o.get("deadline") and date.fromisoformat(o["deadline"]) <= soon),
                                 key=lambda o: (o["deadline"], o["id"]))
         digest.new = [o for o in kept if o not in digest.closing]
-        pairs = [(k, str(x)) for k, v in saved.model_dump(mode="json", exclude_defaults=True,
-                                                          exclude={"cursor", "page", "size"}).items()
-                 for x in (v if isinstance(v, list) else [v])]
+        pairs = [p for p in saved.query_pairs() if p[0] != "size"]
         digest.see_all_url = f"{self.base}/?{urlencode([*pairs, ('lang', sub['lang'])])}"
         return digest
 
     def render(self, digest: Digest) -> EmailMessage:
         sub = digest.subscription
-        ui = UI(sub["lang"])
+        ui = UI.of(sub["lang"])
         unsubscribe = f"{self.base}/unsubscribe?token={self.tokens.unsubscribe(sub['id'])}"
         context = {**ui.context(), "d": digest, "base": self.base, "unsubscribe_url": unsubscribe,
                    "today": datetime.now(UTC).date()}
@@ -273,7 +271,7 @@ class Subscriptions:
         return msg
 
     def _confirmation(self, sub_id: str, email: str, lang: str) -> EmailMessage:
-        ui = UI(lang)
+        ui = UI.of(lang)
         link = f"{self.base}/subscriptions/confirm?token={self.tokens.confirm(sub_id)}"
         msg = self._message(email, ui.gettext("Confirm your tilts subscription"), None)
         context = {**ui.context(), "confirm_url": link}

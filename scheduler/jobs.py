@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import desc, insert, select
@@ -61,8 +61,6 @@ def backoff_until(engine: Engine, source_id: str, interval: timedelta) -> dateti
     if not failures or last is None:
         return None
     if last.tzinfo is None:
-        from datetime import UTC
-
         last = last.replace(tzinfo=UTC)
     wait = min(MAX_BACKOFF, interval * (2 ** (failures - 1))) - interval
     return last + wait if wait > timedelta(0) else None

@@ -20,6 +20,8 @@ autoescaping; highlights are escaped text with ``<mark>``.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,7 +37,6 @@ from markupsafe import Markup
 from pydantic import BaseModel, ValidationError, model_validator
 
 from pipeline.normalize.text import sanitize_html
-
 from search.backends import SearchBackend, SearchRequest, SearchResult, SearchUnavailable
 from search.backends.base import FACETS, SUPPORT_ITEMS
 from search.i18n import UI, UI_LANGUAGES, pick_language
@@ -102,16 +103,12 @@ class RateLimiter:
     """At most ``limit`` calls per ``window`` seconds per client (in memory)."""
 
     def __init__(self, limit: int, window: float) -> None:
-        import threading
-
         self.limit, self.window = limit, window
         self._calls: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     def allow(self, client: str) -> bool:
-        import time as _time
-
-        now = _time.monotonic()
+        now = time.monotonic()
         with self._lock:
             recent = [t for t in self._calls.get(client, []) if now - t < self.window]
             allowed = len(recent) < self.limit
@@ -121,9 +118,6 @@ class RateLimiter:
             if len(self._calls) > 10_000:  # forget idle clients
                 self._calls = {k: v for k, v in self._calls.items() if v and now - v[-1] < self.window}
         return allowed
-
-
-SUBSCRIPTION_FIELDS = ("email", "frequency", "timezone", "lang")
 
 
 def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
@@ -230,7 +224,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
     # ------------------------------------------------------------- web UI
 
     def ui_for(request: Request, lang: str | None) -> UI:
-        return UI(pick_language(lang, request.cookies.get("lang"), request.headers.get("accept-language")))
+        return UI.of(pick_language(lang, request.cookies.get("lang"), request.headers.get("accept-language")))
 
     def page(request: Request, ui: UI, template: str, context: dict[str, Any], lang: str | None) -> HTMLResponse:
         def lang_query(code: str) -> str:
@@ -243,7 +237,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
             "facet_label": lambda facet: ui.gettext(FACET_LABELS[facet]),
             "support_label": lambda item: ui.gettext(SUPPORT_LABELS[item]),
             "value_label": lambda facet, value: _value_label(ui, facet, value),
-            "hidden_pairs": lambda req: [p for p in _pairs(req) if p[0] != "q"],
+            "hidden_pairs": lambda req: [p for p in req.query_pairs() if p[0] != "q"],
         }
         resp = TEMPLATES.TemplateResponse(request, template, {**ui.context(), **helpers, **context})
         resp.headers["Content-Language"] = ui.lang
@@ -257,15 +251,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
         ui = ui_for(request, lang)
         error = None
         try:
-            grouped: dict[str, Any] = {}
-            for k, v in request.query_params.multi_items():
-                if k == "lang" or v == "":
-                    continue
-                if k in SearchRequest.model_fields and _is_list(k):
-                    grouped.setdefault(k, []).append(v)
-                else:
-                    grouped[k] = v
-            req = search_request(SearchParams(**grouped))
+            req = search_request(SearchParams(**_grouped(request.query_params.multi_items(), SearchParams)))
         except (ValidationError, RequestValidationError) as exc:
             error = "; ".join(str(e.get("msg")) for e in exc.errors())
             req = SearchRequest()
@@ -274,7 +260,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
             "req": req, "result": result, "error": error, "query_string": _query_string(req),
             "facet_order": FACETS, "support_items": SUPPORT_ITEMS, "today": datetime.now(UTC).date(),
             "toggle": lambda facet, value: _toggle(req, facet, value),
-            "next_url": ("?" + urlencode([*_pairs(req), ("cursor", result.next_cursor)]))
+            "next_url": ("?" + urlencode([*req.query_pairs(), ("cursor", result.next_cursor)]))
             if result.next_cursor else None,
             "languages": UI_LANGUAGES, "subscriptions": subscriptions is not None,
         }, lang)
@@ -366,16 +352,8 @@ def _add_subscription_routes(app: FastAPI, subs: Any, limiter: RateLimiter, ui_f
         if not limiter.allow(client):
             return message(request, ui, ui.gettext("Too many requests"),
                            ui.gettext("Please try again in a few minutes."), 429)
-        grouped: dict[str, Any] = {}
-        for k, v in form.multi_items():
-            if k in SUBSCRIPTION_FIELDS or k not in SearchRequest.model_fields or v == "":
-                continue
-            if _is_list(k):
-                grouped.setdefault(k, []).append(v)
-            else:
-                grouped[k] = v
         try:
-            search = SearchRequest(**grouped)
+            search = SearchRequest(**_grouped(form.multi_items(), SearchRequest))
             subs.subscribe(str(form.get("email") or ""), search, lang=ui.lang,
                            frequency=str(form.get("frequency") or "weekly"),
                            timezone=str(form.get("timezone") or "Europe/Riga"))
@@ -415,28 +393,28 @@ def _add_subscription_routes(app: FastAPI, subs: Any, limiter: RateLimiter, ui_f
                        ui.gettext("This link is not valid or the subscription is already deleted."), 400)
 
 
-def _is_list(field: str) -> bool:
-    return SearchRequest.model_fields[field].annotation == list[str]
-
-
-def _pairs(req: SearchRequest) -> list[tuple[str, str]]:
-    """The request as query parameters (defaults left out, cursor dropped)."""
-    data = req.model_dump(mode="json", exclude_defaults=True, exclude={"cursor", "page"})
-    pairs: list[tuple[str, str]] = []
-    for k, v in data.items():
-        for item in v if isinstance(v, list) else [v]:
-            pairs.append((k, str(item).lower() if isinstance(item, bool) else str(item)))
-    return pairs
+def _grouped(items: Any, model: type[SearchRequest]) -> dict[str, Any]:
+    """Query or form items → the model's fields (repeated keys of list fields
+    collected, empty values and unknown keys left out)."""
+    grouped: dict[str, Any] = {}
+    for k, v in items:
+        if k not in model.model_fields or v == "":
+            continue
+        if model.model_fields[k].annotation == list[str]:
+            grouped.setdefault(k, []).append(v)
+        else:
+            grouped[k] = v
+    return grouped
 
 
 def _query_string(req: SearchRequest) -> str:
-    return urlencode(_pairs(req))
+    return urlencode(req.query_pairs())
 
 
 def _toggle(req: SearchRequest, facet: str, value: str) -> str:
     """The URL of this search with one facet value switched on or off."""
-    pairs = [p for p in _pairs(req) if p != (facet, value)]
-    if (facet, value) not in _pairs(req):
+    pairs = [p for p in req.query_pairs() if p != (facet, value)]
+    if (facet, value) not in req.query_pairs():
         pairs.append((facet, value))
     return "?" + urlencode(pairs)
 

@@ -128,19 +128,23 @@ class Dashboard:
         self.sources = sources
         self.bus = bus
 
-    def numbers(self, backend: SearchBackend) -> dict[str, Any]:
-        counts = coverage.current(backend)
+    def gaps(self, counts: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """European countries and themes with few open listings, against the
+        snapshot a week before (or the oldest one there is)."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(coverage_snapshots.c.counts).order_by(coverage_snapshots.c.day.desc())
                                 .limit(8)).all()
-        previous = rows[7][0] if len(rows) > 7 else (rows[-1][0] if rows else None)
-        countries = sorted(set(GRID) | set(counts["country"]))
+        previous = rows[-1][0] if rows else None
+        return coverage.gaps(counts, previous, sorted(GRID), list(EUROPE_THEMES))
+
+    def numbers(self, backend: SearchBackend) -> dict[str, Any]:
+        counts = coverage.current(backend)
         return {
             "taken_at": datetime.now(UTC).isoformat(),
             "current": counts,
             "trends": coverage.trends(self.engine),
             "sources": coverage.source_health(self.engine, backend, self.sources),
-            "gaps": coverage.gaps(counts, previous, [c for c in countries if c in GRID], list(EUROPE_THEMES)),
+            "gaps": self.gaps(counts),
         }
 
     def metrics(self, backend: SearchBackend) -> bytes:
@@ -269,7 +273,7 @@ def add_dashboard_routes(app: FastAPI, dashboard: Dashboard, backend: SearchBack
     @app.get("/coverage/gaps.json", tags=["coverage"], responses=protected)
     def gaps(_: str = Depends(officer)) -> JSONResponse:
         """Countries and themes with few or no open listings, with the previous week's count."""
-        return JSONResponse(dashboard.numbers(backend)["gaps"])
+        return JSONResponse(dashboard.gaps(coverage.current(backend)))
 
     @app.get("/coverage/{name}.csv", tags=["coverage"], responses={**protected, 404: {"description": "No such table"}})
     def export(name: str, _: str = Depends(officer)) -> Response:
@@ -291,7 +295,7 @@ def add_dashboard_routes(app: FastAPI, dashboard: Dashboard, backend: SearchBack
             return _csv([["week", "open", "new", "closed"], *([r["week"], r["open"], r["new"], r["closed"]]
                                                               for r in rows)], name)
         if name == "gaps":
-            g = dashboard.numbers(backend)["gaps"]
+            g = dashboard.gaps(cur)
             return _csv([["dimension", "key", "open", "previous"],
                          *([dim, r["key"], r["open"], r["previous"]] for dim, rs in g.items() for r in rs)], name)
         raise HTTPException(404, "no such table")

@@ -22,13 +22,8 @@ def _when(value: str | None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _pairs(req: SearchRequest) -> list[tuple[str, str]]:
-    data = req.model_dump(mode="json", exclude_defaults=True, exclude={"cursor", "page"})
-    return [(k, str(i)) for k, v in data.items() for i in (v if isinstance(v, list) else [v])]
-
-
 def search_feed(result: SearchResult, req: SearchRequest, base_url: str, kind: str) -> bytes:
-    query = urlencode(_pairs(req))
+    query = urlencode(req.query_pairs())
     fg = FeedGenerator()
     fg.id(f"{base_url}/search.{kind}?{query}")
     fg.title(f"tilts: {req.text}" if req.text else "tilts: volunteering opportunities")

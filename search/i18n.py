@@ -58,7 +58,13 @@ def pick_language(query_lang: str | None, cookie_lang: str | None, accept_langua
 
 
 class UI:
-    """What a template needs to speak one language."""
+    """What a template needs to speak one language (one shared instance per
+    language: ``UI.of(lang)``)."""
+
+    @staticmethod
+    @lru_cache(maxsize=None)
+    def of(lang: str) -> UI:
+        return UI(lang)
 
     def __init__(self, lang: str) -> None:
         self.lang = lang

@@ -26,10 +26,11 @@ import base64
 import binascii
 import json
 import math
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+import pycountry
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from pipeline.events import Opportunity
@@ -128,8 +129,6 @@ class SearchRequest(BaseModel):
         self.required_language = [c.lower() for c in self.required_language]
         self.speaks = [c.lower() for c in self.speaks]
         if self.changed_since is not None and self.changed_since.tzinfo is None:
-            from datetime import UTC
-
             self.changed_since = self.changed_since.replace(tzinfo=UTC)
         if (self.lat is None) != (self.lon is None):
             raise ValueError("lat and lon go together")
@@ -150,6 +149,13 @@ class SearchRequest(BaseModel):
         if self.sort == Sort.relevance and not self.text and not self.like:
             return Sort.newest
         return self.sort
+
+    def query_pairs(self) -> list[tuple[str, str]]:
+        """This request as URL query parameters (defaults, page and cursor left
+        out): the links of the UI, feeds and digests."""
+        data = self.model_dump(mode="json", exclude_defaults=True, exclude={"cursor", "page"})
+        return [(k, str(item).lower() if isinstance(item, bool) else str(item))
+                for k, v in data.items() for item in (v if isinstance(v, list) else [v])]
 
     def filters(self) -> dict[str, list[str]]:
         """Facet name → selected values (only non-empty ones)."""
@@ -255,8 +261,6 @@ def facet_values(doc: Opportunity) -> dict[str, list[str]]:
 
 def place_text(doc: Opportunity) -> str:
     """Where a listing is, as words a searcher types: "riga" finds listings in Riga."""
-    import pycountry
-
     words: list[str] = []
     for loc in doc.locations:
         words += [w for w in (loc.city, loc.region) if w]

@@ -399,7 +399,7 @@ class SqliteBackend:
                        and nxt < min(reachable, 10_000) else None)
         return SearchResult(
             total=total, clusters=clusters, hits=hits,
-            facets=self._facets(request, like, rank_join, rank_params),
+            facets=self._facets(request, like, rank_join, rank_params, (where, params)),
             page=request.page, size=request.size, next_cursor=next_cursor,
         )
 
@@ -424,8 +424,8 @@ class SqliteBackend:
                 self._facet_cache.popitem(last=False)
         return value
 
-    def _facets(self, request: SearchRequest, like: tuple[str, str] | None,
-                rank_join: str, rank_params: list[Any]) -> dict[str, dict[str, int]]:
+    def _facets(self, request: SearchRequest, like: tuple[str, str] | None, rank_join: str,
+                rank_params: list[Any], matched: tuple[str, list[Any]]) -> dict[str, dict[str, int]]:
         """Counts over the matching set (``_m``) in one pass for the facets
         without a selection; a selected facet counts with its own filter left
         out. The outer loop is always the (smaller) set of matching documents."""
@@ -434,7 +434,7 @@ class SqliteBackend:
         selected = request.filters()
         counts: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
         free = [f for f in FACETS if f not in selected]
-        where, params = self._where(request, None, like)
+        where, params = matched  # the clause that filled _m
         if free:
             marks = ",".join("?" * len(free))
 

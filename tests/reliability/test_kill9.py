@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.corpus import realistic_events
+from bench.corpus import repeated_events
 from pipeline.bus import open_bus
 from pipeline.events import RAW_TOPIC, opportunity_id
 from search.backends import open_backend
@@ -44,11 +44,7 @@ def test_kill9_workers_lose_nothing_and_duplicate_nothing(mode: str, tmp_path: P
     settings = Settings(data_dir=tmp_path, topic_prefix=f"{unique}.", index_alias=unique,
                         KAFKA_BOOTSTRAP_SERVERS=env.get("KAFKA_BOOTSTRAP_SERVERS"),
                         ELASTICSEARCH_URL=env.get("ELASTICSEARCH_URL"))
-    base = [e for e in realistic_events() if e.title and e.title.strip()]
-    events = (base * (EVENTS // len(base) + 1))[:EVENTS]
-    # Repeats of the corpus become distinct listings of other sources (the
-    # corpus is 4,214 records with ../shared/data, the 62 gold records without).
-    events = [e.model_copy(update={"source_id": f"{e.source_id}-{i // len(base)}"}) for i, e in enumerate(events)]
+    events = repeated_events(EVENTS)
     expected = {opportunity_id(e.source_id, e.external_id) for e in events}
 
     bus = open_bus(settings.bus_url, prefix=settings.topic_prefix, partitions=3)

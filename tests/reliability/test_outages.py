@@ -112,14 +112,12 @@ def test_elasticsearch_down_for_30s(tmp_path: Path, unique: str, es_url: str, ka
 
 @pytest.mark.timeout(300)
 def test_kafka_broker_restart(tmp_path: Path, unique: str, es_url: str, kafka_servers: str) -> None:
-    from bench.corpus import realistic_events
+    from bench.corpus import repeated_events
 
     _, kafka = _managed(es_url, kafka_servers)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_servers, "ELASTICSEARCH_URL": es_url,
            "TILTS_TOPIC_PREFIX": f"{unique}.", "TILTS_INDEX_ALIAS": unique, "TILTS_DATA_DIR": str(tmp_path)}
-    base = [e for e in realistic_events() if e.title and e.title.strip()]
-    events = [e.model_copy(update={"source_id": f"{e.source_id}-{i // len(base)}"})
-              for i, e in enumerate((base * (1200 // len(base) + 1))[:1200])]
+    events = repeated_events(1200)
     bus = open_bus(f"kafka://{kafka_servers}", prefix=f"{unique}.", partitions=3)
     bus.ensure_topics()
     backend = open_backend(es_url, alias=unique)
