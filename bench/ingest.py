@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -47,7 +48,43 @@ def _rss(pid: int) -> tuple[int, int]:
     return values.get("VmRSS", 0), values.get("VmHWM", 0)
 
 
-def run(n: int = 100_000) -> dict[str, Any]:
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*") if Path(f"/proc/{p}").exists() else []:
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its descendants so far."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / _TICK
+
+
+def run(n: int = 100_000, processes: int = 2) -> dict[str, Any]:
     from tilts import services
 
     up = services.up(["kafka", "elasticsearch"])
@@ -65,10 +102,16 @@ def run(n: int = 100_000) -> dict[str, Any]:
     backend = open_backend(es_url, alias=prefix)
     backend.setup()
     tmp = Path(tempfile.mkdtemp(prefix="tilts-ingest-"))
+    service_pids = {name: services.Kafka(services.services_dir()).pid() if name == "kafka"
+                    else services.Elasticsearch(services.services_dir()).pid()
+                    for name in ("kafka", "elasticsearch")}
+    cpu_before = {name: _cpu_seconds(pid) for name, pid in service_pids.items() if pid}
+    cpu: dict[str, float] = {}
     started = time.perf_counter()
-    procs = start_workers(kafka, es_url, prefix, tmp)
-    samples: dict[str, list[tuple[float, int]]] = {s: [] for s in procs}
-    peaks = {s: 0 for s in procs}
+    procs = start_workers(kafka, es_url, prefix, tmp, normalize_processes=processes)
+    stages = [*procs, "normalize child"]
+    samples: dict[str, list[tuple[float, int]]] = {s: [] for s in stages}
+    peaks = {s: 0 for s in stages}
     count = 0
     try:
         while count < expected:
@@ -79,9 +122,19 @@ def run(n: int = 100_000) -> dict[str, Any]:
                 peaks[stage] = max(peaks[stage], hwm)
                 if proc.poll() is not None:
                     raise RuntimeError(f"{stage} exited: {(tmp / f'{stage}.log').read_text()[-2000:]}")
+            kids = [_rss(c) for c in _children(procs["normalize"].pid)]
+            if kids:  # the largest child at each moment
+                samples["normalize child"].append((round(time.perf_counter() - started, 1),
+                                                   max(k[0] for k in kids)))
+                peaks["normalize child"] = max(peaks["normalize child"], *(k[1] for k in kids))
+            for stage, proc in procs.items():  # the workers' own and their children's
+                cpu[stage] = max(cpu.get(stage, 0.0), _cpu_seconds(proc.pid))
             backend.refresh()
             count = backend.count()
         elapsed = time.perf_counter() - started
+        for name, pid in service_pids.items():
+            if pid:
+                cpu[name] = _cpu_seconds(pid) - cpu_before[name]
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -115,15 +168,22 @@ def run(n: int = 100_000) -> dict[str, Any]:
         "events": n, "listings": expected, "pipeline_seconds": round(elapsed, 1),
         "pipeline_per_second": round(pipeline_rate), "bulk_seconds": round(bulk_elapsed, 1),
         "bulk_per_second": round(bulk_rate), "ratio": round(pipeline_rate / bulk_rate, 3),
-        "peak_rss_mb": peaks, "rss_mb_over_time": {s: shape(s) for s in procs},
+        "normalize_processes": processes,
+        "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
+        "cpu_ms_per_listing": {k: round(1000 * v / expected, 2) for k, v in cpu.items()},
+        "cpu_available_seconds": round(elapsed * (os.cpu_count() or 1), 1),
+        "peak_rss_mb": {s: v for s, v in peaks.items() if v},
+        "rss_mb_over_time": {s: shape(s) for s in stages if samples[s]},
     }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--processes", type=int, default=2,
+                        help="normalizer child processes (TILTS_NORMALIZE_PROCESSES; 1: in-process)")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.events), indent=2))
+    print(json.dumps(run(args.events, args.processes), indent=2))
 
 
 if __name__ == "__main__":

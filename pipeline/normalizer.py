@@ -14,7 +14,16 @@ listing's first-seen time. A new listing joins the cluster of the earliest
 listing it duplicates, so earlier members keep their ``cluster_id``; their
 ``also_listed_on`` catches up when they are next crawled. The clustering
 needs one view of all listings: run one normalizer per deployment (Kafka
-partitions let the indexer scale out; see docs/normalization.md).
+partitions let the indexer scale out; see docs/normalization.md). Its state
+lives in a SQLite file, so memory stays flat as listings accumulate.
+
+The normalization itself (parsing, language detection, dates, places,
+themes) needs no shared state, and is what costs: with ``processes`` > 1 it
+runs in a pool of that many child processes, a batch at a time, while this
+process keeps the consumer, the clustering (in batch order, so the result is
+the same as with one process) and the producer. A child that dies takes its
+batch back to the start: the pool is rebuilt and the batch retried, nothing
+committed meanwhile.
 
 The normalizer also reads ``crawl.stats.v1``. A listing its source no longer
 publishes (``CrawlStats.missing``: absent from the source's last three
@@ -25,7 +34,15 @@ tombstone on the normalized topic, which removes it from search.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from pipeline.bus import Bus, Message, read_to_end
 from pipeline.events import (
@@ -40,7 +57,7 @@ from pipeline.events import (
     parse_event,
 )
 from pipeline.normalize import normalize
-from pipeline.normalize.dedupe import Deduplicator
+from pipeline.normalize.dedupe import Deduplicator, Fingerprint, fingerprint
 from pipeline.worker import Retryable, Worker
 
 GROUP = "tilts-normalizer"
@@ -67,6 +84,89 @@ def normalize_bytes(value: bytes | None) -> bytes:
     return normalize(raw).to_bytes()
 
 
+Normalized = tuple[Opportunity | None, Fingerprint | None, BaseException | None]
+
+
+def _normalize_one(value: bytes | None) -> Normalized:
+    """One raw event → (listing, its clustering fingerprint, None) or (None, None, error)."""
+    try:
+        opp = normalize(parse_event(RawOpportunity, value))
+        return opp, fingerprint(opp), None
+    except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, never dropped
+        return None, None, exc
+
+
+def _normalize_in_child(value: bytes | None) -> tuple[bytes | None, Fingerprint | None, BaseException | None]:
+    """Pool side of ``_normalize_one``: the listing as bytes, the failure as a value."""
+    opp, prints, exc = _normalize_one(value)
+    if opp is not None:
+        return opp.to_bytes(), prints, None
+    try:
+        pickle.dumps(exc)
+    except Exception:  # noqa: BLE001 - an exception that cannot cross processes
+        exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+    return None, None, exc
+
+
+def _warm_child(parent: int) -> None:
+    """Child start-up: die with the parent (even on its kill -9), load the models."""
+    _follow_parent(parent)
+    from pipeline.normalize.language import detect_language
+
+    detect_language("A volunteer project for young people in the city.", "en")
+
+
+def _follow_parent(parent: int) -> None:
+    try:  # Linux: the kernel sends SIGKILL when the parent goes
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it went before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:  # elsewhere, and as a second line: poll the parent
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+class NormalizePool:
+    """``processes`` children that normalize raw events, results in input order."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn: never fork a process that runs Kafka client threads
+            self._executor = ProcessPoolExecutor(
+                self.processes, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_warm_child, initargs=(os.getpid(),))
+        return self._executor
+
+    def map(self, values: list[bytes | None]) -> list[Normalized]:
+        if not values:
+            return []
+        chunk = max(1, len(values) // (self.processes * 4))
+        try:
+            results = list(self._pool().map(_normalize_in_child, values, chunksize=chunk))
+        except BrokenProcessPool as exc:
+            self.close()
+            raise Retryable(f"a normalizer child process died: {exc}") from exc
+        return [(Opportunity.model_validate_json(data) if data is not None else None, prints, exc)
+                for data, prints, exc in results]
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
 def warm_start(bus: Bus, dedupe: Deduplicator, *, quiet_seconds: float = 5.0) -> int:
     """Rebuild the clustering index from the bus; returns listings loaded."""
     loaded = 0
@@ -88,16 +188,25 @@ def warm_start(bus: Bus, dedupe: Deduplicator, *, quiet_seconds: float = 5.0) ->
 
 
 def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None = None,
-                    warm: bool = True) -> Worker:
+                    warm: bool = True, processes: int = 1) -> Worker:
     worker: Worker
     missing = MissingListings()
+    pool = NormalizePool(processes) if processes > 1 else None
+    own_dedupe = dedupe is None
     if dedupe is None:
         dedupe = Deduplicator()
         if warm:
             loaded = warm_start(bus, dedupe)
             log.info("normalizer: %d listings loaded for clustering", loaded)
 
+    def normalized(listings: list[Message]) -> list[Normalized]:
+        if pool is None:
+            return [_normalize_one(m.value) for m in listings]
+        return pool.map([m.value for m in listings])
+
     def process(batch: list[Message]) -> None:
+        listings = [m for m in batch if m.topic != CRAWL_STATS_TOPIC]
+        results = iter(normalized(listings))
         for msg in batch:
             if msg.topic == CRAWL_STATS_TOPIC:
                 try:
@@ -105,19 +214,25 @@ def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None
                 except InvalidEvent as exc:
                     worker.dead_letter(msg, exc)
                 continue
-            try:
-                raw = parse_event(RawOpportunity, msg.value)
-                opp = dedupe.place(normalize(raw))
-            except Retryable:
-                raise
-            except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, never dropped
-                worker.dead_letter(msg, exc)
+            opp, prints, error = next(results)
+            if opp is not None:
+                try:
+                    opp = dedupe.place(opp, prints)
+                except Exception as exc:  # noqa: BLE001 - dead-lettered, never dropped
+                    opp, error = None, exc
+            if opp is None:
+                worker.dead_letter(msg, error or RuntimeError("normalization failed"))
                 continue
             bus.publish(NORMALIZED_TOPIC, opp.id, opp.to_bytes(), opp.headers())
         for opp_id in missing.due():
             log.info("closing %s: its source no longer publishes it", opp_id)
             dedupe.remove(opp_id)
             bus.publish(NORMALIZED_TOPIC, opp_id, None)
+        dedupe.flush()
 
     worker = Worker(bus, group, [RAW_TOPIC, CRAWL_STATS_TOPIC], "normalize", process)
+    if pool is not None:
+        worker.on_close(pool.close)
+    if own_dedupe:
+        worker.on_close(dedupe.close)
     return worker

@@ -52,6 +52,11 @@ class Worker:
         self.processed = 0
         self.dead_lettered = 0
         self.degraded = False
+        self._on_close: list[Callable[[], None]] = []
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when the worker closes (pools, local state)."""
+        self._on_close.append(fn)
 
     def dead_letter(self, msg: Message, error: BaseException) -> None:
         log.warning(
@@ -117,3 +122,5 @@ class Worker:
 
     def close(self) -> None:
         self._consumer.close()
+        for fn in self._on_close:
+            fn()

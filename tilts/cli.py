@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -203,6 +204,7 @@ def crawl(
 @app.command()
 def normalize(
     stdin: Annotated[bool, typer.Option("--stdin", help="RawOpportunity JSON lines in, Opportunity JSON lines out.")] = False,
+    processes: Annotated[Optional[int], typer.Option(help="Child processes that normalize (0: one per CPU); default TILTS_NORMALIZE_PROCESSES.")] = None,
 ) -> None:
     """Run the normalizer worker (raw → normalized), or filter JSON lines with --stdin."""
     if stdin:
@@ -211,9 +213,11 @@ def normalize(
     from pipeline.normalizer import make_normalizer
     from tilts.runtime import make_bus
 
-    bus = make_bus(_settings())
+    settings = _settings()
+    bus = make_bus(settings)
     bus.ensure_topics()
-    _run_worker(make_normalizer(bus))
+    n = settings.normalize_processes if processes is None else processes
+    _run_worker(make_normalizer(bus, processes=n if n > 0 else (os.cpu_count() or 1)))
 
 
 def _normalize_lines() -> None:

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     kafka_partitions: int = 6
     # scheduler, subscriptions, digests, dashboard (issue 6)
     database_url: str | None = None  # TILTS_DATABASE_URL; default SQLite in the data dir
+    normalize_processes: int = 1  # child processes that normalize in `tilts normalize` (0: one per CPU)
     crawl_timeout: float = 3600.0  # seconds a crawl child process may run
     digest_sweep_seconds: int = 900  # how often the scheduler looks for due digests
     scheduler_lease: float = 30.0  # seconds before another scheduler takes over from a silent one

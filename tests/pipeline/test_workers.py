@@ -185,3 +185,66 @@ def test_listings_reported_missing_are_closed(bus: Bus) -> None:
     messages = drain(reader, 3)
     reader.close()
     assert [m.key for m in messages if m.value is None] == [opportunity_id("src", "2").encode()]
+
+
+def _normalized_stream(bus: Bus, group: str, n: int) -> list[tuple[bytes, str, list[str]]]:
+    from pipeline.events import Opportunity, parse_event
+
+    reader = bus.consumer(group, [NORMALIZED_TOPIC])
+    docs = [parse_event(Opportunity, m.value) for m in drain(reader, n)]
+    reader.close()
+    return [(d.id.encode(), d.cluster_id, d.provenance.also_listed_on) for d in docs]
+
+
+@pytest.mark.parametrize("kind", ["local", "kafka"])
+def test_normalizer_pool_gives_the_same_stream_as_one_process(
+        kind: str, request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> None:
+    """Normalizing in child processes changes neither the order, the clusters nor the dead letters."""
+    from bench.corpus import repeated_events
+    from pipeline.bus import open_bus
+
+    events = repeated_events(300)  # real texts, with duplicates across sources
+    outputs = []
+    for processes in (1, 2):
+        if kind == "kafka":  # one partition: the same order in both runs
+            bus = open_bus(f"kafka://{request.getfixturevalue('kafka_servers')}",
+                           prefix=f"{unique}-p{processes}.", partitions=1)
+        else:
+            bus = open_bus(f"sqlite:///{tmp_path / f'bus{processes}.sqlite3'}", prefix=f"{unique}.")
+        bus.ensure_topics()
+        for e in events:
+            publish_raw(bus, e)
+        bus.publish(RAW_TOPIC, "src:bad-json", b"{not json")
+        publish_raw(bus, raw_event(5, title="   "))
+        bus.flush()
+        assert run_until_idle(make_normalizer(bus, group="n", processes=processes, warm=False)) == 302
+        letters = drain(bus.consumer("dlq", [DLQ_TOPIC]), 2)
+        outputs.append((_normalized_stream(bus, "out", 300),
+                        sorted((m.key, m.header("dlq-error-class")) for m in letters)))
+        bus.close()
+    assert outputs[0] == outputs[1]
+    stream, letters = outputs[0]
+    assert any(cluster != key.decode() for key, cluster, _ in stream)  # some listings clustered
+    assert letters == [(b"src:5", b"InvalidEvent"), (b"src:bad-json", b"InvalidEvent")]
+
+
+def test_a_killed_normalizer_child_means_retry_not_loss() -> None:
+    import os
+    import signal
+
+    from pipeline.normalizer import NormalizePool
+    from pipeline.worker import Retryable
+
+    pool = NormalizePool(2)
+    try:
+        values = [raw_event(n).to_bytes() for n in range(20)]
+        assert all(out is not None for out, _, _ in pool.map(values))
+        for pid in list(pool._pool()._processes):  # noqa: SLF001 - the real child processes
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(Retryable):
+            pool.map(values)
+        # the worker retries the batch: a new pool does it whole
+        results = pool.map(values)
+        assert [out is not None for out, _, _ in results] == [True] * 20
+    finally:
+        pool.close()
