@@ -14,6 +14,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def child_pids(pid: int) -> list[int]:
+    """The direct children of process ``pid`` (Linux /proc)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def start_workers(kafka: str, es_url: str, prefix: str, logs: Path,
                   normalize_processes: int = 1) -> dict[str, subprocess.Popen]:
     """One ``tilts normalize`` (with ``normalize_processes`` children) and one

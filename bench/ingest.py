@@ -29,7 +29,7 @@ from typing import Any
 
 from elasticsearch import helpers
 
-from bench import start_workers
+from bench import child_pids, start_workers
 from bench.corpus import repeated_events
 from pipeline.bus import open_bus
 from pipeline.events import RAW_TOPIC
@@ -46,13 +46,6 @@ def _rss(pid: int) -> tuple[int, int]:
     except OSError:
         pass
     return values.get("VmRSS", 0), values.get("VmHWM", 0)
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -84,7 +77,7 @@ def _cpu_seconds(pid: int) -> float:
     return total / _TICK
 
 
-def run(n: int = 100_000, processes: int = 2) -> dict[str, Any]:
+def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str, Any]:
     from tilts import services
 
     up = services.up(["kafka", "elasticsearch"])
@@ -122,7 +115,7 @@ def run(n: int = 100_000, processes: int = 2) -> dict[str, Any]:
                 peaks[stage] = max(peaks[stage], hwm)
                 if proc.poll() is not None:
                     raise RuntimeError(f"{stage} exited: {(tmp / f'{stage}.log').read_text()[-2000:]}")
-            kids = [_rss(c) for c in _children(procs["normalize"].pid)]
+            kids = [_rss(c) for c in child_pids(procs["normalize"].pid)]
             if kids:  # the largest child at each moment
                 samples["normalize child"].append((round(time.perf_counter() - started, 1),
                                                    max(k[0] for k in kids)))
@@ -140,6 +133,15 @@ def run(n: int = 100_000, processes: int = 2) -> dict[str, Any]:
             proc.terminate()
             proc.wait(30)
 
+    pipeline_rate = expected / elapsed
+    result: dict[str, Any] = {
+        "events": n, "listings": expected, "pipeline_seconds": round(elapsed, 1),
+        "pipeline_per_second": round(pipeline_rate)}
+    if not baseline:
+        backend.es.indices.delete(index=f"{prefix}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
+        backend.close()
+        return {**result, **_resources(processes, cpu, expected, elapsed, samples, peaks, stages)}
+
     # baseline: the same final documents (read back from the pipeline's index),
     # bulk-indexed straight into a fresh index of the same template
     docs = [h["_source"] for h in helpers.scan(backend.es, index=prefix, size=2000)]  # type: ignore[attr-defined]
@@ -155,22 +157,24 @@ def run(n: int = 100_000, processes: int = 2) -> dict[str, Any]:
         b.es.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
         b.close()
 
+    bulk_rate = len(docs) / bulk_elapsed
+    return {**result, "bulk_seconds": round(bulk_elapsed, 1), "bulk_per_second": round(bulk_rate),
+            "ratio": round(pipeline_rate / bulk_rate, 3),
+            **_resources(processes, cpu, expected, elapsed, samples, peaks, stages)}
+
+
+def _resources(processes: int, cpu: dict[str, float], listings: int, elapsed: float,
+               samples: dict[str, list[tuple[float, int]]], peaks: dict[str, int],
+               stages: list[str]) -> dict[str, Any]:
     def shape(stage: str) -> dict[str, int]:
         points = samples[stage]
-        if not points:
-            return {}
         marks = {f"{p}%": points[min(len(points) - 1, len(points) * p // 100)][1] for p in (10, 50, 90)}
         return {**marks, "last": points[-1][1]}
 
-    pipeline_rate = expected / elapsed
-    bulk_rate = len(docs) / bulk_elapsed
     return {
-        "events": n, "listings": expected, "pipeline_seconds": round(elapsed, 1),
-        "pipeline_per_second": round(pipeline_rate), "bulk_seconds": round(bulk_elapsed, 1),
-        "bulk_per_second": round(bulk_rate), "ratio": round(pipeline_rate / bulk_rate, 3),
         "normalize_processes": processes,
         "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
-        "cpu_ms_per_listing": {k: round(1000 * v / expected, 2) for k, v in cpu.items()},
+        "cpu_ms_per_listing": {k: round(1000 * v / listings, 2) for k, v in cpu.items()},
         "cpu_available_seconds": round(elapsed * (os.cpu_count() or 1), 1),
         "peak_rss_mb": {s: v for s, v in peaks.items() if v},
         "rss_mb_over_time": {s: shape(s) for s in stages if samples[s]},
@@ -182,8 +186,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--processes", type=int, default=2,
                         help="normalizer child processes (TILTS_NORMALIZE_PROCESSES; 1: in-process)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the bulk baseline (for the memory run over a large backlog)")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.events, args.processes), indent=2))
+    print(json.dumps(run(args.events, args.processes, baseline=not args.no_baseline), indent=2))
 
 
 if __name__ == "__main__":

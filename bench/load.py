@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from bench.search import _params, _serve, build_docs, query_mix
+from bench.search import _params, _serve, load_es, query_mix
 from search.backends import open_backend
 
-ALIAS = "bench-load"
+def index_alias(n: int) -> str:
+    """The benchmark index of ``n`` documents, kept between runs."""
+    return f"bench-load-{n}"
 
 
 def _ms(text: str) -> float:
@@ -53,22 +55,20 @@ def run(n: int = 100_000, seconds: int = 30, connections: int = 8, workers: int 
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")
     es_url = os.environ.get("ELASTICSEARCH_URL") or services.up(["elasticsearch"])["elasticsearch"]
-    es = open_backend(es_url, alias=ALIAS)
+    alias = index_alias(n)
+    es = open_backend(es_url, alias=alias)
     es.setup()
-    if es.count() != n:
-        es.es.indices.delete(index=f"{ALIAS}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
+    if es.count() != n:  # made by an earlier run (or `bench.search` with keep) otherwise
+        es.es.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
         es.setup()
-        docs = build_docs(n)
-        for i in range(0, n, 5000):
-            es.upsert_many(docs[i:i + 5000])
-        es.refresh()
+        load_es(es, n)
     paths = ["/search?" + urlencode(_params(q)) for q in query_mix(200)]
     script = Path(tempfile.mkdtemp(prefix="tilts-load-")) / "mix.lua"
     script.write_text("paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
                       "counter = 0\n"
                       "request = function()\n  counter = counter + 1\n"
                       "  return wrk.format('GET', paths[(counter % #paths) + 1])\nend\n")
-    proc, url = _serve({"ELASTICSEARCH_URL": es_url, "TILTS_INDEX_ALIAS": ALIAS}, workers=workers)
+    proc, url = _serve({"ELASTICSEARCH_URL": es_url, "TILTS_INDEX_ALIAS": alias}, workers=workers)
     try:
         out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
                               "-s", str(script), url], capture_output=True, text=True, timeout=seconds + 60).stdout

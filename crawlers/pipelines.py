@@ -15,25 +15,36 @@ crawls are reported in ``CrawlStats.missing`` for the normalizer to close.
 The seen-set is committed only after the bus has acknowledged what was
 published, so a crashed crawl re-publishes rather than loses.
 
+When the bus is down, publishing pauses the crawl and retries (backing off up
+to ``TILTS_PUBLISH_RETRY_SECONDS``, 120 by default); what the broker did not
+acknowledge is published again before the seen-set is committed. If the bus
+stays down, the crawl stops with finish reason ``bus_unavailable``, commits
+nothing (the next crawl re-publishes all it found) and reports the failure in
+``TILTS_RESULT_FILE`` so the runner exits non-zero and the scheduler backs off.
+
 Settings: ``TILTS_BUS_URL`` (``kafka://…`` or ``sqlite:///…``),
-``TILTS_TOPIC_PREFIX``, ``TILTS_CRAWL_STATE_DIR``. Stats: ``tilts/published``,
+``TILTS_TOPIC_PREFIX``, ``TILTS_CRAWL_STATE_DIR``, ``TILTS_PUBLISH_RETRY_SECONDS``,
+``TILTS_RESULT_FILE``. Stats: ``tilts/published``,
 ``tilts/new``, ``tilts/changed``, ``tilts/unchanged``, ``tilts/dead_letters``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from scrapy import Spider
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import DropItem, NotConfigured
 
 from crawlers.items import CrawlDeadLetter
 from crawlers.seen import SeenSet
-from pipeline.bus import Bus, open_bus
+from pipeline.bus import Bus, BusError, open_bus
 from pipeline.events import (
     CRAWL_STATS_TOPIC,
     DLQ_TOPIC,
@@ -45,6 +56,9 @@ from pipeline.events import (
     parse_event,
 )
 
+log = logging.getLogger(__name__)
+FLUSH_EVERY = 500  # messages held for re-publishing until the broker acknowledges them
+
 
 class BusPublishPipeline:
     def __init__(self, crawler: Crawler, bus_url: str, prefix: str) -> None:
@@ -54,6 +68,60 @@ class BusPublishPipeline:
         self.bus: Bus | None = None
         self.seen: SeenSet | None = None
         self.started_at = datetime.now(UTC)
+        self.retry_seconds = crawler.settings.getfloat("TILTS_PUBLISH_RETRY_SECONDS", 120.0)
+        self.result_file = crawler.settings.get("TILTS_RESULT_FILE")
+        self.unacked: list[tuple[str, str | None, bytes, list[tuple[str, bytes]]]] = []
+        self.failure: str | None = None
+
+    def _retrying(self, what: str, action: Callable[[], None]) -> None:
+        """``action`` until it succeeds, backing off; BusError after ``retry_seconds``.
+        Blocking the reactor is the point: the crawl waits for the bus."""
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.5
+        while True:
+            try:
+                action()
+                return
+            except BusError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+                self.crawler.stats.inc_value("tilts/bus_retries")
+                time.sleep(delay)
+                delay = min(delay * 2, 15.0)
+
+    def _publish(self, topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        assert self.bus is not None
+        self.unacked.append((topic, key, value, headers))
+        self._retrying(f"publishing to {topic}", lambda: self.bus.publish(topic, key, value, headers))  # type: ignore[union-attr]
+        if len(self.unacked) >= FLUSH_EVERY:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Everything published is acknowledged; what was not is published again."""
+        assert self.bus is not None
+        bus = self.bus
+
+        def attempt() -> None:
+            try:
+                bus.flush(timeout=max(1.0, min(30.0, self.retry_seconds)))
+            except BusError:
+                for message in self.unacked:  # the broker may have lost any of them
+                    bus.publish(*message)
+                raise
+
+        self._retrying("flushing to the bus", attempt)
+        self.unacked.clear()
+
+    def _give_up(self, exc: BaseException) -> None:
+        """The bus stayed down: stop the crawl, commit nothing, say so."""
+        if self.failure is None:
+            self.failure = f"bus unavailable: {exc}"
+            log.error("stopping the crawl: %s; nothing is committed, the next crawl re-publishes",
+                      self.failure)
+            spider = self.crawler.spider
+            if self.crawler.engine is not None and spider is not None:
+                self.crawler.engine.close_spider(spider, "bus_unavailable")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> BusPublishPipeline:
@@ -66,7 +134,10 @@ class BusPublishPipeline:
         spider = spider or self.crawler.spider
         self.started_at = datetime.now(UTC)
         self.bus = open_bus(self.bus_url, prefix=self.prefix)
-        self.bus.ensure_topics()
+        try:
+            self._retrying("creating the topics", self.bus.ensure_topics)
+        except BusError as exc:
+            self._give_up(exc)
         state_dir = self.crawler.settings.get("TILTS_CRAWL_STATE_DIR")
         source_id = getattr(spider, "source_id", None)
         if state_dir and source_id and source_id != "adhoc":
@@ -78,11 +149,20 @@ class BusPublishPipeline:
         headers = dead_letter_headers(
             original_topic=RAW_TOPIC, stage="crawl", error=stage_error, failed_at=datetime.now(UTC)
         )
-        self.bus.publish(DLQ_TOPIC, key, payload, headers)
+        self._publish(DLQ_TOPIC, key, payload, headers)
         self.crawler.stats.inc_value("tilts/dead_letters")
 
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         assert self.bus is not None
+        if self.failure is not None:
+            raise DropItem(f"not published, the crawl is stopping ({self.failure})")
+        try:
+            return self._process(item)
+        except BusError as exc:
+            self._give_up(exc)
+            raise DropItem(f"not published ({self.failure})") from exc
+
+    def _process(self, item: Any) -> Any:
         if isinstance(item, CrawlDeadLetter):
             self._dead_letter(item.url, item.body, InvalidEvent(f"{item.reason} (page {item.url})"))
             return item
@@ -98,7 +178,7 @@ class BusPublishPipeline:
             self.crawler.stats.inc_value(f"tilts/{state}")
             if state == "unchanged":
                 return item
-        self.bus.publish(RAW_TOPIC, raw.key, raw.to_bytes(), raw.headers())
+        self._publish(RAW_TOPIC, raw.key, raw.to_bytes(), raw.headers())
         self.crawler.stats.inc_value("tilts/published")
         return item
 
@@ -106,9 +186,25 @@ class BusPublishPipeline:
         if self.bus is None:
             return
         spider = spider or self.crawler.spider
-        stats = self.crawler.stats
-        values = stats.get_stats()
-        self.bus.flush()  # what was published is durable before the seen-set says so
+        try:
+            if self.failure is None:
+                self._flush()  # what was published is durable before the seen-set says so
+                self._report(spider)
+        except BusError as exc:
+            self._give_up(exc)
+        finally:
+            if self.seen is not None:
+                self.seen.close()  # without a commit, this crawl's observations are rolled back
+            self.bus.close()
+            self.bus = None
+            if self.result_file:
+                Path(self.result_file).write_text(json.dumps(
+                    {"ok": self.failure is None, "error": self.failure}))
+
+    def _report(self, spider: Spider) -> None:
+        """Publish the CrawlStats report, then commit the seen-set."""
+        assert self.bus is not None
+        values = self.crawler.stats.get_stats()
         finished = datetime.now(UTC)
         status_counts = {
             key.rsplit("/", 1)[-1]: int(value)
@@ -156,10 +252,7 @@ class BusPublishPipeline:
             robots_denials=int(values.get("robotstxt/forbidden", 0)),
             offsite_filtered=int(values.get("offsite/filtered", 0)),
         )
-        self.bus.publish(CRAWL_STATS_TOPIC, report.source_id, report.to_bytes(), report.headers())
-        self.bus.flush()
+        self._publish(CRAWL_STATS_TOPIC, report.source_id, report.to_bytes(), report.headers())
+        self._flush()
         if self.seen is not None:
             self.seen.commit(closed=missing)  # only now: a lost report is re-sent next time
-            self.seen.close()
-        self.bus.close()
-        self.bus = None

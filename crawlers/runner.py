@@ -7,16 +7,22 @@ limit. The child publishes to the bus given as ``bus_url``.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
 class CrawlResult:
     returncode: int
     log_tail: str
+
+
+EX_TEMPFAIL = 75  # the crawl could not publish: try again later
 
 
 def crawl(
@@ -42,11 +48,22 @@ def crawl(
     for name, value in overrides.items():
         cmd += ["-s", f"{name}={value}"]
     env = dict(os.environ, SCRAPY_SETTINGS_MODULE="crawlers.settings")
-    try:
-        proc = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-        )
-    except subprocess.TimeoutExpired as exc:
-        tail = (exc.stderr or b"")[-4000:]
-        return CrawlResult(-9, tail.decode("utf-8", "replace") if isinstance(tail, bytes) else tail)
-    return CrawlResult(proc.returncode, proc.stderr[-4000:])
+    with tempfile.TemporaryDirectory(prefix="tilts-crawl-") as tmp:
+        result_file = Path(tmp) / "result.json"
+        cmd += ["-s", f"TILTS_RESULT_FILE={result_file}"]
+        try:
+            proc = subprocess.run(
+                cmd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
+        except subprocess.TimeoutExpired as exc:
+            tail = (exc.stderr or b"")[-4000:]
+            return CrawlResult(-9, tail.decode("utf-8", "replace") if isinstance(tail, bytes) else tail)
+        code, tail = proc.returncode, proc.stderr[-4000:]
+        try:
+            outcome = json.loads(result_file.read_text())
+        except (OSError, ValueError):
+            outcome = {}
+        if code == 0 and outcome.get("ok") is False:
+            # Scrapy exits 0 whatever the close reason; the publisher said it failed.
+            code, tail = EX_TEMPFAIL, f"{tail}\ntilts: {outcome.get('error')}"
+    return CrawlResult(code, tail)

@@ -51,6 +51,8 @@ CLOSESPIDER_TIMEOUT = 3600
 ITEM_PIPELINES = {"crawlers.pipelines.BusPublishPipeline": 800}
 TILTS_BUS_URL = bus_url_from_env()
 TILTS_TOPIC_PREFIX = os.environ.get("TILTS_TOPIC_PREFIX", "")
+# How long publishing waits for an unreachable bus before the crawl gives up.
+TILTS_PUBLISH_RETRY_SECONDS = float(os.environ.get("TILTS_PUBLISH_RETRY_SECONDS", "120"))
 
 TELNETCONSOLE_ENABLED = False
 COOKIES_ENABLED = False

@@ -237,16 +237,16 @@ def add_dashboard_routes(app: FastAPI, dashboard: Dashboard, backend: SearchBack
     protected = {401: {"description": "Credentials required"}, 503: {"description": "Dashboard closed"}}
 
     @app.get("/coverage", response_class=HTMLResponse, include_in_schema=False)
-    def page(request: Request, _: str = Depends(officer)) -> HTMLResponse:
-        ui = ui_for(request, None)
+    def page(request: Request, lang: str | None = None, _: str = Depends(officer)) -> HTMLResponse:
+        ui = ui_for(request, lang)
         n = dashboard.numbers(backend)
         cur = n["current"]
         charts = {
-            "grid": country_grid_svg(cur["country"], "Open opportunities by country"),
-            "programme": bars_svg(cur["programme"], "Open opportunities by programme"),
-            "source": bars_svg(cur["source"], "Open opportunities by source"),
-            "theme": bars_svg(cur["theme"], "Open opportunities by theme"),
-            "trends": lines_svg(n["trends"], ("open", "new", "closed"), "Open, new and closed per week"),
+            "grid": country_grid_svg(cur["country"], ui.gettext("Open opportunities by country")),
+            "programme": bars_svg(cur["programme"], ui.gettext("Open opportunities by programme")),
+            "source": bars_svg(cur["source"], ui.gettext("Open opportunities by source")),
+            "theme": bars_svg(cur["theme"], ui.gettext("Open opportunities by theme")),
+            "trends": lines_svg(n["trends"], ("open", "new", "closed"), ui.gettext("Open, new and closed per week")),
         }
         themes = sorted({t for row in cur["country_theme"].values() for t in row})
         return templates.TemplateResponse(request, "coverage.html", {

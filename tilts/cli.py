@@ -81,7 +81,7 @@ def _serve(settings: Settings, backend, host: str, port: int) -> None:  # noqa: 
 @app.command()
 def demo(
     once: Annotated[bool, typer.Option("--once", help="Index the demo site, print a summary, exit.")] = False,
-    port: Annotated[int, typer.Option(help="Port for the UI/API.")] = 8000,
+    port: Annotated[Optional[int], typer.Option(help="Port for the UI/API (default TILTS_API_PORT, 8000).")] = None,
 ) -> None:
     """Crawl a bundled demo site on 127.0.0.1 through the real spider, normalize,
     index into the configured backends (embedded by default) and serve the UI."""
@@ -116,7 +116,7 @@ def demo(
             if once:
                 return
             pipeline.start()
-            _serve(settings, pipeline.backend, settings.api_host, port)
+            _serve(settings, pipeline.backend, settings.api_host, port or settings.api_port)
         finally:
             pipeline.close()
 

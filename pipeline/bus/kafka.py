@@ -43,6 +43,12 @@ class KafkaBus:
         self.replication_factor = replication_factor
         self.client_id = client_id
         self._producer: KafkaProducer | None = None
+        # Sends the broker finally refused (after the producer's own retries):
+        # ``flush`` reports them, so the caller retries instead of losing them.
+        self._failures: list[BaseException] = []
+
+    def _failed(self, exc: BaseException) -> None:
+        self._failures.append(exc)
 
     def _t(self, topic: str) -> str:
         return self.prefix + topic
@@ -95,17 +101,24 @@ class KafkaBus:
         self, topic: str, key: str | bytes | None, value: bytes | None, headers: Headers | None = None
     ) -> None:
         try:
-            self.producer.send(self._t(topic), key=as_key_bytes(key), value=value, headers=headers or [])
+            future = self.producer.send(self._t(topic), key=as_key_bytes(key), value=value,
+                                        headers=headers or [])
         except KafkaError as exc:
             raise BusError(f"Kafka send to {topic} failed: {exc}") from exc
+        future.add_errback(self._failed)
 
     def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything published so far is acknowledged; raise BusError
+        if anything was not (the caller publishes it again: at least once)."""
         if self._producer is None:
             return
         try:
             self._producer.flush(timeout=timeout)
         except KafkaError as exc:
             raise BusError(f"Kafka flush failed: {exc}") from exc
+        if self._failures:
+            failures, self._failures = self._failures, []
+            raise BusError(f"Kafka did not acknowledge {len(failures)} message(s): {failures[0]}")
 
     def consumer(self, group: str, topics: list[str]) -> KafkaGroupConsumer:
         return KafkaGroupConsumer(self.bootstrap_servers, group, [self._t(t) for t in topics], self.prefix)
@@ -133,7 +146,10 @@ class KafkaBus:
 
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.flush(timeout=30)
+            try:  # callers that must know flush() first; closing never hangs on a dead broker
+                self._producer.flush(timeout=30)
+            except KafkaError as exc:
+                log.warning("closing the producer with unacknowledged messages: %s", exc)
             self._producer.close(timeout=10)
             self._producer = None
 

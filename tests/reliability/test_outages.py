@@ -166,3 +166,98 @@ def test_kafka_broker_restart(tmp_path: Path, unique: str, es_url: str, kafka_se
         bus.close()
     backend.es.indices.delete(index=f"{unique}-v*")  # type: ignore[attr-defined]
     backend.close()
+
+
+def _raw_keys(kafka_servers: str, prefix: str, source_id: str) -> tuple[list[bytes], list[dict]]:
+    """Keys of ``source_id``'s raw events, and its CrawlStats reports, from the start."""
+    import json
+    import uuid
+
+    from pipeline.bus import read_to_end
+    from pipeline.events import CRAWL_STATS_TOPIC
+
+    bus = open_bus(f"kafka://{kafka_servers}", prefix=prefix)
+    keys: list[bytes] = []
+    reports: list[dict] = []
+    try:
+        read_to_end(bus, f"check-{uuid.uuid4().hex[:8]}", RAW_TOPIC,
+                    lambda m: keys.append(m.key) if m.key.startswith(f"{source_id}:".encode()) else None,
+                    quiet_seconds=3)
+        read_to_end(bus, f"check-{uuid.uuid4().hex[:8]}", CRAWL_STATS_TOPIC,
+                    lambda m: reports.append(json.loads(m.value)) if m.key == source_id.encode() else None,
+                    quiet_seconds=3)
+    finally:
+        bus.close()
+    return keys, reports
+
+
+@pytest.mark.timeout(600)
+def test_crawl_through_a_broker_outage(tmp_path: Path, unique: str, es_url: str, kafka_servers: str) -> None:
+    """A crawl publishing while the broker restarts loses nothing; one whose broker
+    stays down past the retry window fails (exit 75), commits nothing, and the
+    next crawl publishes every listing."""
+    from bench.crawl import build_site
+    from crawlers import runner
+    from tilts.site import StaticSite
+
+    _, kafka = _managed(es_url, kafka_servers)
+    pages = 300
+    build_site(tmp_path / "site", pages)
+    prefix = f"{unique}."
+    settings = {"DOWNLOAD_DELAY": "0.05", "AUTOTHROTTLE_ENABLED": "False", "HTTPCACHE_ENABLED": "False",
+                "CONCURRENT_REQUESTS_PER_DOMAIN": "1", "TILTS_CRAWL_STATE_DIR": str(tmp_path / "state")}
+    probe = open_bus(f"kafka://{kafka_servers}", prefix=prefix)
+    probe.ensure_topics()
+
+    def published() -> int:
+        try:
+            return sum(probe.end_offsets(RAW_TOPIC).values())
+        except Exception:  # noqa: BLE001 - the broker is down
+            return -1
+
+    def crawl_in_thread(source_id: str, extra: dict[str, str]) -> tuple[threading.Thread, list]:
+        out: list = []
+        thread = threading.Thread(target=lambda: out.append(runner.crawl(
+            "schemaorg", {"start_urls": site.url + "/", "source_id": source_id, "full_crawl": "true"},
+            bus_url=f"kafka://{kafka_servers}", topic_prefix=prefix, settings={**settings, **extra},
+            timeout=400)), daemon=True)
+        thread.start()
+        return thread, out
+
+    try:
+        with StaticSite(tmp_path / "site") as site:
+            # 1. The broker restarts mid-crawl, within the retry window.
+            thread, out = crawl_in_thread("restart-src", {})
+            wait_until(lambda: published() >= 60, 120, "the first listings published")
+            kafka.stop()
+            time.sleep(8.0)
+            kafka.start()
+            thread.join(400)
+            assert out and out[0].returncode == 0, out and out[0].log_tail
+            keys, reports = _raw_keys(kafka_servers, prefix, "restart-src")
+            assert len(set(keys)) == pages  # every listing, none lost (a re-sent one may repeat)
+            assert reports and reports[-1]["new"] == pages
+
+            # 2. The broker goes down and stays down past the retry window.
+            before = published()
+            thread, out = crawl_in_thread("down-src", {"TILTS_PUBLISH_RETRY_SECONDS": "5"})
+            wait_until(lambda: published() >= before + 30, 120, "the second crawl publishing")
+            kafka.stop()
+            thread.join(400)
+            kafka.start()
+            assert out and out[0].returncode == runner.EX_TEMPFAIL, out and out[0].log_tail
+            assert "bus unavailable" in out[0].log_tail
+
+            # 3. The next crawl: nothing was committed, so every listing is published again.
+            result = runner.crawl("schemaorg", {"start_urls": site.url + "/", "source_id": "down-src",
+                                                "full_crawl": "true"},
+                                  bus_url=f"kafka://{kafka_servers}", topic_prefix=prefix,
+                                  settings=settings, timeout=400)
+            assert result.returncode == 0, result.log_tail
+            keys, reports = _raw_keys(kafka_servers, prefix, "down-src")
+            assert len(set(keys)) == pages
+            assert reports and reports[-1]["new"] == pages and reports[-1]["unchanged"] == 0
+    finally:
+        if kafka.pid() is None:
+            kafka.start()
+        probe.close()

@@ -104,6 +104,11 @@ def test_numbers_match_the_seeded_corpus(dash) -> None:  # noqa: ANN001
     assert all(g["open"] < 3 for g in gaps["country"] + gaps["theme"])
     page = client.get("/coverage", auth=AUTH).text
     assert '<strong id="open-count">19</strong>' in page and "<svg" in page and 'class="silent"' in page
+    # the officer's language: by ?lang=, or the browser's
+    latvian = client.get("/coverage?lang=lv", auth=AUTH).text
+    assert "Atvērtas iespējas pa valstīm" in latvian and '<strong id="open-count">19</strong>' in latvian
+    russian = client.get("/coverage", auth=AUTH, headers={"Accept-Language": "ru-RU,ru;q=0.9"}).text
+    assert "Состояние источников" in russian
 
 
 def test_metrics_are_prometheus_text(dash) -> None:  # noqa: ANN001
