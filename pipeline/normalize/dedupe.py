@@ -31,6 +31,7 @@ from pipeline.normalize.text import fold
 
 NUM_PERM = 64
 THRESHOLD = 0.5
+MAX_CANDIDATES = 256
 _WORD = re.compile(r"\w+")
 _SEP = "\x1f"
 _STOP = set(
@@ -178,9 +179,19 @@ class Deduplicator:
         start = opp.start_date.isoformat() if opp.start_date else None
         country = place.country if place else None
         marks = ",".join("?" * len(keys))
+        # The MAX_CANDIDATES sharing the most bands (the likeliest duplicates):
+        # a source publishing thousands of near-identical listings must not make
+        # every new one cost thousands of comparisons in Python.
+        # Listings in another country or starting another day never match, so
+        # they are left out before the limit.
         candidates = self._db.execute(
-            f"SELECT id, start, country, words FROM members WHERE id IN "
-            f"(SELECT id FROM bands WHERE key IN ({marks}))", list(keys)).fetchall()
+            f"SELECT m.id, m.start, m.country, m.words FROM "
+            f"(SELECT id, count(*) AS shared FROM bands WHERE key IN ({marks}) GROUP BY id) AS c "
+            f"JOIN members m ON m.id = c.id "
+            f"WHERE (? IS NULL OR m.country IS NULL OR m.country = ?) "
+            f"AND (? IS NULL OR m.start IS NULL OR m.start = ?) "
+            f"ORDER BY c.shared DESC, m.id LIMIT {MAX_CANDIDATES}",
+            [*keys, country, country, start, start]).fetchall()
         links = [(opp.id, row[0]) for row in candidates if self._compatible(start, country, words, row)]
         db = self._db
         db.execute("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?)", (
