@@ -195,11 +195,11 @@ class BusPublishPipeline:
         finally:
             if self.seen is not None:
                 self.seen.close()  # without a commit, this crawl's observations are rolled back
-            self.bus.close()
-            self.bus = None
             if self.result_file:
                 Path(self.result_file).write_text(json.dumps(
                     {"ok": self.failure is None, "error": self.failure}))
+            bus, self.bus = self.bus, None
+            bus.close()
 
     def _report(self, spider: Spider) -> None:
         """Publish the CrawlStats report, then commit the seen-set."""

@@ -146,11 +146,17 @@ class KafkaBus:
 
     def close(self) -> None:
         if self._producer is not None:
-            try:  # callers that must know flush() first; closing never hangs on a dead broker
+            # Callers that must know call flush() first; closing never hangs
+            # on, or raises for, a dead broker.
+            try:
                 self._producer.flush(timeout=30)
+                self._producer.close(timeout=10)
             except KafkaError as exc:
                 log.warning("closing the producer with unacknowledged messages: %s", exc)
-            self._producer.close(timeout=10)
+                try:
+                    self._producer.close(timeout=0)
+                except KafkaError:
+                    pass
             self._producer = None
 
 
