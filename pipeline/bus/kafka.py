@@ -169,7 +169,7 @@ class KafkaGroupConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-            fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
+            fetch_max_bytes=MAX_MESSAGE_BYTES,  # one fetch in memory at a time: bounded while a backlog drains
             session_timeout_ms=10000,
             heartbeat_interval_ms=3000,
             max_poll_interval_ms=300000,
