@@ -151,17 +151,13 @@ class Deduplicator:
         return [i for i, _ in self._cluster_rows(opp_id)]
 
     def _cluster_rows(self, opp_id: str) -> list[tuple[str, str]]:
-        """(id, url) of ``opp_id``'s cluster, in cluster order."""
-        seen, todo = {opp_id}, [opp_id]
-        while todo:
-            for (other,) in self._db.execute("SELECT b FROM links WHERE a = ?", (todo.pop(),)):
-                if other not in seen:
-                    seen.add(other)
-                    todo.append(other)
-        marks = ",".join("?" * len(seen))
+        """(id, url) of ``opp_id``'s cluster, in cluster order (one recursive
+        query: a large cluster is walked inside SQLite, not row by row in Python)."""
         rows = self._db.execute(
-            f"SELECT id, url, first_seen FROM members WHERE id IN ({marks})", tuple(seen)).fetchall()
-        return [(i, url) for i, url, _ in sorted(rows, key=lambda r: (r[2], r[0]))]
+            "WITH RECURSIVE c(id) AS (SELECT ? UNION SELECT l.b FROM links l JOIN c ON l.a = c.id) "
+            "SELECT m.id, m.url FROM c JOIN members m ON m.id = c.id ORDER BY m.first_seen, m.id",
+            (opp_id,)).fetchall()
+        return [(i, url) for i, url in rows]
 
     def place(self, opp: Opportunity, prints: Fingerprint | None = None) -> Opportunity:
         """Add (or update) ``opp`` and set its cluster fields; a listing seen before
