@@ -15,11 +15,14 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def child_pids(pid: int) -> list[int]:
-    """The direct children of process ``pid`` (Linux /proc)."""
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+    """The direct children of process ``pid``, started by any of its threads (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
 
 
 def start_workers(kafka: str, es_url: str, prefix: str, logs: Path,

