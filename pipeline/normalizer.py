@@ -9,9 +9,9 @@ fix: one bad record never stops the stream.
 
 Near-duplicates are clustered across sources (``pipeline.normalize.dedupe``).
 The clustering state is rebuilt at start-up by reading the compacted
-normalized topic, so a restarted normalizer keeps cluster ids and each
-listing's first-seen time. A new listing joins the cluster of the earliest
-listing it duplicates, so earlier members keep their ``cluster_id``; their
+normalized topic (each listing back in the cluster it was published with),
+so a restarted normalizer keeps cluster ids and each listing's first-seen
+time. A ``cluster_id`` never changes once given; earlier members'
 ``also_listed_on`` catches up when they are next crawled. The clustering
 needs one view of all listings: run one normalizer per deployment (Kafka
 partitions let the indexer scale out; see docs/normalization.md). Its state
@@ -177,7 +177,7 @@ def warm_start(bus: Bus, dedupe: Deduplicator, *, quiet_seconds: float = 5.0) ->
             dedupe.remove(msg.key.decode() if msg.key else "")
             return
         try:
-            dedupe.add(parse_event(Opportunity, msg.value))
+            dedupe.restore(parse_event(Opportunity, msg.value))
             loaded += 1
         except InvalidEvent:
             pass  # the indexer dead-letters it; it cannot be a cluster member

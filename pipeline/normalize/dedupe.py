@@ -4,12 +4,20 @@ The same opportunity is often listed by its host, a national portal and the
 European Youth Portal. Each listing's *signature* is the set of words of its
 title, organisation and place plus its start/end dates (folded, stop words
 dropped). MinHash LSH (datasketch) finds candidate listings whose signatures
-look alike; a candidate becomes a duplicate when the exact Jaccard similarity
-of the two signatures reaches ``threshold`` and nothing contradicts it
-(different start dates, different countries). Clusters are the connected
-components of that relation; ``cluster_id`` is the id of the member seen
-first (ties by id), so it stays stable as listings join, and
-``also_listed_on`` holds the other members' URLs.
+look alike; a candidate is a duplicate when the exact Jaccard similarity of
+the two signatures reaches ``threshold``, nothing contradicts it (different
+start dates, different countries) and it comes from another source: one
+source's two listings are two opportunities, however alike their titles.
+
+A cluster is led by its first listing (its *founder*; ``cluster_id`` is the
+founder's id). A new listing joins the cluster of the earliest founder it
+duplicates, and only if that cluster has no listing of its source yet. So
+look-alikes do not chain into one giant cluster (on the real Hamburg data,
+connected components of the duplicate relation merged 399 different
+listings of one agency into one card), a cluster holds at most one listing
+per source, and ``cluster_id`` never changes once given, even after the
+founder closes. ``also_listed_on`` holds the other members' URLs, the
+earliest ``MAX_ALSO_LISTED`` of them.
 
 Listings in different languages share too few words to be found this way.
 """
@@ -32,6 +40,8 @@ from pipeline.normalize.text import fold
 NUM_PERM = 64
 THRESHOLD = 0.5
 MAX_CANDIDATES = 256
+MAX_ALSO_LISTED = 50
+_SCHEMA = 2  # the file layout's version; another one is dropped and rebuilt
 _WORD = re.compile(r"\w+")
 _SEP = "\x1f"
 _STOP = set(
@@ -91,13 +101,13 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 class Deduplicator:
     """Incremental clustering: ``place`` each listing as it is normalized.
 
-    The state (each listing's signature, its LSH band keys and the duplicate
-    links) lives in a private SQLite file, not in Python objects, so the
+    The state (each listing's signature, LSH band keys, source and cluster)
+    lives in a private SQLite file, not in Python objects, so the
     normalizer's memory stays flat however many listings there are: SQLite
     keeps at most ``cache_mb`` of it in memory. The file is disposable (no
     journal, no fsync): the normalizer rebuilds it from the compacted
-    normalized topic at start-up. ``path=None`` makes a temporary file that
-    ``close`` removes.
+    normalized topic at start-up (``restore``). ``path=None`` makes a
+    temporary file that ``close`` removes.
     """
 
     def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM, *,
@@ -109,19 +119,21 @@ class Deduplicator:
             self._tmp = tempfile.TemporaryDirectory(prefix="tilts-dedupe-")
             path = Path(self._tmp.name) / "clusters.sqlite"
         self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.executescript(f"""
-            PRAGMA journal_mode = OFF;
-            PRAGMA synchronous = OFF;
-            PRAGMA cache_size = -{cache_mb * 1024};
-            CREATE TABLE IF NOT EXISTS members (
-                id TEXT PRIMARY KEY, url TEXT NOT NULL, first_seen TEXT NOT NULL,
-                start TEXT, country TEXT, words TEXT NOT NULL, bands BLOB NOT NULL
-            ) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS bands (key INTEGER NOT NULL, id TEXT NOT NULL,
-                                              PRIMARY KEY (key, id)) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS links (a TEXT NOT NULL, b TEXT NOT NULL,
-                                              PRIMARY KEY (a, b)) WITHOUT ROWID;
-        """)
+        self._db.executescript(f"PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; "
+                               f"PRAGMA cache_size = -{cache_mb * 1024};")
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA:
+            self._db.executescript(f"""
+                DROP TABLE IF EXISTS members; DROP TABLE IF EXISTS bands; DROP TABLE IF EXISTS links;
+                CREATE TABLE members (
+                    id TEXT PRIMARY KEY, url TEXT NOT NULL, first_seen TEXT NOT NULL,
+                    source TEXT NOT NULL, cluster TEXT NOT NULL,
+                    start TEXT, country TEXT, words TEXT NOT NULL, bands BLOB NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX members_cluster ON members (cluster, first_seen, id);
+                CREATE TABLE bands (key INTEGER NOT NULL, id TEXT NOT NULL,
+                                    PRIMARY KEY (key, id)) WITHOUT ROWID;
+                PRAGMA user_version = {_SCHEMA};
+            """)
         self._pending = 0
 
     def __len__(self) -> int:
@@ -137,9 +149,12 @@ class Deduplicator:
         self._db.commit()
         self._pending = 0
 
-    def _compatible(self, start: str | None, country: str | None, words: frozenset[str],
-                    row: tuple[str, str | None, str | None, str]) -> bool:
-        _, other_start, other_country, other_words = row
+    def _duplicates(self, source: str, start: str | None, country: str | None,
+                    words: frozenset[str], row: tuple) -> bool:
+        """Whether ``row`` (source, start, country, words) duplicates the listing described."""
+        other_source, other_start, other_country, other_words = row[-4:]
+        if source == other_source:
+            return False
         if start and other_start and start != other_start:
             return False
         if country and other_country and country != other_country:
@@ -147,16 +162,16 @@ class Deduplicator:
         return jaccard(words, frozenset(other_words.split(_SEP))) >= self.threshold
 
     def cluster(self, opp_id: str) -> list[str]:
-        """Ids in ``opp_id``'s cluster, the cluster id first."""
-        return [i for i, _ in self._cluster_rows(opp_id)]
+        """Ids in ``opp_id``'s cluster, the earliest first."""
+        return [i for i, _ in self._members(self._cluster_of(opp_id) or opp_id)]
 
-    def _cluster_rows(self, opp_id: str) -> list[tuple[str, str]]:
-        """(id, url) of ``opp_id``'s cluster, in cluster order (one recursive
-        query: a large cluster is walked inside SQLite, not row by row in Python)."""
-        return self._db.execute(
-            "WITH RECURSIVE c(id) AS (SELECT ? UNION SELECT l.b FROM links l JOIN c ON l.a = c.id) "
-            "SELECT m.id, m.url FROM c JOIN members m ON m.id = c.id ORDER BY m.first_seen, m.id",
-            (opp_id,)).fetchall()
+    def _cluster_of(self, opp_id: str) -> str | None:
+        row = self._db.execute("SELECT cluster FROM members WHERE id = ?", (opp_id,)).fetchone()
+        return row[0] if row else None
+
+    def _members(self, cluster: str, limit: int = -1) -> list[tuple[str, str]]:
+        return self._db.execute("SELECT id, url FROM members WHERE cluster = ? "
+                                "ORDER BY first_seen, id LIMIT ?", (cluster, limit)).fetchall()
 
     def place(self, opp: Opportunity, prints: Fingerprint | None = None) -> Opportunity:
         """Add (or update) ``opp`` and set its cluster fields; a listing seen before
@@ -168,57 +183,96 @@ class Deduplicator:
         return self.apply(opp)
 
     def add(self, opp: Opportunity, prints: Fingerprint | None = None) -> None:
-        self.remove(opp.id)
+        """Add (or update) ``opp``, choosing its cluster."""
         words, keys = prints or fingerprint(opp, self.threshold, self.num_perm)
         place = opp.locations[0] if opp.locations else None
         start = opp.start_date.isoformat() if opp.start_date else None
         country = place.country if place else None
+        was = self._cluster_of(opp.id)
+        self.remove(opp.id)
+        if was is not None and was == opp.id:
+            cluster = was  # a founder stays with its cluster: members' cluster_id is its id
+        else:
+            cluster = self._choose(opp, was, start, country, words, keys)
+        self._insert(opp, cluster, start, country, words, keys)
+
+    def restore(self, opp: Opportunity) -> None:
+        """Add ``opp`` in the cluster it was published with (a warm start: the
+        normalized topic already holds every listing's ``cluster_id``)."""
+        words, keys = fingerprint(opp, self.threshold, self.num_perm)
+        place = opp.locations[0] if opp.locations else None
+        self.remove(opp.id)
+        self._insert(opp, opp.cluster_id or opp.id,
+                     opp.start_date.isoformat() if opp.start_date else None,
+                     place.country if place else None, words, keys)
+
+    def _choose(self, opp: Opportunity, was: str | None, start: str | None, country: str | None,
+                words: frozenset[str], keys: tuple[int, ...]) -> str:
+        """The cluster ``opp`` joins: its current one or the one of the earliest
+        founder it duplicates, if it holds no listing of ``opp``'s source yet."""
         marks = ",".join("?" * len(keys))
         # The MAX_CANDIDATES sharing the most bands (the likeliest duplicates):
         # a source publishing thousands of near-identical listings must not make
-        # every new one cost thousands of comparisons in Python.
-        # Listings in another country or starting another day never match, so
-        # they are left out before the limit.
+        # every new one cost thousands of comparisons in Python. Listings of the
+        # same source, in another country or starting another day never match,
+        # so they are left out before the limit.
         candidates = self._db.execute(
-            f"SELECT m.id, m.start, m.country, m.words FROM "
+            f"SELECT m.cluster, m.source, m.start, m.country, m.words FROM "
             f"(SELECT id, count(*) AS shared FROM bands WHERE key IN ({marks}) GROUP BY id) AS c "
-            f"JOIN members m ON m.id = c.id "
-            f"WHERE (? IS NULL OR m.country IS NULL OR m.country = ?) "
+            f"JOIN members m ON m.id = c.id WHERE m.source != ? "
+            f"AND (? IS NULL OR m.country IS NULL OR m.country = ?) "
             f"AND (? IS NULL OR m.start IS NULL OR m.start = ?) "
             f"ORDER BY c.shared DESC, m.id LIMIT {MAX_CANDIDATES}",
-            [*keys, country, country, start, start]).fetchall()
-        links = [(opp.id, row[0]) for row in candidates if self._compatible(start, country, words, row)]
+            [*keys, opp.source_id, country, country, start, start]).fetchall()
+        clusters = [row[0] for row in candidates
+                    if self._duplicates(opp.source_id, start, country, words, row)]
+        heads = []
+        for cluster in dict.fromkeys([was, *clusters] if was else clusters):
+            members = self._db.execute(
+                "SELECT first_seen, id, source, start, country, words FROM members "
+                "WHERE cluster = ? ORDER BY first_seen, id", (cluster,)).fetchall()
+            if not members:  # ``opp`` was its cluster's only listing left
+                return cluster
+            if any(m[2] == opp.source_id for m in members):
+                continue
+            if self._duplicates(opp.source_id, start, country, words, members[0]):
+                if cluster == was:
+                    return cluster  # still a duplicate of its founder: it stays
+                heads.append((members[0][:2], cluster))
+        if heads:
+            return min(heads)[1]
+        # A new cluster. A listing that founded one before, closed and came back
+        # finds its old id still in use by its former members, and rejoins them.
+        return opp.id
+
+    def _insert(self, opp: Opportunity, cluster: str, start: str | None, country: str | None,
+                words: frozenset[str], keys: tuple[int, ...]) -> None:
         db = self._db
-        db.execute("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?)", (
-            opp.id, opp.url, _instant(opp.provenance.first_seen), start, country,
-            _SEP.join(sorted(words)), b"".join(k.to_bytes(8, "big", signed=True) for k in keys)))
+        db.execute("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (
+            opp.id, opp.url, _instant(opp.provenance.first_seen), opp.source_id, cluster,
+            start, country, _SEP.join(sorted(words)),
+            b"".join(k.to_bytes(8, "big", signed=True) for k in keys)))
         db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", [(k, opp.id) for k in keys])
-        db.executemany("INSERT OR IGNORE INTO links VALUES (?, ?)",
-                       links + [(b, a) for a, b in links])
         self._pending += 1
         if self._pending >= 5000:
             self.flush()
 
     def remove(self, opp_id: str) -> None:
-        """Forget a listing (closed, or about to be re-added)."""
+        """Forget a listing (closed, or about to be re-added). Its cluster keeps
+        its id for the other members."""
         row = self._db.execute("SELECT bands FROM members WHERE id = ?", (opp_id,)).fetchone()
         if row is None:
             return
         keys = [int.from_bytes(row[0][i:i + 8], "big", signed=True) for i in range(0, len(row[0]), 8)]
-        db = self._db
-        db.execute("DELETE FROM members WHERE id = ?", (opp_id,))
-        db.executemany("DELETE FROM bands WHERE key = ? AND id = ?", [(k, opp_id) for k in keys])
-        db.execute("DELETE FROM links WHERE b = ? AND a IN (SELECT b FROM links WHERE a = ?)",
-                   (opp_id, opp_id))
-        db.execute("DELETE FROM links WHERE a = ?", (opp_id,))
+        self._db.execute("DELETE FROM members WHERE id = ?", (opp_id,))
+        self._db.executemany("DELETE FROM bands WHERE key = ? AND id = ?", [(k, opp_id) for k in keys])
 
     def apply(self, opp: Opportunity) -> Opportunity:
         """``opp`` with its current ``cluster_id`` and ``also_listed_on`` set."""
-        rows = self._cluster_rows(opp.id)
-        if not rows:
-            rows = [(opp.id, opp.url)]
-        opp.cluster_id = rows[0][0]
-        opp.provenance.also_listed_on = sorted(url for i, url in rows if i != opp.id)
+        cluster = self._cluster_of(opp.id)
+        opp.cluster_id = cluster or opp.id
+        rows = self._members(cluster, MAX_ALSO_LISTED + 1) if cluster else []
+        opp.provenance.also_listed_on = sorted(url for i, url in rows if i != opp.id)[:MAX_ALSO_LISTED]
         return opp
 
 
