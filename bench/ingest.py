@@ -51,6 +51,25 @@ def _rss(pid: int) -> tuple[int, int]:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def _rss_by_mapping(pid: int) -> dict[str, int]:
+    """Where a process's resident memory is, in MB: the main heap, other
+    anonymous mappings (thread malloc arenas, large allocations, SQLite's
+    cache) and mapped files (code, shared libraries)."""
+    sizes = {"heap": 0, "anonymous": 0, "files": 0}
+    kind = "files"
+    try:
+        for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+            head = line.split()
+            if head and "-" in head[0] and ":" not in head[0]:  # a mapping's first line
+                name = head[5] if len(head) > 5 else ""
+                kind = "heap" if name == "[heap]" else "files" if name.startswith("/") else "anonymous"
+            elif head and head[0] == "Rss:":
+                sizes[kind] += int(head[1])
+    except OSError:
+        pass
+    return {k: v // 1024 for k, v in sizes.items()}
+
+
 def _tree(pid: int) -> list[int]:
     """``pid`` and all its descendants."""
     found, todo = [], [pid]
@@ -102,6 +121,7 @@ def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str
     samples: dict[str, list[tuple[float, int]]] = {s: [] for s in stages}
     peaks = {s: 0 for s in stages}
     count = 0
+    parent_map: dict[str, int] = {}
     try:
         while count < expected:
             time.sleep(1.0)
@@ -118,6 +138,7 @@ def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str
                 peaks["normalize child"] = max(peaks["normalize child"], *(k[1] for k in kids))
             for stage, proc in procs.items():  # the workers' own and their children's
                 cpu[stage] = max(cpu.get(stage, 0.0), _cpu_seconds(proc.pid))
+            parent_map = _rss_by_mapping(procs["normalize"].pid) or parent_map
             backend.refresh()
             count = backend.count()
         elapsed = time.perf_counter() - started
@@ -132,7 +153,7 @@ def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str
     pipeline_rate = expected / elapsed
     result: dict[str, Any] = {
         "events": n, "listings": expected, "pipeline_seconds": round(elapsed, 1),
-        "pipeline_per_second": round(pipeline_rate)}
+        "pipeline_per_second": round(pipeline_rate), "normalizer_rss_mb_by_mapping": parent_map}
     if not baseline:
         backend.es.indices.delete(index=f"{prefix}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
         backend.close()

@@ -41,7 +41,7 @@ NUM_PERM = 64
 THRESHOLD = 0.5
 MAX_CANDIDATES = 256
 MAX_ALSO_LISTED = 50
-_SCHEMA = 2  # the file layout's version; another one is dropped and rebuilt
+_SCHEMA = 3  # the file layout's version; another one is dropped and rebuilt
 _WORD = re.compile(r"\w+")
 _SEP = "\x1f"
 _STOP = set(
@@ -130,8 +130,8 @@ class Deduplicator:
                     start TEXT, country TEXT, words TEXT NOT NULL, bands BLOB NOT NULL
                 ) WITHOUT ROWID;
                 CREATE INDEX members_cluster ON members (cluster, first_seen, id);
-                CREATE TABLE bands (key INTEGER NOT NULL, id TEXT NOT NULL,
-                                    PRIMARY KEY (key, id)) WITHOUT ROWID;
+                CREATE TABLE bands (key INTEGER NOT NULL, country TEXT NOT NULL, id TEXT NOT NULL,
+                                    PRIMARY KEY (key, country, id)) WITHOUT ROWID;
                 PRAGMA user_version = {_SCHEMA};
             """)
         self._pending = 0
@@ -215,15 +215,17 @@ class Deduplicator:
         # a source publishing thousands of near-identical listings must not make
         # every new one cost thousands of comparisons in Python. Listings of the
         # same source, in another country or starting another day never match,
-        # so they are left out before the limit.
+        # so they are left out before the limit; the country is part of the
+        # band index, so one role posted in 30 countries is not 30 candidates.
+        countries = "" if country is None else "AND country IN (?, '')"
         candidates = self._db.execute(
             f"SELECT m.cluster, m.source, m.start, m.country, m.words FROM "
-            f"(SELECT id, count(*) AS shared FROM bands WHERE key IN ({marks}) GROUP BY id) AS c "
+            f"(SELECT id, count(*) AS shared FROM bands WHERE key IN ({marks}) {countries} "
+            f"GROUP BY id) AS c "
             f"JOIN members m ON m.id = c.id WHERE m.source != ? "
-            f"AND (? IS NULL OR m.country IS NULL OR m.country = ?) "
             f"AND (? IS NULL OR m.start IS NULL OR m.start = ?) "
             f"ORDER BY c.shared DESC, m.id LIMIT {MAX_CANDIDATES}",
-            [*keys, opp.source_id, country, country, start, start]).fetchall()
+            [*keys, *([country] if country else []), opp.source_id, start, start]).fetchall()
         clusters = [row[0] for row in candidates
                     if self._duplicates(opp.source_id, start, country, words, row)]
         heads = []
@@ -252,7 +254,8 @@ class Deduplicator:
             opp.id, opp.url, _instant(opp.provenance.first_seen), opp.source_id, cluster,
             start, country, _SEP.join(sorted(words)),
             b"".join(k.to_bytes(8, "big", signed=True) for k in keys)))
-        db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?)", [(k, opp.id) for k in keys])
+        db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?, ?)",
+                       [(k, country or "", opp.id) for k in keys])
         self._pending += 1
         if self._pending >= 5000:
             self.flush()
@@ -260,12 +263,13 @@ class Deduplicator:
     def remove(self, opp_id: str) -> None:
         """Forget a listing (closed, or about to be re-added). Its cluster keeps
         its id for the other members."""
-        row = self._db.execute("SELECT bands FROM members WHERE id = ?", (opp_id,)).fetchone()
+        row = self._db.execute("SELECT bands, country FROM members WHERE id = ?", (opp_id,)).fetchone()
         if row is None:
             return
         keys = [int.from_bytes(row[0][i:i + 8], "big", signed=True) for i in range(0, len(row[0]), 8)]
         self._db.execute("DELETE FROM members WHERE id = ?", (opp_id,))
-        self._db.executemany("DELETE FROM bands WHERE key = ? AND id = ?", [(k, opp_id) for k in keys])
+        self._db.executemany("DELETE FROM bands WHERE key = ? AND country = ? AND id = ?",
+                             [(k, row[1] or "", opp_id) for k in keys])
 
     def apply(self, opp: Opportunity) -> Opportunity:
         """``opp`` with its current ``cluster_id`` and ``also_listed_on`` set."""
