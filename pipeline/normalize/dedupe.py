@@ -185,9 +185,7 @@ class Deduplicator:
     def add(self, opp: Opportunity, prints: Fingerprint | None = None) -> None:
         """Add (or update) ``opp``, choosing its cluster."""
         words, keys = prints or fingerprint(opp, self.threshold, self.num_perm)
-        place = opp.locations[0] if opp.locations else None
-        start = opp.start_date.isoformat() if opp.start_date else None
-        country = place.country if place else None
+        start, country = _when_where(opp)
         was = self._cluster_of(opp.id)
         self.remove(opp.id)
         if was is not None and was == opp.id:
@@ -200,11 +198,8 @@ class Deduplicator:
         """Add ``opp`` in the cluster it was published with (a warm start: the
         normalized topic already holds every listing's ``cluster_id``)."""
         words, keys = fingerprint(opp, self.threshold, self.num_perm)
-        place = opp.locations[0] if opp.locations else None
         self.remove(opp.id)
-        self._insert(opp, opp.cluster_id or opp.id,
-                     opp.start_date.isoformat() if opp.start_date else None,
-                     place.country if place else None, words, keys)
+        self._insert(opp, opp.cluster_id or opp.id, *_when_where(opp), words, keys)
 
     def _choose(self, opp: Opportunity, was: str | None, start: str | None, country: str | None,
                 words: frozenset[str], keys: tuple[int, ...]) -> str:
@@ -278,6 +273,12 @@ class Deduplicator:
         rows = self._members(cluster, MAX_ALSO_LISTED + 1) if cluster else []
         opp.provenance.also_listed_on = sorted(url for i, url in rows if i != opp.id)[:MAX_ALSO_LISTED]
         return opp
+
+
+def _when_where(opp: Opportunity) -> tuple[str | None, str | None]:
+    """(start date, country): a duplicate must not contradict either."""
+    place = opp.locations[0] if opp.locations else None
+    return (opp.start_date.isoformat() if opp.start_date else None), (place.country if place else None)
 
 
 def _instant(moment: datetime) -> str:
