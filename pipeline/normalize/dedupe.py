@@ -41,7 +41,7 @@ NUM_PERM = 64
 THRESHOLD = 0.5
 MAX_CANDIDATES = 256
 MAX_ALSO_LISTED = 50
-_SCHEMA = 3  # the file layout's version; another one is dropped and rebuilt
+_SCHEMA = 4  # the file layout's version; another one is dropped and rebuilt
 _WORD = re.compile(r"\w+")
 _SEP = "\x1f"
 _STOP = set(
@@ -130,6 +130,7 @@ class Deduplicator:
                     start TEXT, country TEXT, words TEXT NOT NULL, bands BLOB NOT NULL
                 ) WITHOUT ROWID;
                 CREATE INDEX members_cluster ON members (cluster, first_seen, id);
+                CREATE INDEX members_cluster_source ON members (cluster, source);
                 CREATE TABLE bands (key INTEGER NOT NULL, country TEXT NOT NULL, id TEXT NOT NULL,
                                     PRIMARY KEY (key, country, id)) WITHOUT ROWID;
                 PRAGMA user_version = {_SCHEMA};
@@ -224,18 +225,20 @@ class Deduplicator:
         clusters = [row[0] for row in candidates
                     if self._duplicates(opp.source_id, start, country, words, row)]
         heads = []
+        db = self._db
         for cluster in dict.fromkeys([was, *clusters] if was else clusters):
-            members = self._db.execute(
+            founder = db.execute(
                 "SELECT first_seen, id, source, start, country, words FROM members "
-                "WHERE cluster = ? ORDER BY first_seen, id", (cluster,)).fetchall()
-            if not members:  # ``opp`` was its cluster's only listing left
+                "WHERE cluster = ? ORDER BY first_seen, id LIMIT 1", (cluster,)).fetchone()
+            if founder is None:  # ``opp`` was its cluster's only listing left
                 return cluster
-            if any(m[2] == opp.source_id for m in members):
+            if db.execute("SELECT 1 FROM members WHERE cluster = ? AND source = ? LIMIT 1",
+                          (cluster, opp.source_id)).fetchone():
                 continue
-            if self._duplicates(opp.source_id, start, country, words, members[0]):
+            if self._duplicates(opp.source_id, start, country, words, founder):
                 if cluster == was:
                     return cluster  # still a duplicate of its founder: it stays
-                heads.append((members[0][:2], cluster))
+                heads.append((founder[:2], cluster))
         if heads:
             return min(heads)[1]
         # A new cluster. A listing that founded one before, closed and came back
