@@ -177,18 +177,26 @@ class Deduplicator:
     def place(self, opp: Opportunity, prints: Fingerprint | None = None) -> Opportunity:
         """Add (or update) ``opp`` and set its cluster fields; a listing seen before
         keeps its earliest ``first_seen``. ``prints``: its ``fingerprint``, if known."""
-        row = self._db.execute("SELECT first_seen FROM members WHERE id = ?", (opp.id,)).fetchone()
-        if row is not None and row[0] < _instant(opp.provenance.first_seen):
-            opp.provenance.first_seen = datetime.fromisoformat(row[0])
-        self.add(opp, prints)
+        known = self._known(opp.id)
+        if known is not None and known[0] < _instant(opp.provenance.first_seen):
+            opp.provenance.first_seen = datetime.fromisoformat(known[0])
+        self.add(opp, prints, known=known)
         return self.apply(opp)
 
-    def add(self, opp: Opportunity, prints: Fingerprint | None = None) -> None:
-        """Add (or update) ``opp``, choosing its cluster."""
+    def _known(self, opp_id: str) -> tuple[str, str, bytes, str | None] | None:
+        """(first_seen, cluster, bands, country) of a listing already added."""
+        return self._db.execute("SELECT first_seen, cluster, bands, country FROM members WHERE id = ?",
+                                (opp_id,)).fetchone()
+
+    def add(self, opp: Opportunity, prints: Fingerprint | None = None, *,
+            known: tuple[str, str, bytes, str | None] | None = None) -> None:
+        """Add (or update) ``opp``, choosing its cluster (``known``: its ``_known``
+        row, when the caller has read it)."""
         words, keys = prints or fingerprint(opp, self.threshold, self.num_perm)
         start, country = _when_where(opp)
-        was = self._cluster_of(opp.id)
-        self.remove(opp.id)
+        known = known or self._known(opp.id)
+        was = known[1] if known else None
+        self._forget(opp.id, known)
         if was is not None and was == opp.id:
             cluster = was  # a founder stays with its cluster: members' cluster_id is its id
         else:
@@ -261,20 +269,24 @@ class Deduplicator:
     def remove(self, opp_id: str) -> None:
         """Forget a listing (closed, or about to be re-added). Its cluster keeps
         its id for the other members."""
-        row = self._db.execute("SELECT bands, country FROM members WHERE id = ?", (opp_id,)).fetchone()
-        if row is None:
+        self._forget(opp_id, self._known(opp_id))
+
+    def _forget(self, opp_id: str, known: tuple[str, str, bytes, str | None] | None) -> None:
+        if known is None:
             return
-        keys = [int.from_bytes(row[0][i:i + 8], "big", signed=True) for i in range(0, len(row[0]), 8)]
+        _, _, bands, country = known
+        keys = [int.from_bytes(bands[i:i + 8], "big", signed=True) for i in range(0, len(bands), 8)]
         self._db.execute("DELETE FROM members WHERE id = ?", (opp_id,))
         self._db.executemany("DELETE FROM bands WHERE key = ? AND country = ? AND id = ?",
-                             [(k, row[1] or "", opp_id) for k in keys])
+                             [(k, country or "", opp_id) for k in keys])
 
     def apply(self, opp: Opportunity) -> Opportunity:
         """``opp`` with its current ``cluster_id`` and ``also_listed_on`` set."""
         cluster = self._cluster_of(opp.id)
         opp.cluster_id = cluster or opp.id
         rows = self._members(cluster, MAX_ALSO_LISTED + 1) if cluster else []
-        opp.provenance.also_listed_on = sorted(url for i, url in rows if i != opp.id)[:MAX_ALSO_LISTED]
+        others = [url for i, url in rows if i != opp.id][:MAX_ALSO_LISTED]  # the earliest
+        opp.provenance.also_listed_on = sorted(others)
         return opp
 
 
