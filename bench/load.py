@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from bench.search import _params, _serve, load_es, query_mix
+from bench.search import _params, _serve, clear_request_cache, load_es, query_mix
 from search.backends import open_backend
+
 
 def index_alias(n: int) -> str:
     """The benchmark index of ``n`` documents, kept between runs."""
@@ -62,7 +63,11 @@ def run(n: int = 100_000, seconds: int = 30, connections: int = 8, workers: int 
         es.es.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
         es.setup()
         load_es(es, n)
-    paths = ["/search?" + urlencode(_params(q)) for q in query_mix(200)]
+    # Long enough not to cycle within a run: repeats are the mix's own (popular
+    # searches), and the request cache starts empty.
+    mix = query_mix(5000)
+    paths = ["/search?" + urlencode(_params(q)) for q in mix]
+    clear_request_cache(es, alias)
     script = Path(tempfile.mkdtemp(prefix="tilts-load-")) / "mix.lua"
     script.write_text("paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
                       "counter = 0\n"
@@ -76,7 +81,8 @@ def run(n: int = 100_000, seconds: int = 30, connections: int = 8, workers: int 
         proc.terminate()
         proc.wait(10)
     es.close()
-    return {"docs": n, "seconds": seconds, "connections": connections, "workers": workers, **parse_wrk(out)}
+    return {"docs": n, "seconds": seconds, "connections": connections, "workers": workers,
+            "mix": len(mix), "distinct_in_mix": len(set(paths)), **parse_wrk(out)}
 
 
 def main(argv: list[str] | None = None) -> None:

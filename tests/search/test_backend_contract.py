@@ -91,6 +91,27 @@ def test_facet_counts(backend: SearchBackend) -> None:
     assert env.facets["country"] == {"LV": 1, "EE": 1}
 
 
+
+def test_repeated_counts_follow_every_change(backend: SearchBackend) -> None:
+    """Facet counts asked again come from a cache (Elasticsearch's shard
+    request cache, SQLite's per-generation counts), and a change to the index
+    shows in them as soon as it is searchable: never stale counts."""
+    seed(backend)
+    request = SearchRequest(country=["LV", "EE"], theme=["environment", "social"])
+    before = backend.search(request)
+    assert before.total == 3 and before.facets["country"] == {"LV": 2, "EE": 1}
+    assert before.facets["theme"] == {"social": 1, "environment": 2, "community": 1}
+    assert backend.search(request) == before
+    if backend.name == "elasticsearch":
+        stats = backend.es.indices.stats(index=backend.alias, metric="request_cache")  # type: ignore[attr-defined]
+        assert stats["_all"]["total"]["request_cache"]["hit_count"] >= 1
+    backend.upsert_many([make_opportunity(5, title="Beach clean-up", country="EE", city="Pärnu",
+                                          themes=(Theme.environment,))])
+    backend.refresh()
+    after = backend.search(request)
+    assert after.total == 4 and after.facets["country"] == {"LV": 2, "EE": 2}
+    assert after.facets["theme"]["environment"] == 3
+
 def test_closed_listings_hidden_by_default(backend: SearchBackend) -> None:
     seed(backend)
     expired = make_opportunity(9, title="Old river job", country="EE")

@@ -24,6 +24,7 @@ FILTER_REQUESTS: list[dict] = [
     {"collapse": False},
     {"country": ["LV"]},
     {"country": ["LV", "EE"], "theme": ["animals"]},
+    {"country": ["LV", "DE"], "theme": ["animals", "youth"], "support": ["accommodation"], "age": 25},
     {"city": ["Riga"]},
     {"theme": ["environment"], "activity_type": ["volunteering"]},
     {"activity_type": ["traineeship", "exchange"]},
