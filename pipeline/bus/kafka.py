@@ -26,6 +26,7 @@ from pipeline.events import ALL_TOPICS, COMPACTED_TOPICS
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+FETCH_BYTES = 2 * 1024 * 1024
 
 
 class KafkaBus:
@@ -168,8 +169,11 @@ class KafkaGroupConsumer:
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-            fetch_max_bytes=MAX_MESSAGE_BYTES,  # one fetch in memory at a time: bounded while a backlog drains
+            # A fetch's size bounds what a draining backlog holds in memory; the
+            # broker still returns a first message larger than this (a 10 MB
+            # event), so nothing gets stuck behind it.
+            max_partition_fetch_bytes=FETCH_BYTES,
+            fetch_max_bytes=FETCH_BYTES,
             session_timeout_ms=10000,
             heartbeat_interval_ms=3000,
             max_poll_interval_ms=300000,
