@@ -203,8 +203,7 @@ def render(results: dict[str, tuple[Any, str]]) -> str:
                      "benchmark's query mix; wrk reports p90 and p99 (the p95 aim lies between them). "
                      + (f"The mix is {loads[-1][0]['mix']:,} requests ({loads[-1][0]['distinct_in_mix']:,} distinct), "
                         "more than a run sends, and the request cache starts empty. " if "mix" in loads[-1][0] else "")
-                     + 
-                     "`python -m bench.load --workers 2` runs more API processes.")
+                     + "`python -m bench.load --workers 2` runs more API processes.")
     missing = [p for p in PARTS if p not in results]
     if missing:
         notes.append(f"Not measured in this document: {', '.join(missing)} (`python -m bench --only "

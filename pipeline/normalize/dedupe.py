@@ -180,8 +180,7 @@ class Deduplicator:
         known = self._known(opp.id)
         if known is not None and known[0] < _instant(opp.provenance.first_seen):
             opp.provenance.first_seen = datetime.fromisoformat(known[0])
-        self.add(opp, prints, known=known)
-        return self.apply(opp)
+        return self.apply(opp, self.add(opp, prints, known=known))
 
     def _known(self, opp_id: str) -> tuple[str, str, bytes, str | None] | None:
         """(first_seen, cluster, bands, country) of a listing already added."""
@@ -189,9 +188,9 @@ class Deduplicator:
                                 (opp_id,)).fetchone()
 
     def add(self, opp: Opportunity, prints: Fingerprint | None = None, *,
-            known: tuple[str, str, bytes, str | None] | None = None) -> None:
-        """Add (or update) ``opp``, choosing its cluster (``known``: its ``_known``
-        row, when the caller has read it)."""
+            known: tuple[str, str, bytes, str | None] | None = None) -> str:
+        """Add (or update) ``opp``, choosing its cluster, which it returns
+        (``known``: its ``_known`` row, when the caller has read it)."""
         words, keys = prints or fingerprint(opp, self.threshold, self.num_perm)
         start, country = _when_where(opp)
         known = known or self._known(opp.id)
@@ -202,6 +201,7 @@ class Deduplicator:
         else:
             cluster = self._choose(opp, was, start, country, words, keys)
         self._insert(opp, cluster, start, country, words, keys)
+        return cluster
 
     def restore(self, opp: Opportunity) -> None:
         """Add ``opp`` in the cluster it was published with (a warm start: the
@@ -280,9 +280,10 @@ class Deduplicator:
         self._db.executemany("DELETE FROM bands WHERE key = ? AND country = ? AND id = ?",
                              [(k, country or "", opp_id) for k in keys])
 
-    def apply(self, opp: Opportunity) -> Opportunity:
-        """``opp`` with its current ``cluster_id`` and ``also_listed_on`` set."""
-        cluster = self._cluster_of(opp.id)
+    def apply(self, opp: Opportunity, cluster: str | None = None) -> Opportunity:
+        """``opp`` with its current ``cluster_id`` and ``also_listed_on`` set
+        (``cluster``: its cluster, when the caller knows it)."""
+        cluster = cluster or self._cluster_of(opp.id)
         opp.cluster_id = cluster or opp.id
         rows = self._members(cluster, MAX_ALSO_LISTED + 1) if cluster else []
         others = [url for i, url in rows if i != opp.id][:MAX_ALSO_LISTED]  # the earliest

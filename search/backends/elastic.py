@@ -296,18 +296,16 @@ def build_query(request: SearchRequest, *, alias: str = "opportunities",
         if like_cluster:
             must_not.append({"term": {"cluster_id": like_cluster}})
     facet_filters = {facet: _facet_filter(facet, values) for facet, values in request.filters().items()}
-    aggs: dict[str, Any] = {
-        facet: {"terms": {"field": FACET_FIELDS[facet], "size": 250}} for facet in FACETS if facet not in facet_filters
-    }
+    def terms(facet: str) -> dict[str, Any]:
+        return {"terms": {"field": FACET_FIELDS[facet], "size": 250}}
+
+    aggs: dict[str, Any] = {facet: terms(facet) for facet in FACETS if facet not in facet_filters}
     aggs["clusters"] = {"cardinality": {"field": "cluster_id", "precision_threshold": 40000}}
     if facet_filters:
         aggs = {HITS_AGG: {"filter": {"bool": {"filter": list(facet_filters.values())}}, "aggs": aggs}}
         for facet in facet_filters:
             others = [f for name, f in facet_filters.items() if name != facet]
-            aggs[facet] = {
-                "filter": {"bool": {"filter": others}} if others else {"match_all": {}},
-                "aggs": {facet: {"terms": {"field": FACET_FIELDS[facet], "size": 250}}},
-            }
+            aggs[facet] = {"filter": {"bool": {"filter": others}}, "aggs": {facet: terms(facet)}}
     query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}], "filter": base_filters(request)}}
     if must_not:
         query["bool"]["must_not"] = must_not
@@ -499,10 +497,10 @@ class ElasticsearchBackend:
             ))
         aggs = _msearch_item(counted)["aggregations"]
         unselected = aggs.get(HITS_AGG, aggs)
+        selected = request.filters()
         facets = {
-            facet: {b["key"]: b["doc_count"] for b in aggs[facet].get(facet, aggs[facet])["buckets"]}
-            if facet in request.filters() else
-            {b["key"]: b["doc_count"] for b in unselected[facet]["buckets"]}
+            facet: {b["key"]: b["doc_count"]
+                    for b in (aggs[facet][facet] if facet in selected else unselected[facet])["buckets"]}
             for facet in FACETS
         }
         total = resp["hits"]["total"]["value"]
