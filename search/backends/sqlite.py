@@ -24,6 +24,7 @@ import re
 import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,13 +45,13 @@ from search.backends.base import (
     haversine_km,
     place_text,
 )
+from search.backends.facet_rows import FacetRows, IndexState, index_state, refreshed
 from search.stemming import query_variants, stem_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
     n INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
-    doc TEXT NOT NULL,
     cluster_id TEXT NOT NULL,
     status TEXT NOT NULL,
     title TEXT NOT NULL,
@@ -60,9 +61,12 @@ CREATE TABLE IF NOT EXISTS docs (
     updated_date TEXT,
     age_min INTEGER,
     age_max INTEGER,
-    has_residence INTEGER NOT NULL DEFAULT 0
+    has_residence INTEGER NOT NULL DEFAULT 0,
+    doc TEXT NOT NULL  -- last: the columns filters read stay on the row's own page
 );
 CREATE INDEX IF NOT EXISTS docs_status ON docs(status, first_seen);
+CREATE INDEX IF NOT EXISTS docs_filter ON docs(status, first_seen, deadline, start_date, updated_date,
+    age_min, age_max, has_residence, cluster_id, id);
 CREATE INDEX IF NOT EXISTS docs_deadline ON docs(deadline);
 CREATE TABLE IF NOT EXISTS facets (
     n INTEGER NOT NULL,
@@ -73,6 +77,7 @@ CREATE TABLE IF NOT EXISTS facets (
 CREATE INDEX IF NOT EXISTS facets_by_n ON facets(n, facet, value);
 CREATE TABLE IF NOT EXISTS geo (n INTEGER NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS geo_by_n ON geo(n);
+CREATE INDEX IF NOT EXISTS geo_by_lat ON geo(lat, lon, n);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     title, organisation, place, description, stems,
     tokenize = 'unicode61 remove_diacritics 2'
@@ -80,9 +85,14 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
 CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, row);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(k, v) VALUES ('generation', 0);
+INSERT OR IGNORE INTO meta(k, v) VALUES ('epoch', 0);
+INSERT OR IGNORE INTO meta(k, v) SELECT 'next_n', coalesce(max(n), 0) + 1 FROM docs;
 """
 _BUMP = "UPDATE meta SET v = v + 1 WHERE k = 'generation'"
 FACET_CACHE_SIZE = 512
+# Readers map the file: a row looked up by number is a memory read, not a
+# read() call (about a third faster for match sets of 10,000 rows).
+READ_MMAP_BYTES = 1 << 30
 
 # BM25 column weights: title, organisation, place, description, stems (rowid = docs.n).
 _BM25 = "bm25(fts, 5.0, 2.0, 2.0, 1.0, 1.0)"
@@ -118,6 +128,25 @@ def _marked_html(text: str | None) -> str:
     return escaped.replace(_MARK_OPEN, "<mark>").replace(_MARK_CLOSE, "</mark>")
 
 
+def _bounding_box(lat: float, lon: float, km: float) -> tuple[str, list[float]]:
+    """A latitude (and, away from the poles and the antimeridian, longitude)
+    range holding every point within ``km`` of (lat, lon), so the exact
+    distance is computed only for points inside it (Matuschek's bounds)."""
+    r = km / 6371.0088
+    center = math.radians(lat)
+    low, high = center - r, center + r
+    eps = 1e-6  # degrees, against rounding at the edge
+    clause, params = "lat BETWEEN ? AND ?", [math.degrees(low) - eps, math.degrees(high) + eps]
+    if low > -math.pi / 2 and high < math.pi / 2:
+        ratio = math.sin(r) / math.cos(center)
+        if ratio < 1:
+            spread = math.degrees(math.asin(ratio)) + eps
+            if -180 <= lon - spread and lon + spread <= 180:
+                clause += " AND lon BETWEEN ? AND ?"
+                params += [lon - spread, lon + spread]
+    return clause, params
+
+
 class SqliteBackend:
     name = "sqlite"
 
@@ -137,6 +166,8 @@ class SqliteBackend:
         self._local = threading.local()
         self._facet_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._rows: FacetRows | None = None
+        self._rows_lock = threading.Lock()
 
     @property
     def _read(self) -> sqlite3.Connection:
@@ -147,6 +178,7 @@ class SqliteBackend:
             conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
                                    check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
             conn.create_function("dist_km", 4, haversine_km, deterministic=True)
             self._local.conn = conn
         return conn
@@ -164,22 +196,36 @@ class SqliteBackend:
 
     # ------------------------------------------------------------ writing
 
-    def _insert(self, doc: Opportunity) -> None:
+    def _insert_all(self, docs: Iterable[Opportunity], replace: bool) -> None:
+        """Insert ``docs`` (replacing each one's earlier version with
+        ``replace``) under numbers no document had before (``meta.next_n``):
+        in-memory facet rows of a replaced document then match nothing."""
+        c = self._conn
+        n = c.execute("SELECT v FROM meta WHERE k = 'next_n'").fetchone()[0]
+        for doc in docs:
+            if replace:
+                self._delete_one(doc.id)
+            self._insert(doc, n)
+            n += 1
+        c.execute("UPDATE meta SET v = ? WHERE k = 'next_n'", (n,))
+        c.execute(_BUMP)
+
+    def _insert(self, doc: Opportunity, n: int) -> None:
         c = self._conn
         values = facet_values(doc)
         elig = doc.eligibility
-        n = c.execute(
-            "INSERT INTO docs(id, doc, cluster_id, status, title, deadline, start_date, first_seen,"
-            " updated_date, age_min, age_max, has_residence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        c.execute(
+            "INSERT INTO docs(n, id, doc, cluster_id, status, title, deadline, start_date, first_seen,"
+            " updated_date, age_min, age_max, has_residence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                doc.id, doc.model_dump_json(), doc.cluster_id, doc.status.value, doc.title,
+                n, doc.id, doc.model_dump_json(), doc.cluster_id, doc.status.value, doc.title,
                 doc.deadline.isoformat() if doc.deadline else None,
                 doc.start_date.isoformat() if doc.start_date else None,
                 _ms(doc.provenance.first_seen),
                 doc.updated_date.isoformat() if doc.updated_date else None, elig.age_min, elig.age_max,
                 1 if elig.residence_countries else 0,
             ),
-        ).lastrowid
+        )
         rows = [(n, f, v) for f, vals in values.items() for v in vals]
         rows += [(n, "residence", c_) for c_ in elig.residence_countries]
         c.executemany("INSERT OR IGNORE INTO facets(n, facet, value) VALUES (?, ?, ?)", rows)
@@ -197,10 +243,7 @@ class SqliteBackend:
             c = self._conn
             c.execute("BEGIN IMMEDIATE")
             try:
-                for doc in docs:
-                    self._delete_one(doc.id)
-                    self._insert(doc)
-                c.execute(_BUMP)
+                self._insert_all(docs, replace=True)
                 c.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 c.execute("ROLLBACK")
@@ -218,14 +261,16 @@ class SqliteBackend:
             c = self._conn
             c.execute("BEGIN IMMEDIATE")
             try:
+                epoch = 0
+                if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+                    epoch = (c.execute("SELECT max(v) FROM meta WHERE k = 'epoch'").fetchone()[0] or 0) + 1
                 for table in ("docs", "facets", "geo", "fts_vocab", "fts", "meta"):
                     c.execute(f"DROP TABLE IF EXISTS {table}")
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         c.execute(statement)
-                for doc in docs:
-                    self._insert(doc)
-                c.execute(_BUMP)
+                c.execute("UPDATE meta SET v = ? WHERE k = 'epoch'", (epoch,))
+                self._insert_all(docs, replace=False)
                 c.execute("ANALYZE")
                 c.execute("COMMIT")
             except BaseException:
@@ -299,8 +344,8 @@ class SqliteBackend:
                 params += [facet, *values]
         if request.speaks:
             marks = ",".join("?" * len(request.speaks))
-            clauses.append("NOT EXISTS (SELECT 1 FROM facets x WHERE x.n = d.n AND "
-                           f"x.facet = 'required_language' AND x.value NOT IN ({marks}))")
+            clauses.append("d.n NOT IN (SELECT n FROM facets WHERE "
+                           f"facet = 'required_language' AND value NOT IN ({marks}))")
             params += request.speaks
         if request.age is not None:
             clauses.append("(d.age_min IS NULL OR d.age_min <= ?) AND (d.age_max IS NULL OR d.age_max >= ?)")
@@ -321,8 +366,9 @@ class SqliteBackend:
             clauses.append("(d.first_seen >= ? OR d.updated_date >= ?)")
             params += [_ms(request.changed_since), request.changed_since.date().isoformat()]
         if request.within_km is not None:
-            clauses.append("d.n IN (SELECT n FROM geo WHERE dist_km(lat, lon, ?, ?) <= ?)")
-            params += [request.lat, request.lon, request.within_km]
+            box, box_params = _bounding_box(request.lat, request.lon, request.within_km)
+            clauses.append(f"d.n IN (SELECT n FROM geo WHERE {box} AND dist_km(lat, lon, ?, ?) <= ?)")
+            params += [*box_params, request.lat, request.lon, request.within_km]
         if like:
             clauses.append("d.id != ? AND d.cluster_id != ?")
             params += list(like)
@@ -340,6 +386,16 @@ class SqliteBackend:
         return None, False
 
     def search(self, request: SearchRequest) -> SearchResult:
+        """One read transaction: the match set, the page and the facet rows
+        that count it all see the same committed state."""
+        c = self._read
+        c.execute("BEGIN")
+        try:
+            return self._search(request)
+        finally:
+            c.execute("COMMIT")
+
+    def _search(self, request: SearchRequest) -> SearchResult:
         match, impossible = self._match(request)
         like = None
         if request.like and not impossible:
@@ -374,12 +430,10 @@ class SqliteBackend:
         }[sort]
         offset = request.offset()
         if request.collapse and clusters < total:
-            page_sql = (f"SELECT n, rank, dist FROM (SELECT *, ROW_NUMBER() OVER "
-                        f"(PARTITION BY cluster_id ORDER BY {order}) AS rn FROM _m) "
-                        f"WHERE rn = 1 ORDER BY {order} LIMIT ? OFFSET ?")
+            page = self._collapsed_page(order, offset, request.size)
         else:
-            page_sql = f"SELECT n, rank, dist FROM _m ORDER BY {order} LIMIT ? OFFSET ?"
-        page = c.execute(page_sql, [request.size, offset]).fetchall()
+            page = c.execute(f"SELECT n, rank, dist FROM _m ORDER BY {order} LIMIT ? OFFSET ?",
+                             [request.size, offset]).fetchall()
         docs = {}
         if page:
             marks = ",".join("?" * len(page))
@@ -403,6 +457,28 @@ class SqliteBackend:
             page=request.page, size=request.size, next_cursor=next_cursor,
         )
 
+    def _collapsed_page(self, order: str, offset: int, size: int) -> list[tuple[int, Any, Any]]:
+        """The page of the best listing of each cluster: walk the match set
+        in ``order`` and keep each cluster's first row (a sorted prefix, grown
+        until it holds enough clusters, instead of ranking every row)."""
+        want = offset + size
+        limit = 2 * want + 20
+        while size:
+            rows = self._read.execute(f"SELECT n, rank, dist, cluster_id FROM _m ORDER BY {order} LIMIT ?",
+                                      [limit]).fetchall()
+            seen: set[str] = set()
+            best = []
+            for n, rank, dist, cluster in rows:
+                if cluster not in seen:
+                    seen.add(cluster)
+                    best.append((n, rank, dist))
+                    if len(best) == want:
+                        break
+            if len(best) == want or len(rows) < limit:
+                return best[offset:]
+            limit *= 4
+        return []
+
     @staticmethod
     def _rank_join(match: str | None) -> tuple[str, list[Any]]:
         if not match:
@@ -424,36 +500,42 @@ class SqliteBackend:
                 self._facet_cache.popitem(last=False)
         return value
 
+    def _facet_rows(self, state: IndexState) -> FacetRows:
+        """Facet rows that cover this transaction's snapshot (``facet_rows``)."""
+        with self._rows_lock:
+            rows = refreshed(self._rows, self._read, state)
+            if rows.newer_than(self._rows):
+                self._rows = rows
+            return rows
+
     def _facets(self, request: SearchRequest, like: tuple[str, str] | None, rank_join: str,
                 rank_params: list[Any], matched: tuple[str, list[Any]]) -> dict[str, dict[str, int]]:
         """Counts over the matching set (``_m``) in one pass for the facets
-        without a selection; a selected facet counts with its own filter left
-        out. The outer loop is always the (smaller) set of matching documents."""
+        without a selection; a selected facet counts the documents matching
+        every filter but its own. Counted in memory (``facet_rows``)."""
         c = self._read
-        generation = c.execute("SELECT v FROM meta WHERE k = 'generation'").fetchone()[0]
+        state = index_state(c)
         selected = request.filters()
         counts: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
         free = [f for f in FACETS if f not in selected]
         where, params = matched  # the clause that filled _m
         if free:
-            marks = ",".join("?" * len(free))
+            def free_counts() -> dict[str, list[tuple[str, int]]]:
+                ns = [r[0] for r in c.execute("SELECT n FROM _m")]
+                return self._facet_rows(state).count(ns, free)
 
-            def free_counts() -> list[tuple[str, str, int]]:
-                return c.execute(
-                    f"SELECT f.facet, f.value, count(*) FROM _m CROSS JOIN facets f "
-                    f"ON f.n = _m.n AND f.facet IN ({marks}) GROUP BY f.facet, f.value", free
-                ).fetchall()
-
-            key = ("free", where, tuple(map(str, params)), tuple(rank_params), tuple(free), generation)
-            for facet, value, n in self._cached(key, free_counts):
-                counts[facet].append((value, n))
+            key = ("free", where, tuple(map(str, params)), tuple(rank_params), tuple(free), state)
+            counts.update(self._cached(key, free_counts))
         for facet in selected:
             fwhere, fparams = self._where(request, facet, like)
-            sql = (f"SELECT f.value, count(*) FROM (SELECT d.n FROM docs d {rank_join} WHERE {fwhere}) m "
-                   f"CROSS JOIN facets f ON f.n = m.n AND f.facet = ? GROUP BY f.value")
-            args = [*rank_params, *fparams, facet]
-            key = ("own", sql, tuple(map(str, args)), generation)
-            counts[facet] = self._cached(key, lambda sql=sql, args=args: c.execute(sql, args).fetchall())
+            sql = f"SELECT d.n FROM docs d {rank_join} WHERE {fwhere}"
+            args = [*rank_params, *fparams]
+
+            def own_counts(sql: str = sql, args: list[Any] = args, facet: str = facet) -> list[tuple[str, int]]:
+                ns = [r[0] for r in c.execute(sql, args)]
+                return self._facet_rows(state).count(ns, [facet])[facet]
+
+            counts[facet] = self._cached(("own", sql, tuple(map(str, args)), facet, state), own_counts)
         return {facet: dict(sorted(rows, key=lambda r: (-r[1], r[0]))[:250]) for facet, rows in counts.items()}
 
     def _highlights(self, ns: list[int], match: str) -> dict[int, dict[str, str]]:

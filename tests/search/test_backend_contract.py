@@ -112,6 +112,23 @@ def test_repeated_counts_follow_every_change(backend: SearchBackend) -> None:
     assert after.total == 4 and after.facets["country"] == {"LV": 2, "EE": 2}
     assert after.facets["theme"]["environment"] == 3
 
+def test_counts_follow_changed_and_deleted_listings(backend: SearchBackend) -> None:
+    """A listing that moves, and one that is gone, count where they are now:
+    in the free facets and in a selected facet's own counts."""
+    seed(backend)
+    assert backend.search(SearchRequest()).facets["country"] == {"LV": 2, "EE": 1, "DE": 1}
+    backend.upsert_many([make_opportunity(4, title="Language cafe host", country="LT", city="Vilnius",
+                                          themes=(Theme.migrants_refugees,))])
+    backend.refresh()
+    assert backend.search(SearchRequest()).facets["country"] == {"LV": 2, "EE": 1, "LT": 1}
+    backend.delete_many(["test-2"])
+    backend.refresh()
+    lt = backend.search(SearchRequest(country=["LT"]))
+    assert lt.total == 1 and lt.facets["country"] == {"LV": 2, "LT": 1}
+    assert lt.facets["theme"] == {"migrants_refugees": 1}
+    assert backend.search(SearchRequest(theme=["environment"])).facets["country"] == {"LV": 1}
+
+
 def test_closed_listings_hidden_by_default(backend: SearchBackend) -> None:
     seed(backend)
     expired = make_opportunity(9, title="Old river job", country="EE")

@@ -1,0 +1,81 @@
+"""The embedded backend counts facets in memory (``search.backends.facet_rows``);
+these tests hold those counts to the index another connection writes, as the
+worker writes while ``tilts serve`` reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.events import Theme
+from search.backends import SearchRequest
+from search.backends.base import haversine_km
+from search.backends.sqlite import SqliteBackend, _bounding_box
+from tests.conftest import make_opportunity
+
+
+def _pair(tmp_path: Path) -> tuple[SqliteBackend, SqliteBackend]:
+    writer = SqliteBackend(tmp_path / "search.sqlite3")
+    writer.setup()
+    reader = SqliteBackend(tmp_path / "search.sqlite3")
+    return writer, reader
+
+
+def test_reader_counts_follow_another_writer(tmp_path: Path) -> None:
+    writer, reader = _pair(tmp_path)
+    writer.upsert_many([make_opportunity(i, country=c) for i, c in enumerate(["LV", "LV", "EE"], 1)])
+    assert reader.search(SearchRequest()).facets["country"] == {"LV": 2, "EE": 1}
+    # the listing written last, written again elsewhere: its old number must
+    # not come back with its old rows
+    writer.upsert_many([make_opportunity(3, country="DE", city="Berlin")])
+    assert reader.search(SearchRequest()).facets["country"] == {"LV": 2, "DE": 1}
+    writer.upsert_many([make_opportunity(4, country="DE", city="Berlin", themes=(Theme.environment,))])
+    counts = reader.search(SearchRequest(theme=["environment"]))
+    assert counts.total == 1 and counts.facets["theme"] == {"community": 3, "environment": 1}
+    assert counts.facets["country"] == {"DE": 1}
+    writer.delete_many(["test-1", "test-4"])
+    assert reader.search(SearchRequest()).facets["country"] == {"LV": 1, "DE": 1}
+
+
+def test_reader_counts_follow_a_rebuild(tmp_path: Path) -> None:
+    writer, reader = _pair(tmp_path)
+    writer.upsert_many([make_opportunity(i, country="LV") for i in range(1, 4)])
+    assert reader.search(SearchRequest()).facets["country"] == {"LV": 3}
+    # a rebuild starts numbering and generations again: counts must not come
+    # from the rows or the cache of the index it replaced
+    writer.rebuild([make_opportunity(1, country="EE", city="Tartu")])
+    assert reader.search(SearchRequest()).facets["country"] == {"EE": 1}
+    writer.rebuild([make_opportunity(1, country="LT", city="Vilnius"), make_opportunity(2, country="LT")])
+    assert reader.search(SearchRequest()).facets["country"] == {"LT": 2}
+
+
+def test_index_written_before_numbering_is_read_and_extended(tmp_path: Path) -> None:
+    """An index file from before ``meta.next_n`` keeps working: a reader
+    numbers from its highest document, and the first writer continues there."""
+    writer, reader = _pair(tmp_path)
+    writer.upsert_many([make_opportunity(1, country="LV"), make_opportunity(2, country="EE")])
+    writer._conn.execute("DELETE FROM meta WHERE k IN ('next_n', 'epoch')")
+    assert reader.search(SearchRequest()).facets["country"] == {"LV": 1, "EE": 1}
+    again = SqliteBackend(tmp_path / "search.sqlite3")
+    again.setup()
+    again.upsert_many([make_opportunity(2, country="DE", city="Berlin"), make_opportunity(3, country="LT")])
+    assert reader.search(SearchRequest()).facets["country"] == {"LV": 1, "DE": 1, "LT": 1}
+
+
+def test_bounding_box_keeps_every_point_within_the_distance() -> None:
+    """The box only spares distance computations: every point within the
+    distance lies inside it, near the poles and the antimeridian too."""
+    import random
+
+    rnd = random.Random(3)
+    for _ in range(3000):
+        lat, lon = rnd.uniform(-89.9, 89.9), rnd.uniform(-180, 180)
+        km = rnd.choice([1, 25, 300, 2000])
+        plat, plon = lat + rnd.uniform(-km / 50, km / 50), lon + rnd.uniform(-km / 20, km / 20)
+        plat = max(-90.0, min(90.0, plat))
+        plon = (plon + 180) % 360 - 180
+        if haversine_km(plat, plon, lat, lon) > km:
+            continue
+        clause, params = _bounding_box(lat, lon, km)
+        assert params[0] <= plat <= params[1], (lat, lon, km, plat, plon)
+        if "lon" in clause:
+            assert params[2] <= plon <= params[3], (lat, lon, km, plat, plon)
