@@ -62,11 +62,12 @@ CREATE TABLE IF NOT EXISTS docs (
     age_min INTEGER,
     age_max INTEGER,
     has_residence INTEGER NOT NULL DEFAULT 0,
+    required_languages TEXT NOT NULL DEFAULT ',',  -- ',de,en,': the speaks filter reads it from docs_filter
     doc TEXT NOT NULL  -- last: the columns filters read stay on the row's own page
 );
-CREATE INDEX IF NOT EXISTS docs_status ON docs(status, first_seen);
+DROP INDEX IF EXISTS docs_status;  -- docs_filter starts with the same columns and covers more
 CREATE INDEX IF NOT EXISTS docs_filter ON docs(status, first_seen, deadline, start_date, updated_date,
-    age_min, age_max, has_residence, cluster_id, id);
+    age_min, age_max, has_residence, required_languages, cluster_id, id);
 CREATE INDEX IF NOT EXISTS docs_deadline ON docs(deadline);
 CREATE TABLE IF NOT EXISTS facets (
     n INTEGER NOT NULL,
@@ -186,6 +187,7 @@ class SqliteBackend:
     def setup(self) -> None:
         with self._lock:
             try:
+                self._migrate()
                 self._conn.executescript(_SCHEMA)
             except sqlite3.OperationalError as exc:
                 if "no such column" in str(exc) or "has no column" in str(exc):
@@ -193,6 +195,26 @@ class SqliteBackend:
                         f"{self.path} has an older layout; run `tilts reindex` to rebuild it"
                     ) from exc
                 raise
+
+    def _migrate(self) -> None:
+        """Bring an index file of an earlier layout up to this one in place
+        (columns added since, filled from what the file already holds)."""
+        c = self._conn
+        columns = {row[1] for row in c.execute("PRAGMA table_info(docs)")}
+        if not columns or "required_languages" in columns:
+            return
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("ALTER TABLE docs ADD COLUMN required_languages TEXT NOT NULL DEFAULT ','")
+            c.execute("DROP INDEX IF EXISTS docs_filter")  # made before it covered required_languages
+            c.execute("UPDATE docs SET required_languages = coalesce((SELECT ',' || group_concat(value, ',') || ',' "
+                      "FROM (SELECT value FROM facets f WHERE f.n = docs.n AND f.facet = 'required_language' "
+                      "ORDER BY value)), ',')")
+            c.execute(_BUMP)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     # ------------------------------------------------------------ writing
 
@@ -216,7 +238,8 @@ class SqliteBackend:
         elig = doc.eligibility
         c.execute(
             "INSERT INTO docs(n, id, doc, cluster_id, status, title, deadline, start_date, first_seen,"
-            " updated_date, age_min, age_max, has_residence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " updated_date, age_min, age_max, has_residence, required_languages)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 n, doc.id, doc.model_dump_json(), doc.cluster_id, doc.status.value, doc.title,
                 doc.deadline.isoformat() if doc.deadline else None,
@@ -224,6 +247,7 @@ class SqliteBackend:
                 _ms(doc.provenance.first_seen),
                 doc.updated_date.isoformat() if doc.updated_date else None, elig.age_min, elig.age_max,
                 1 if elig.residence_countries else 0,
+                ",".join(["", *sorted(values.get("required_language", ())), ""]),
             ),
         )
         rows = [(n, f, v) for f, vals in values.items() for v in vals]
@@ -343,10 +367,13 @@ class SqliteBackend:
                 clauses.append(f"d.n IN (SELECT n FROM facets WHERE facet = ? AND value IN ({marks}))")
                 params += [facet, *values]
         if request.speaks:
-            marks = ",".join("?" * len(request.speaks))
-            clauses.append("d.n NOT IN (SELECT n FROM facets WHERE "
-                           f"facet = 'required_language' AND value NOT IN ({marks}))")
-            params += request.speaks
+            # strike every spoken language from ',de,en,': nothing may be left
+            spoken = [code for code in request.speaks if "," not in code]
+            struck = "d.required_languages"
+            for code in spoken:
+                struck = f"replace({struck}, ?, ',')"
+                params.append(f",{code},")
+            clauses.append(f"{struck} = ','")
         if request.age is not None:
             clauses.append("(d.age_min IS NULL OR d.age_min <= ?) AND (d.age_max IS NULL OR d.age_max >= ?)")
             params += [request.age, request.age]

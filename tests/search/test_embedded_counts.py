@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.events import Theme
+from pipeline.events import Eligibility, LanguageRequirement, Opportunity, Theme
 from search.backends import SearchRequest
 from search.backends.base import haversine_km
 from search.backends.sqlite import SqliteBackend, _bounding_box
@@ -79,3 +79,29 @@ def test_bounding_box_keeps_every_point_within_the_distance() -> None:
         assert params[0] <= plat <= params[1], (lat, lon, km, plat, plon)
         if "lon" in clause:
             assert params[2] <= plon <= params[3], (lat, lon, km, plat, plon)
+
+
+def _requiring(n: int, *languages: str) -> Opportunity:
+    opp = make_opportunity(n)
+    opp.eligibility = Eligibility(languages=[LanguageRequirement(language=lang, required=True)
+                                             for lang in languages])
+    return opp
+
+
+def test_index_of_an_earlier_layout_is_migrated_in_place(tmp_path: Path) -> None:
+    """A file from before ``required_languages`` existed is brought up to date
+    by ``setup``: the languages-I-speak filter then reads the new column."""
+    writer, _ = _pair(tmp_path)
+    writer.upsert_many([_requiring(1), _requiring(2, "lv"), _requiring(3, "en", "ru"), _requiring(4, "en")])
+    writer._conn.execute("DROP INDEX docs_filter")
+    writer._conn.execute("ALTER TABLE docs DROP COLUMN required_languages")
+    again = SqliteBackend(tmp_path / "search.sqlite3")
+    again.setup()
+
+    def speaking(*codes: str) -> set[str]:
+        return {h.id for h in again.search(SearchRequest(speaks=list(codes))).hits}
+
+    assert speaking("en") == {"test-1", "test-4"}
+    assert speaking("ru", "en") == {"test-1", "test-3", "test-4"}
+    assert speaking("lv", "ru", "en") == {"test-1", "test-2", "test-3", "test-4"}
+    assert speaking("de") == {"test-1"}
