@@ -169,8 +169,9 @@ def render(results: dict[str, tuple[Any, str]]) -> str:
     for part in ("search", "search-1m"):
         r = get(part)
         if r:
-            sqlite = (f", {r['sqlite_load_seconds']} s into SQLite (the embedded backend caches facet counts per index "
-                      f"generation, so repeated queries of the mix are cheaper there)" if "sqlite_load_seconds" in r else
+            sqlite = (f", {r['sqlite_load_seconds']} s into SQLite (the embedded backend counts facets in memory, loaded "
+                      f"by the warm-up queries, and caches counts per index generation, so repeated queries of the mix "
+                      f"are cheaper there)" if "sqlite_load_seconds" in r else
                       "; Elasticsearch only")
             notes.append(f"Search at {r['docs']:,}: generated opportunities (real ESC, Hamburg and NYC texts, varied places, "
                          f"dates, themes, support, required languages, 5% duplicates), {r['queries']} queries of a fixed "
