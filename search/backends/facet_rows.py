@@ -27,6 +27,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -91,6 +92,16 @@ class FacetRows:
             row_k = np.concatenate([row_k, np.concatenate(ks)[order]])
         return FacetRows(state.epoch, self.base, state.generation, state.max_n, row_n, row_k,
                          tuple(labels), keys, documents)
+
+    @cached_property
+    def _totals(self) -> np.ndarray:
+        return np.bincount(self.row_k, minlength=len(self.labels))
+
+    def share(self, facet: str, values: Collection[str]) -> float:
+        """About what part of the documents has one of ``values`` (rows of
+        documents that are gone included): the query planner's missing estimate."""
+        keys = [k for k in (self.keys.get((facet, v)) for v in values) if k is not None]
+        return float(self._totals[keys].sum()) / max(1, self.documents) if keys else 0.0
 
     def count(self, ns: Sequence[int], facets: Collection[str]) -> dict[str, list[tuple[str, int]]]:
         """(value, documents) per facet in ``facets`` over the documents ``ns``."""

@@ -94,6 +94,9 @@ FACET_CACHE_SIZE = 512
 # Readers map the file: a row looked up by number is a memory read, not a
 # read() call (about a third faster for match sets of 10,000 rows).
 READ_MMAP_BYTES = 1 << 30
+# A facet filter matching more than this share of documents is tested per
+# document rather than used to look documents up (see ``_where``).
+BROAD_FACET_SHARE = 0.3
 
 # BM25 column weights: title, organisation, place, description, stems (rowid = docs.n).
 _BM25 = "bm25(fts, 5.0, 2.0, 2.0, 1.0, 1.0)"
@@ -349,22 +352,30 @@ class SqliteBackend:
         return "{title organisation description} : (" + " OR ".join(_quote(w) for w in scored[:25]) + ")"
 
     def _where(self, request: SearchRequest, skip_facet: str | None,
-               like: tuple[str, str] | None) -> tuple[str, list[Any]]:
+               like: tuple[str, str] | None, rows: FacetRows) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
         if request.status:
             clauses.append(f"d.status IN ({','.join('?' * len(request.status))})")
             params += request.status
+
+        def member(facet: str, values: list[str]) -> str:
+            # SQLite cannot tell a broad facet value from a narrow one, and
+            # would look every member up by number; a unary + on a broad one
+            # makes it scan docs_filter and test membership instead.
+            broad = rows.share(facet, values) > BROAD_FACET_SHARE
+            marks = ",".join("?" * len(values))
+            return f"{'+' if broad else ''}d.n IN (SELECT n FROM facets WHERE facet = ? AND value IN ({marks}))"
+
         for facet, values in request.filters().items():
             if facet == skip_facet:
                 continue
             if facet in ALL_OF_FACETS:
                 for v in values:
-                    clauses.append("d.n IN (SELECT n FROM facets WHERE facet = ? AND value = ?)")
+                    clauses.append(member(facet, [v]))
                     params += [facet, v]
             else:
-                marks = ",".join("?" * len(values))
-                clauses.append(f"d.n IN (SELECT n FROM facets WHERE facet = ? AND value IN ({marks}))")
+                clauses.append(member(facet, values))
                 params += [facet, *values]
         if request.speaks:
             # strike every spoken language from ',de,en,': nothing may be left
@@ -433,7 +444,9 @@ class SqliteBackend:
                                 page=request.page, size=request.size)
         c = self._read
         sort = request.effective_sort
-        where, params = self._where(request, None, like)
+        state = index_state(c)
+        rows = self._facet_rows(state)
+        where, params = self._where(request, None, like, rows)
         rank_join, rank_params = self._rank_join(match)
         dist_col, dist_params = "NULL", []
         if request.lat is not None:
@@ -480,7 +493,7 @@ class SqliteBackend:
                        and nxt < min(reachable, 10_000) else None)
         return SearchResult(
             total=total, clusters=clusters, hits=hits,
-            facets=self._facets(request, like, rank_join, rank_params, (where, params)),
+            facets=self._facets(request, like, rank_join, rank_params, (where, params), (state, rows)),
             page=request.page, size=request.size, next_cursor=next_cursor,
         )
 
@@ -536,12 +549,13 @@ class SqliteBackend:
             return rows
 
     def _facets(self, request: SearchRequest, like: tuple[str, str] | None, rank_join: str,
-                rank_params: list[Any], matched: tuple[str, list[Any]]) -> dict[str, dict[str, int]]:
+                rank_params: list[Any], matched: tuple[str, list[Any]],
+                index: tuple[IndexState, FacetRows]) -> dict[str, dict[str, int]]:
         """Counts over the matching set (``_m``) in one pass for the facets
         without a selection; a selected facet counts the documents matching
         every filter but its own. Counted in memory (``facet_rows``)."""
         c = self._read
-        state = index_state(c)
+        state, rows = index
         selected = request.filters()
         counts: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
         free = [f for f in FACETS if f not in selected]
@@ -549,21 +563,21 @@ class SqliteBackend:
         if free:
             def free_counts() -> dict[str, list[tuple[str, int]]]:
                 ns = [r[0] for r in c.execute("SELECT n FROM _m")]
-                return self._facet_rows(state).count(ns, free)
+                return rows.count(ns, free)
 
             key = ("free", where, tuple(map(str, params)), tuple(rank_params), tuple(free), state)
             counts.update(self._cached(key, free_counts))
         for facet in selected:
-            fwhere, fparams = self._where(request, facet, like)
+            fwhere, fparams = self._where(request, facet, like, rows)
             sql = f"SELECT d.n FROM docs d {rank_join} WHERE {fwhere}"
             args = [*rank_params, *fparams]
 
             def own_counts(sql: str = sql, args: list[Any] = args, facet: str = facet) -> list[tuple[str, int]]:
                 ns = [r[0] for r in c.execute(sql, args)]
-                return self._facet_rows(state).count(ns, [facet])[facet]
+                return rows.count(ns, [facet])[facet]
 
             counts[facet] = self._cached(("own", sql, tuple(map(str, args)), facet, state), own_counts)
-        return {facet: dict(sorted(rows, key=lambda r: (-r[1], r[0]))[:250]) for facet, rows in counts.items()}
+        return {facet: dict(sorted(found, key=lambda r: (-r[1], r[0]))[:250]) for facet, found in counts.items()}
 
     def _highlights(self, ns: list[int], match: str) -> dict[int, dict[str, str]]:
         if not ns:
