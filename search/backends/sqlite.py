@@ -352,7 +352,9 @@ class SqliteBackend:
         return "{title organisation description} : (" + " OR ".join(_quote(w) for w in scored[:25]) + ")"
 
     def _where(self, request: SearchRequest, skip_facet: str | None,
-               like: tuple[str, str] | None, rows: FacetRows) -> tuple[str, list[Any]]:
+               like: tuple[str, str] | None, rows: FacetRows, near_joined: bool = False) -> tuple[str, list[Any]]:
+        """The filters as SQL over ``docs d``; with ``near_joined`` the
+        distance filter reads ``g.dist`` of ``_near_join``."""
         clauses: list[str] = []
         params: list[Any] = []
         if request.status:
@@ -403,7 +405,10 @@ class SqliteBackend:
         if request.changed_since is not None:
             clauses.append("(d.first_seen >= ? OR d.updated_date >= ?)")
             params += [_ms(request.changed_since), request.changed_since.date().isoformat()]
-        if request.within_km is not None:
+        if request.within_km is not None and near_joined:
+            clauses.append("g.dist <= ?")
+            params.append(request.within_km)
+        elif request.within_km is not None:
             box, box_params = _bounding_box(request.lat, request.lon, request.within_km)
             clauses.append(f"d.n IN (SELECT n FROM geo WHERE {box} AND dist_km(lat, lon, ?, ?) <= ?)")
             params += [*box_params, request.lat, request.lon, request.within_km]
@@ -446,10 +451,19 @@ class SqliteBackend:
         sort = request.effective_sort
         state = index_state(c)
         rows = self._facet_rows(state)
-        where, params = self._where(request, None, like, rows)
-        rank_join, rank_params = self._rank_join(match)
+        near = request.within_km is not None
+        where, params = self._where(request, None, like, rows, near_joined=near)
+        joins, join_params = self._rank_join(match)
         dist_col, dist_params = "NULL", []
-        if request.lat is not None:
+        if near:
+            # each point in the box measured once: for the filter and the sort
+            # (a listing within the distance has its nearest point in the box)
+            box, box_params = _bounding_box(request.lat, request.lon, request.within_km)
+            joins += (" JOIN (SELECT n AS gn, min(dist_km(lat, lon, ?, ?)) AS dist FROM geo "
+                          f"WHERE {box} GROUP BY n) g ON g.gn = d.n")
+            join_params = [*join_params, request.lat, request.lon, *box_params]
+            dist_col = "g.dist"
+        elif request.lat is not None:
             dist_col = "(SELECT min(dist_km(g.lat, g.lon, ?, ?)) FROM geo g WHERE g.n = d.n)"
             dist_params = [request.lat, request.lon]
         # The matching set, once, with what sorting needs.
@@ -458,8 +472,8 @@ class SqliteBackend:
         c.execute("DELETE FROM _m")
         c.execute(
             f"INSERT INTO _m SELECT d.n, d.id, d.cluster_id, d.first_seen, d.deadline, "
-            f"{'r.rank' if match else '0'}, {dist_col} FROM docs d {rank_join} WHERE {where}",
-            [*dist_params, *rank_params, *params],
+            f"{'r.rank' if match else '0'}, {dist_col} FROM docs d {joins} WHERE {where}",
+            [*dist_params, *join_params, *params],
         )
         total, clusters = c.execute("SELECT count(*), count(DISTINCT cluster_id) FROM _m").fetchone()
         order = {
@@ -493,7 +507,7 @@ class SqliteBackend:
                        and nxt < min(reachable, 10_000) else None)
         return SearchResult(
             total=total, clusters=clusters, hits=hits,
-            facets=self._facets(request, like, rank_join, rank_params, (where, params), (state, rows)),
+            facets=self._facets(request, like, (joins, join_params), (where, params), (state, rows)),
             page=request.page, size=request.size, next_cursor=next_cursor,
         )
 
@@ -548,8 +562,8 @@ class SqliteBackend:
                 self._rows = rows
             return rows
 
-    def _facets(self, request: SearchRequest, like: tuple[str, str] | None, rank_join: str,
-                rank_params: list[Any], matched: tuple[str, list[Any]],
+    def _facets(self, request: SearchRequest, like: tuple[str, str] | None,
+                joined: tuple[str, list[Any]], matched: tuple[str, list[Any]],
                 index: tuple[IndexState, FacetRows]) -> dict[str, dict[str, int]]:
         """Counts over the matching set (``_m``) in one pass for the facets
         without a selection; a selected facet counts the documents matching
@@ -560,17 +574,18 @@ class SqliteBackend:
         counts: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
         free = [f for f in FACETS if f not in selected]
         where, params = matched  # the clause that filled _m
+        joins, join_params = joined  # its joins: the text match's rank, the distance
         if free:
             def free_counts() -> dict[str, list[tuple[str, int]]]:
                 ns = [r[0] for r in c.execute("SELECT n FROM _m")]
                 return rows.count(ns, free)
 
-            key = ("free", where, tuple(map(str, params)), tuple(rank_params), tuple(free), state)
+            key = ("free", where, tuple(map(str, params)), tuple(map(str, join_params)), tuple(free), state)
             counts.update(self._cached(key, free_counts))
         for facet in selected:
-            fwhere, fparams = self._where(request, facet, like, rows)
-            sql = f"SELECT d.n FROM docs d {rank_join} WHERE {fwhere}"
-            args = [*rank_params, *fparams]
+            fwhere, fparams = self._where(request, facet, like, rows, near_joined=request.within_km is not None)
+            sql = f"SELECT d.n FROM docs d {joins} WHERE {fwhere}"
+            args = [*join_params, *fparams]
 
             def own_counts(sql: str = sql, args: list[Any] = args, facet: str = facet) -> list[tuple[str, int]]:
                 ns = [r[0] for r in c.execute(sql, args)]

@@ -49,6 +49,7 @@ FILTER_REQUESTS: list[dict] = [
     {"lat": RIGA[0], "lon": RIGA[1], "within_km": 300},
     {"lat": RIGA[0], "lon": RIGA[1], "sort": "distance"},
     {"lat": RIGA[0], "lon": RIGA[1], "within_km": 1000, "sort": "distance", "collapse": False},
+    {"lat": RIGA[0], "lon": RIGA[1], "within_km": 300, "country": ["LV", "EE"], "sort": "distance"},
     {"changed_since": "2026-11-02T12:00:00+00:00"},
     {"changed_since": "2026-11-02T12:00:00", "theme": ["animals"]},
     {"sort": "deadline"},
