@@ -1,12 +1,14 @@
-"""The embedded backend counts facets in memory (``search.backends.facet_rows``);
-these tests hold those counts to the index another connection writes, as the
-worker writes while ``tilts serve`` reads."""
+"""What the embedded backend does its own way: facets counted in memory
+(``search.backends.facet_rows``) held to the index another connection writes,
+as the worker writes while ``tilts serve`` reads; in-place migration of older
+index files; distances in SQL math or in Python. Its shared semantics are in
+``test_backend_contract`` and ``test_parity``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.events import Eligibility, LanguageRequirement, Opportunity, Theme
+from pipeline.events import Eligibility, GeoPoint, LanguageRequirement, Opportunity, Theme
 from search.backends import SearchRequest
 from search.backends.base import haversine_km
 from search.backends.sqlite import SqliteBackend, _bounding_box
@@ -105,3 +107,27 @@ def test_index_of_an_earlier_layout_is_migrated_in_place(tmp_path: Path) -> None
     assert speaking("ru", "en") == {"test-1", "test-3", "test-4"}
     assert speaking("lv", "ru", "en") == {"test-1", "test-2", "test-3", "test-4"}
     assert speaking("de") == {"test-1"}
+
+
+def test_distances_in_sql_math_and_in_python_agree(tmp_path: Path) -> None:
+    """Where SQLite lacks its math functions, ``dist_km`` (Python) measures:
+    the same listings, in the same order, at the same distances."""
+    backend = SqliteBackend(tmp_path / "search.sqlite3")
+    backend.setup()
+    places = [("LV", "Riga", 56.95, 24.11), ("LV", "Jelgava", 56.65, 23.72), ("EE", "Tartu", 58.38, 26.73),
+              ("LT", "Vilnius", 54.69, 25.28), ("FI", "Helsinki", 60.17, 24.94), ("DE", "Berlin", 52.52, 13.40)]
+    docs = []
+    for i, (country, city, lat, lon) in enumerate(places, 1):
+        opp = make_opportunity(i, country=country, city=city)
+        opp.locations[0].geo = GeoPoint(lat=lat, lon=lon)
+        docs.append(opp)
+    backend.upsert_many(docs)
+    request = SearchRequest(lat=56.95, lon=24.11, within_km=400, sort="distance", country=["LV", "EE", "LT"])
+    assert backend._sql_math
+    in_sql = backend.search(request)
+    backend._sql_math = False
+    backend._facet_cache.clear()
+    in_python = backend.search(request)
+    assert [h.id for h in in_sql.hits] == ["test-1", "test-2", "test-3", "test-4"]
+    assert [(h.id, h.distance_km) for h in in_python.hits] == [(h.id, h.distance_km) for h in in_sql.hits]
+    assert in_python.facets == in_sql.facets and in_sql.facets["country"] == {"LV": 2, "LT": 1, "EE": 1, "FI": 1}
