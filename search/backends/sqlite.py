@@ -614,14 +614,20 @@ class SqliteBackend:
     def _highlights(self, ns: list[int], match: str) -> dict[int, dict[str, str]]:
         if not ns:
             return {}
+        # One pass over the match that marks only the page's rows: with a
+        # rowid constraint FTS5 expands a prefix query again for every row
+        # (30 ms for 20 rows of "hamburg*" at 100k documents, over a second
+        # for "a*"), a pass costs about half a microsecond per matching row.
         marks = ",".join("?" * len(ns))
         rows = self._read.execute(
-            f"SELECT rowid, highlight(fts, 0, ?, ?), snippet(fts, 3, ?, ?, '…', 30) FROM fts "
-            f"WHERE fts MATCH ? AND rowid IN ({marks})",
-            [_MARK_OPEN, _MARK_CLOSE, _MARK_OPEN, _MARK_CLOSE, match, *ns],
+            f"SELECT rowid, CASE WHEN rowid IN ({marks}) THEN highlight(fts, 0, ?, ?) END, "
+            f"CASE WHEN rowid IN ({marks}) THEN snippet(fts, 3, ?, ?, '…', 30) END FROM fts WHERE fts MATCH ?",
+            [*ns, _MARK_OPEN, _MARK_CLOSE, *ns, _MARK_OPEN, _MARK_CLOSE, match],
         ).fetchall()
         out: dict[int, dict[str, str]] = {}
         for n, title, snippet in rows:
+            if title is None:
+                continue
             found = {}
             if _MARK_OPEN in (title or ""):
                 found["title"] = _marked_html(title)
