@@ -358,7 +358,7 @@ class SqliteBackend:
     def _where(self, request: SearchRequest, skip_facet: str | None,
                like: tuple[str, str] | None, rows: FacetRows, near_joined: bool = False) -> tuple[str, list[Any]]:
         """The filters as SQL over ``docs d``; with ``near_joined`` the
-        distance filter reads ``g.dist`` of ``_near_join``."""
+        distance filter reads ``g.dist`` from the distance join ``_search`` adds."""
         clauses: list[str] = []
         params: list[Any] = []
         if request.status:
