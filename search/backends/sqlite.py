@@ -230,13 +230,16 @@ class SqliteBackend:
         ``replace``) under numbers no document had before (``meta.next_n``):
         in-memory facet rows of a replaced document then match nothing."""
         c = self._conn
-        n = c.execute("SELECT v FROM meta WHERE k = 'next_n'").fetchone()[0]
+        # next_n is set by setup(); a file of an earlier layout written
+        # without it continues after its highest number
+        n = c.execute("SELECT coalesce((SELECT v FROM meta WHERE k = 'next_n'), "
+                      "(SELECT coalesce(max(n), 0) + 1 FROM docs))").fetchone()[0]
         for doc in docs:
             if replace:
                 self._delete_one(doc.id)
             self._insert(doc, n)
             n += 1
-        c.execute("UPDATE meta SET v = ? WHERE k = 'next_n'", (n,))
+        c.execute("INSERT OR REPLACE INTO meta(k, v) VALUES ('next_n', ?)", (n,))
         c.execute(_BUMP)
 
     def _insert(self, doc: Opportunity, n: int) -> None:

@@ -57,6 +57,10 @@ def test_index_written_before_numbering_is_read_and_extended(tmp_path: Path) -> 
     writer.upsert_many([make_opportunity(1, country="LV"), make_opportunity(2, country="EE")])
     writer._conn.execute("DELETE FROM meta WHERE k IN ('next_n', 'epoch')")
     assert reader.search(SearchRequest()).facets["country"] == {"LV": 1, "EE": 1}
+    # a writer that never ran setup() continues after the highest number too
+    writer.upsert_many([make_opportunity(2, country="PL", city="Kraków")])
+    assert reader.search(SearchRequest()).facets["country"] == {"LV": 1, "PL": 1}
+    writer._conn.execute("DELETE FROM meta WHERE k IN ('next_n', 'epoch')")
     again = SqliteBackend(tmp_path / "search.sqlite3")
     again.setup()
     again.upsert_many([make_opportunity(2, country="DE", city="Berlin"), make_opportunity(3, country="LT")])
