@@ -117,13 +117,6 @@ class FacetRows:
         return out
 
 
-def index_state(conn: sqlite3.Connection) -> IndexState:
-    meta = dict(conn.execute("SELECT k, v FROM meta WHERE k IN ('epoch', 'generation', 'next_n')"))
-    if "next_n" not in meta:  # an index written before next_n, not yet opened by a writer
-        meta["next_n"] = conn.execute("SELECT coalesce(max(n), 0) + 1 FROM docs").fetchone()[0]
-    return IndexState(meta.get("epoch", 0), meta["generation"], meta["next_n"] - 1)
-
-
 def load(conn: sqlite3.Connection, state: IndexState) -> FacetRows:
     """Every facet row of the index as of ``state``."""
     return FacetRows.empty(state).extended(conn, state)

@@ -45,10 +45,15 @@ from search.backends.base import (
     haversine_km,
     place_text,
 )
-from search.backends.facet_rows import FacetRows, IndexState, index_state, refreshed
+from search.backends.facet_rows import FacetRows, IndexState, refreshed
 from search.stemming import query_variants, stem_text
 
-_SCHEMA = """
+# The number the next document gets: meta.next_n, or, in a file written
+# before it existed, one above the highest number.
+_NEXT_N = ("coalesce((SELECT v FROM meta WHERE k = 'next_n'), "
+           "(SELECT coalesce(max(n), 0) + 1 FROM docs))")
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS docs (
     n INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -87,7 +92,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts_vocab USING fts5vocab(fts, row);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(k, v) VALUES ('generation', 0);
 INSERT OR IGNORE INTO meta(k, v) VALUES ('epoch', 0);
-INSERT OR IGNORE INTO meta(k, v) SELECT 'next_n', coalesce(max(n), 0) + 1 FROM docs;
+INSERT OR IGNORE INTO meta(k, v) VALUES ('next_n', {_NEXT_N});
 """
 _BUMP = "UPDATE meta SET v = v + 1 WHERE k = 'generation'"
 FACET_CACHE_SIZE = 512
@@ -230,10 +235,7 @@ class SqliteBackend:
         ``replace``) under numbers no document had before (``meta.next_n``):
         in-memory facet rows of a replaced document then match nothing."""
         c = self._conn
-        # next_n is set by setup(); a file of an earlier layout written
-        # without it continues after its highest number
-        n = c.execute("SELECT coalesce((SELECT v FROM meta WHERE k = 'next_n'), "
-                      "(SELECT coalesce(max(n), 0) + 1 FROM docs))").fetchone()[0]
+        n = c.execute(f"SELECT {_NEXT_N}").fetchone()[0]
         for doc in docs:
             if replace:
                 self._delete_one(doc.id)
@@ -359,9 +361,9 @@ class SqliteBackend:
         return "{title organisation description} : (" + " OR ".join(_quote(w) for w in scored[:25]) + ")"
 
     def _where(self, request: SearchRequest, skip_facet: str | None,
-               like: tuple[str, str] | None, rows: FacetRows, near_joined: bool = False) -> tuple[str, list[Any]]:
-        """The filters as SQL over ``docs d``; with ``near_joined`` the
-        distance filter reads ``g.dist`` from the distance join ``_search`` adds."""
+               like: tuple[str, str] | None, rows: FacetRows) -> tuple[str, list[Any]]:
+        """The filters as SQL over ``docs d`` and the joins of ``_joins``
+        (the distance filter reads ``g.dist``)."""
         clauses: list[str] = []
         params: list[Any] = []
         if request.status:
@@ -412,14 +414,9 @@ class SqliteBackend:
         if request.changed_since is not None:
             clauses.append("(d.first_seen >= ? OR d.updated_date >= ?)")
             params += [_ms(request.changed_since), request.changed_since.date().isoformat()]
-        if request.within_km is not None and near_joined:
+        if request.within_km is not None:
             clauses.append("g.dist <= ?")
             params.append(request.within_km)
-        elif request.within_km is not None:
-            box, box_params = _bounding_box(request.lat, request.lon, request.within_km)
-            dist, dist_params = self._distance("lat", "lon", request.lat, request.lon)
-            clauses.append(f"d.n IN (SELECT n FROM geo WHERE {box} AND {dist} <= ?)")
-            params += [*box_params, *dist_params, request.within_km]
         if like:
             clauses.append("d.id != ? AND d.cluster_id != ?")
             params += list(like)
@@ -457,19 +454,12 @@ class SqliteBackend:
                                 page=request.page, size=request.size)
         c = self._read
         sort = request.effective_sort
-        state = index_state(c)
+        state = self._index_state()
         rows = self._facet_rows(state)
-        near = request.within_km is not None
-        where, params = self._where(request, None, like, rows, near_joined=near)
-        joins, join_params = self._rank_join(match)
+        where, params = self._where(request, None, like, rows)
+        joins, join_params = self._joins(request, match)
         dist_col, dist_params = "NULL", []
-        if near:
-            # each point in the box measured once: for the filter and the sort
-            # (a listing within the distance has its nearest point in the box)
-            box, box_params = _bounding_box(request.lat, request.lon, request.within_km)
-            dist, point = self._distance("lat", "lon", request.lat, request.lon)
-            joins += f" JOIN (SELECT n AS gn, min({dist}) AS dist FROM geo WHERE {box} GROUP BY n) g ON g.gn = d.n"
-            join_params = [*join_params, *point, *box_params]
+        if request.within_km is not None:
             dist_col = "g.dist"
         elif request.lat is not None:
             dist, dist_params = self._distance("g.lat", "g.lon", request.lat, request.lon)
@@ -553,12 +543,22 @@ class SqliteBackend:
             limit *= 4
         return []
 
-    @staticmethod
-    def _rank_join(match: str | None) -> tuple[str, list[Any]]:
-        if not match:
-            return "", []
-        return (f"JOIN (SELECT rowid AS rn, {_BM25} AS rank FROM fts WHERE fts MATCH ?) r ON r.rn = d.n",
-                [match])
+    def _joins(self, request: SearchRequest, match: str | None) -> tuple[str, list[Any]]:
+        """The text match with its rank (``r``) and the points within the
+        distance with the nearest one's (``g``): each point in the box is
+        measured once, for the filter and the sort (a listing within the
+        distance has its nearest point in the box)."""
+        joins, params = [], []
+        if match:
+            joins.append(f"JOIN (SELECT rowid AS rn, {_BM25} AS rank FROM fts WHERE fts MATCH ?) r ON r.rn = d.n")
+            params.append(match)
+        if request.within_km is not None:
+            box, box_params = _bounding_box(request.lat, request.lon, request.within_km)
+            dist, point = self._distance("lat", "lon", request.lat, request.lon)
+            joins.append(f"JOIN (SELECT n AS gn, min({dist}) AS dist FROM geo WHERE {box} GROUP BY n) g "
+                         "ON g.gn = d.n")
+            params += [*point, *box_params]
+        return " ".join(joins), params
 
     def _cached(self, key: tuple[Any, ...], compute: Any) -> Any:
         """Facet counts by (query, parameters, index generation): a repeated
@@ -573,6 +573,13 @@ class SqliteBackend:
             while len(self._facet_cache) > FACET_CACHE_SIZE:
                 self._facet_cache.popitem(last=False)
         return value
+
+    def _index_state(self) -> IndexState:
+        """Where the index stands in this read transaction."""
+        epoch, generation, next_n = self._read.execute(
+            "SELECT (SELECT v FROM meta WHERE k = 'epoch'), (SELECT v FROM meta WHERE k = 'generation'), "
+            f"{_NEXT_N}").fetchone()
+        return IndexState(epoch or 0, generation, next_n - 1)
 
     def _facet_rows(self, state: IndexState) -> FacetRows:
         """Facet rows that cover this transaction's snapshot (``facet_rows``)."""
@@ -594,7 +601,7 @@ class SqliteBackend:
         counts: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
         free = [f for f in FACETS if f not in selected]
         where, params = matched  # the clause that filled _m
-        joins, join_params = joined  # its joins: the text match's rank, the distance
+        joins, join_params = joined  # its joins (``_joins``)
         if free:
             def free_counts() -> dict[str, list[tuple[str, int]]]:
                 ns = [r[0] for r in c.execute("SELECT n FROM _m")]
@@ -603,7 +610,7 @@ class SqliteBackend:
             key = ("free", where, tuple(map(str, params)), tuple(map(str, join_params)), tuple(free), state)
             counts.update(self._cached(key, free_counts))
         for facet in selected:
-            fwhere, fparams = self._where(request, facet, like, rows, near_joined=request.within_km is not None)
+            fwhere, fparams = self._where(request, facet, like, rows)
             sql = f"SELECT d.n FROM docs d {joins} WHERE {fwhere}"
             args = [*join_params, *fparams]
 
@@ -632,7 +639,7 @@ class SqliteBackend:
             if title is None:
                 continue
             found = {}
-            if _MARK_OPEN in (title or ""):
+            if _MARK_OPEN in title:
                 found["title"] = _marked_html(title)
             if _MARK_OPEN in (snippet or ""):
                 found["description"] = _marked_html(snippet)
