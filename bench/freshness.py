@@ -25,6 +25,7 @@ from typing import Any
 
 from bench import percentile, start_workers
 from crawlers.sources import Source
+from pipeline.bus.kafka import delete_topics
 from pipeline.events import opportunity_id
 from search.backends import open_backend
 from tilts.runtime import crawl_source
@@ -107,7 +108,8 @@ def run(k: int = 20) -> dict[str, Any]:
             for proc in procs:
                 proc.terminate()
                 proc.wait(30)
-            backend.es.indices.delete(index=f"{prefix}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
+            delete_topics(up["kafka"], f"{prefix}.")
+            backend.drop()  # type: ignore[attr-defined]
             backend.close()
     return {
         "listings": k,

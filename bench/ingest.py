@@ -32,6 +32,7 @@ from elasticsearch import helpers
 from bench import child_pids, start_workers
 from bench.corpus import repeated_events
 from pipeline.bus import open_bus
+from pipeline.bus.kafka import delete_topics
 from pipeline.events import RAW_TOPIC
 from search.backends import open_backend
 
@@ -149,13 +150,14 @@ def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str
         for proc in procs.values():
             proc.terminate()
             proc.wait(30)
+        delete_topics(kafka, f"{prefix}.")
 
     pipeline_rate = expected / elapsed
     result: dict[str, Any] = {
         "events": n, "listings": expected, "pipeline_seconds": round(elapsed, 1),
         "pipeline_per_second": round(pipeline_rate), "normalizer_rss_mb_by_mapping": parent_map}
     if not baseline:
-        backend.es.indices.delete(index=f"{prefix}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
+        backend.drop()  # type: ignore[attr-defined]
         backend.close()
         return {**result, **_resources(processes, cpu, expected, elapsed, samples, peaks, stages)}
 
@@ -171,7 +173,7 @@ def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str
     base.refresh()
     bulk_elapsed = time.perf_counter() - t
     for b, alias in ((backend, prefix), (base, base_alias)):
-        b.es.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
+        b.drop()  # type: ignore[attr-defined]
         b.close()
 
     bulk_rate = len(docs) / bulk_elapsed

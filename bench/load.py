@@ -60,7 +60,7 @@ def run(n: int = 100_000, seconds: int = 30, connections: int = 8, workers: int 
     es = open_backend(es_url, alias=alias)
     es.setup()
     if es.count() != n:  # made by an earlier run (or `bench.search` with keep) otherwise
-        es.es.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
+        es.drop()  # type: ignore[attr-defined]
         es.setup()
         load_es(es, n)
     # Long enough not to cycle within a run: repeats are the mix's own (popular

@@ -200,7 +200,7 @@ def run(n: int = 100_000, queries: int = 400, embedded: bool = True,
     es.setup()
     t = time.perf_counter()
     if es.count() != n:
-        es.es.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
+        es.drop()  # type: ignore[attr-defined]
         es.setup()
         load_es(es, n)
     es_load = time.perf_counter() - t
@@ -244,7 +244,7 @@ def run(n: int = 100_000, queries: int = 400, embedded: bool = True,
             proc.wait(10)
             os.environ["ELASTICSEARCH_URL"] = es_url
     if not keep:
-        es.es.indices.delete(index=f"{alias}-v*")  # type: ignore[attr-defined]
+        es.drop()  # type: ignore[attr-defined]
     es.close()
     sq.close()
     r = lambda v: round(v, 1)  # noqa: E731

@@ -12,14 +12,17 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
 from pipeline.bus import Bus, open_bus
+from pipeline.bus.kafka import delete_topics
 from pipeline.events import Opportunity, Organisation, Location, Provenance, Theme
 from search.backends import SearchBackend, open_backend
 
@@ -57,9 +60,68 @@ def es_url() -> str:
     return _need("ELASTICSEARCH_URL", 9200)
 
 
+class _Leftovers:
+    """Deletes what a test created on the shared services under its name.
+
+    Tests name their topics, indices and index templates after ``unique``;
+    without this, every run of the suite left them on the developer's broker
+    and node (thousands of topics after a few runs, each slowing the broker).
+    Cleaning up never fails a test; what could not be deleted is a warning.
+    """
+
+    def __init__(self) -> None:
+        self._es: Any = None
+        self._kafka: Any = None
+        self._failed: set[str] = set()  # a service once unreachable is not waited for again
+
+    def drop(self, name: str) -> None:
+        es_url, servers = os.environ.get("ELASTICSEARCH_URL"), os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if es_url and "es" not in self._failed:
+            try:
+                from elasticsearch import Elasticsearch, NotFoundError
+
+                self._es = self._es or Elasticsearch(es_url, request_timeout=30)
+                # by name: wildcard deletes may be refused (destructive_requires_name)
+                for index in self._es.indices.get(index=f"{name}*", allow_no_indices=True):
+                    self._es.indices.delete(index=index, ignore_unavailable=True)
+                try:
+                    found = self._es.indices.get_index_template(name=f"{name}*")["index_templates"]
+                except NotFoundError:
+                    found = []
+                for template in found:
+                    self._es.indices.delete_index_template(name=template["name"])
+            except Exception as exc:  # noqa: BLE001 - reported, never fails the test
+                self._failed.add("es")
+                warnings.warn(f"test indices {name}* left on {es_url}: {exc!r}", stacklevel=1)
+        if servers and "kafka" not in self._failed:
+            try:
+                from kafka import KafkaAdminClient
+
+                self._kafka = self._kafka or KafkaAdminClient(
+                    bootstrap_servers=servers, client_id="tilts-tests", request_timeout_ms=15000)
+                delete_topics(servers, name, self._kafka)
+            except Exception as exc:  # noqa: BLE001 - reported, never fails the test
+                self._failed.add("kafka")
+                warnings.warn(f"test topics {name}* left on {servers}: {exc!r}", stacklevel=1)
+
+    def close(self) -> None:
+        for client in (self._es, self._kafka):
+            if client is not None:
+                client.close()
+
+
+@pytest.fixture(scope="session")
+def _leftovers() -> Iterator[_Leftovers]:
+    cleaner = _Leftovers()
+    yield cleaner
+    cleaner.close()
+
+
 @pytest.fixture
-def unique() -> str:
-    return f"t{uuid.uuid4().hex[:10]}"
+def unique(_leftovers: _Leftovers) -> Iterator[str]:
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    _leftovers.drop(name)
 
 
 @pytest.fixture(params=["local", "kafka"])
@@ -84,8 +146,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> Iter
     be.setup()
     yield be
     if request.param == "elasticsearch":
-        be.es.indices.delete(index=f"{unique}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
-        be.es.indices.delete_index_template(name=f"{unique}-template")  # type: ignore[attr-defined]
+        be.drop()  # type: ignore[attr-defined]
     be.close()
 
 

@@ -161,6 +161,21 @@ class KafkaBus:
             self._producer = None
 
 
+def delete_topics(bootstrap_servers: str, prefix: str, admin: KafkaAdminClient | None = None) -> list[str]:
+    """Delete every topic whose name starts with ``prefix``: what a benchmark
+    or a test created under its own prefix. Returns the names deleted."""
+    own = admin is None
+    admin = admin or KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="tilts-cleanup")
+    try:
+        topics = sorted(t for t in admin.list_topics() if t.startswith(prefix))
+        if topics:
+            admin.delete_topics(topics, timeout_ms=30000)
+        return topics
+    finally:
+        if own:
+            admin.close()
+
+
 class KafkaGroupConsumer:
     def __init__(self, bootstrap_servers: str, group: str, topics: list[str], prefix: str) -> None:
         self._prefix = prefix

@@ -387,6 +387,18 @@ class ElasticsearchBackend:
         except TransportError as exc:
             raise SearchUnavailable(f"Elasticsearch at {self.url} unreachable: {exc}") from exc
 
+    def drop(self) -> None:
+        """Delete this alias's indices and its index template: all that
+        ``setup()`` and the writers created (benchmarks and tests clean up
+        with it). Names each index, so it works where wildcard deletes are
+        refused (``action.destructive_requires_name``)."""
+        for index in self._versions():
+            self.es.indices.delete(index=index, ignore_unavailable=True)
+        try:
+            self.es.indices.delete_index_template(name=self.template_name)
+        except NotFoundError:
+            pass
+
     def upsert_many(self, docs: list[Opportunity], index: str | None = None) -> list[DocumentRejected]:
         actions = (
             {"_op_type": "index", "_index": index or self.alias, "_id": d.id, "_source": to_document(d)}

@@ -87,3 +87,29 @@ def test_end_offsets_count_published_messages(bus: Bus) -> None:
         bus.publish(DLQ_TOPIC, f"k{i}", b"x")
     bus.flush()
     assert sum(bus.end_offsets(DLQ_TOPIC).values()) == 7
+
+
+def test_delete_topics_removes_only_the_prefix(kafka_servers: str, unique: str) -> None:
+    from kafka import KafkaAdminClient
+
+    from pipeline.bus import open_bus
+    from pipeline.bus.kafka import delete_topics
+
+    mine = open_bus(f"kafka://{kafka_servers}", prefix=f"{unique}-a.", partitions=1)
+    other = open_bus(f"kafka://{kafka_servers}", prefix=f"{unique}-b.", partitions=1)
+    for b in (mine, other):
+        b.ensure_topics()
+        b.close()
+    deleted = delete_topics(kafka_servers, f"{unique}-a.")
+    assert deleted and all(t.startswith(f"{unique}-a.") for t in deleted)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_servers)
+    try:
+        deadline = time.monotonic() + 30
+        left = set(admin.list_topics())
+        while set(deleted) & left and time.monotonic() < deadline:  # deletion is asynchronous
+            time.sleep(0.2)
+            left = set(admin.list_topics())
+    finally:
+        admin.close()
+    assert not set(deleted) & left
+    assert any(t.startswith(f"{unique}-b.") for t in left)

@@ -106,7 +106,7 @@ def test_elasticsearch_down_for_30s(tmp_path: Path, unique: str, es_url: str, ka
         stop_processes([indexer, api])
         bus.close()
     assert health_during and set(health_during) == {503}, health_during  # degraded, said so
-    backend.es.indices.delete(index=f"{unique}-v*")  # type: ignore[attr-defined]
+    backend.drop()  # type: ignore[attr-defined]
     backend.close()
 
 
@@ -164,7 +164,7 @@ def test_kafka_broker_restart(tmp_path: Path, unique: str, es_url: str, kafka_se
             kafka.start()
         stop_processes(procs)
         bus.close()
-    backend.es.indices.delete(index=f"{unique}-v*")  # type: ignore[attr-defined]
+    backend.drop()  # type: ignore[attr-defined]
     backend.close()
 
 

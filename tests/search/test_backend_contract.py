@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.events import Status, Theme
-from search.backends import SearchBackend, SearchRequest
+from search.backends import SearchBackend, SearchRequest, open_backend
 from tests.conftest import make_opportunity
 
 
@@ -148,3 +148,21 @@ def test_pagination(backend: SearchBackend) -> None:
 
 def test_health(backend: SearchBackend) -> None:
     assert backend.health()["status"] == "ok"
+
+
+def test_elasticsearch_drop_removes_indices_and_template(es_url: str, unique: str) -> None:
+    be = open_backend(es_url, alias=unique)
+    be.setup()
+    be.rebuild([make_opportunity(1)])  # type: ignore[attr-defined] - a second version, -v2
+    neighbour = open_backend(es_url, alias=f"{unique}x")
+    neighbour.setup()
+    try:
+        assert len(be.es.indices.get(index=f"{unique}-v*")) >= 1  # type: ignore[attr-defined]
+        be.drop()  # type: ignore[attr-defined]
+        assert not be.es.indices.get(index=f"{unique}-v*", allow_no_indices=True)  # type: ignore[attr-defined]
+        assert not be.es.indices.exists_index_template(name=f"{unique}-template")  # type: ignore[attr-defined]
+        assert neighbour.count() == 0  # the alias next to it is untouched
+        assert be.es.indices.exists_index_template(name=f"{unique}x-template")  # type: ignore[attr-defined]
+    finally:
+        neighbour.close()
+        be.close()

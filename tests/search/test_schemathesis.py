@@ -26,7 +26,7 @@ EXAMPLES = 50
 def _app(url: str, alias: str):  # noqa: ANN202
     backend = open_backend(url, alias=alias)
     if backend.name == "elasticsearch":
-        backend.es.indices.delete(index=f"{alias}-v*", ignore_unavailable=True)  # type: ignore[attr-defined]
+        backend.drop()  # type: ignore[attr-defined]
     backend.setup()
     backend.upsert_many(corpus())
     backend.refresh()
