@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from pipeline.events import Support
-from pipeline.normalize.text import fold, sentences
+from pipeline.normalize.text import fold, literal_alternation, sentences
 
 _AGE_UNIT = (
     r"(?:years?|year-olds?|y\.?\s?o\.?|gad(?:i|u|us|iem|a|iem)|лет|года?|років|роки|jahre?n?"
@@ -54,6 +54,9 @@ _CHILDREN = re.compile(
 )
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def _plausible(low: int, high: int | None) -> bool:
     return 10 <= low <= 99 and (high is None or low < high <= 99)
 
@@ -61,7 +64,7 @@ def _plausible(low: int, high: int | None) -> bool:
 def age_range(text: str) -> tuple[int | None, int | None]:
     """(min, max) age of the volunteers sought, or (None, None)."""
     for sentence in sentences(text):
-        if not any(c.isdigit() for c in sentence):
+        if not _DIGIT.search(sentence):  # every age pattern needs a digit
             continue
         sentence = sentence.lower()
         candidates: list[tuple[int, int | None, int]] = []
@@ -144,7 +147,7 @@ _NOT_PROVIDED = re.compile(
 
 def _alternation(terms: str) -> re.Pattern[str]:
     ordered = sorted((fold(t.strip()) for t in terms.split(",")), key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, ordered)) + r")")
+    return re.compile(r"(?<!\w)(?:" + literal_alternation([(t, "") for t in ordered]) + r")")
 
 
 _SUPPORT = {flag: _alternation(terms) for flag, terms in _SUPPORT_TERMS.items()}

@@ -15,7 +15,7 @@ import re
 from functools import lru_cache
 
 from pipeline.events import Theme
-from pipeline.normalize.text import fold, sentences
+from pipeline.normalize.text import fold, literal_alternation, sentences
 
 # European Solidarity Corps topics (European Youth Portal names and short codes).
 ESC_TOPICS: dict[str, tuple[Theme, ...]] = {
@@ -131,10 +131,9 @@ def _pattern() -> tuple[re.Pattern[str], dict[str, set[Theme]]]:
             owners.setdefault(fold(word).replace("-", " "), set()).add(theme)
     # Stems of up to three letters ("cat", "pc") and those marked "=" match whole words.
     stems = sorted(owners, key=len, reverse=True)
-    alternatives = [re.escape(s.rstrip("=")) + (r"(?!\w)" if len(s) <= 3 or s.endswith("=")
-                                                else "") for s in stems]
+    entries = [(s.rstrip("="), r"(?!\w)" if len(s) <= 3 or s.endswith("=") else "") for s in stems]
     lookup = {s.rstrip("="): owners[s] for s in stems}
-    return re.compile(r"(?<!\w)(" + "|".join(alternatives) + r")"), lookup
+    return re.compile(r"(?<!\w)(" + literal_alternation(entries) + r")"), lookup
 
 
 _NOT_THEMES = re.compile(r"social media|social network|sociālie tīkl|соцсет|соцмереж|soziale medien"

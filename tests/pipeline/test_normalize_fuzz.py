@@ -98,3 +98,37 @@ def test_ten_megabyte_description_is_bounded_and_sanitized() -> None:
     _check(opp)
     assert len(opp.description_text) <= 50_000
     assert len(opp.description_html) <= 200_000
+
+
+def _stem_lists() -> list[list[tuple[str, str]]]:
+    from pipeline.normalize import eligibility, themes
+    from pipeline.normalize.text import fold
+
+    owners = {fold(w).replace("-", " ") for words in themes._KEYWORDS.values() for w in words.split()}
+    theme_entries = [(s.rstrip("="), r"(?!\w)" if len(s) <= 3 or s.endswith("=") else "")
+                     for s in sorted(owners, key=len, reverse=True)]
+    support = [[(t, "") for t in sorted((fold(x.strip()) for x in terms.split(",")), key=len, reverse=True)]
+               for terms in eligibility._SUPPORT_TERMS.values()]
+    return [theme_entries, *support]
+
+
+STEM_LISTS = _stem_lists()
+ALL_STEMS = sorted({lit for entries in STEM_LISTS for lit, _ in entries})
+
+
+@FUZZ
+@given(which=st.integers(0, len(STEM_LISTS) - 1),
+       pieces=st.lists(st.one_of(st.sampled_from(ALL_STEMS), st.text(max_size=6),
+                                 st.sampled_from([" ", "-", "s", "ing", "é", "ß"])), max_size=25))
+def test_trie_alternation_finds_what_the_flat_one_finds(which: int, pieces: list[str]) -> None:
+    """The trie-shaped regex of the theme and support stems is an
+    optimisation only: on any text it matches exactly what the plain
+    ``stem1|stem2|…`` alternation (tried in order) matches."""
+    from pipeline.normalize.text import literal_alternation
+
+    entries = STEM_LISTS[which]
+    flat = re.compile(r"(?<!\w)(" + "|".join(re.escape(lit) + suf for lit, suf in entries) + ")")
+    trie = re.compile(r"(?<!\w)(" + literal_alternation(entries) + ")")
+    sample = "".join(pieces)
+    assert [(m.start(), m.group(1)) for m in trie.finditer(sample)] == \
+        [(m.start(), m.group(1)) for m in flat.finditer(sample)]
