@@ -159,10 +159,21 @@ _LANGUAGE_COURSE = re.compile(
 )
 
 
+# A sentence can only set a flag if it names a support term or a course
+# (every _LANGUAGE_COURSE wording has one of the course words): one quick
+# look for any of them spares the other sentences the wording checks.
+_ALL_TERMS = sorted({fold(t.strip()) for terms in _SUPPORT_TERMS.values() for t in terms.split(",")},
+                    key=lambda t: (-len(t), t))
+_ANY_TERM = re.compile(r"(?<!\w)(?:" + literal_alternation([(t, "") for t in _ALL_TERMS]) + r")"
+                       r"|курс|course|corso|curso|kurs")
+
+
 def support(text: str) -> Support:
     flags: dict[str, bool] = {}
     for sentence in sentences(text):
         folded = fold(sentence)
+        if not _ANY_TERM.search(folded):
+            continue
         negative = bool(_NOT_PROVIDED.search(folded))
         if not negative and not _PROVIDED.search(folded):
             continue

@@ -132,3 +132,32 @@ def test_trie_alternation_finds_what_the_flat_one_finds(which: int, pieces: list
     sample = "".join(pieces)
     assert [(m.start(), m.group(1)) for m in trie.finditer(sample)] == \
         [(m.start(), m.group(1)) for m in flat.finditer(sample)]
+
+
+SUPPORT_WORDING = ["we provide", "is covered", "not covered", "no accommodation", "nodrošinām",
+                   "не предоставляется", "wir bieten", "inklusive", "Latvian course", "курсы латышского языка",
+                   "corso di lingua", "Swedish language course", "curso de alemán", ". ", "\n", " and ", ", "]
+
+
+@FUZZ
+@given(pieces=st.lists(st.one_of(st.sampled_from(ALL_STEMS), st.sampled_from(SUPPORT_WORDING),
+                                 st.text(max_size=8)), max_size=20).map(" ".join))
+def test_support_quick_look_changes_nothing(pieces: str) -> None:
+    """``support`` skips sentences without a support term or course word; the
+    flags are what checking every sentence gives."""
+    from pipeline.events import Support
+    from pipeline.normalize import eligibility as el
+    from pipeline.normalize.text import fold, sentences
+
+    flags: dict[str, bool] = {}
+    for sentence in sentences(pieces):  # every sentence, no quick look
+        folded = fold(sentence)
+        negative = bool(el._NOT_PROVIDED.search(folded))
+        if not negative and not el._PROVIDED.search(folded):
+            continue
+        for flag, pattern in el._SUPPORT.items():
+            hit = bool(pattern.search(folded)) or (
+                flag == "language_course" and bool(el._LANGUAGE_COURSE.search(folded)))
+            if hit and flag not in flags:
+                flags[flag] = not negative
+    assert el.support(pieces) == Support(**flags)
