@@ -95,14 +95,26 @@ class _Leftovers:
                 warnings.warn(f"test indices {name}* left on {es_url}: {exc!r}", stacklevel=1)
         if servers and "kafka" not in self._failed:
             try:
-                from kafka import KafkaAdminClient
-
-                self._kafka = self._kafka or KafkaAdminClient(
-                    bootstrap_servers=servers, client_id="tilts-tests", request_timeout_ms=15000)
-                delete_topics(servers, name, self._kafka)
+                self._drop_topics(servers, name)
             except Exception as exc:  # noqa: BLE001 - reported, never fails the test
                 self._failed.add("kafka")
                 warnings.warn(f"test topics {name}* left on {servers}: {exc!r}", stacklevel=1)
+
+    def _drop_topics(self, servers: str, name: str) -> None:
+        from kafka import KafkaAdminClient
+
+        for attempt in (1, 2):  # a broker restarted by the test broke the old connection
+            try:
+                self._kafka = self._kafka or KafkaAdminClient(
+                    bootstrap_servers=servers, client_id="tilts-tests", request_timeout_ms=15000)
+                delete_topics(servers, name, self._kafka)
+                return
+            except Exception:
+                if self._kafka is not None:
+                    self._kafka.close()
+                    self._kafka = None
+                if attempt == 2:
+                    raise
 
     def close(self) -> None:
         for client in (self._es, self._kafka):
