@@ -34,6 +34,9 @@ _WORDING = [
         r"|jugendaustausch|echange de jeunes|intercambio juvenil|scambio giovanile"
         r"|wymiana mlodziezy|jaunimo mainai|noortevahetus")),
 ]
+# ``x(?<!\w.)…`` is ``\bx…`` for a word character x, written so that every
+# alternative starts with a letter: Python's re then jumps to those letters
+# instead of trying each alternative at every position (2-13x faster here).
 _PROGRAMMES = [
     (ESC, re.compile(
         r"european solidarity corps|eiropas solidaritates korpus|европейск\w* корпус\w* солидарности"
@@ -41,9 +44,9 @@ _PROGRAMMES = [
         r"|європейськ\w* корпус\w* солідарності|corps europeen de solidarite"
         r"|cuerpo europeo de solidaridad|corpo europeo di solidarieta|europejski korpus solidarnosci"
         r"|europos solidarumo korpus|euroopa solidaarsuskorpus|europaisches solidaritatskorps"
-        r"|\besc\b|\besk\b|\bекс\b|\(ces\)")),
+        r"|e(?<!\w.)s[ck]\b|е(?<!\w.)кс\b|\(ces\)")),
     ("Erasmus+", re.compile(r"erasmus\+|erasmus plus")),
-    ("UN Volunteers", re.compile(r"\bun volunteers\b|\bunv\b|united nations volunteers")),
+    ("UN Volunteers", re.compile(r"u(?<!\w.)(?:n volunteers|nv)\b|united nations volunteers")),
 ]
 _HUMANITARIAN = re.compile(r"humanitarian|humanitar|гуманитар|гуманiтар|гуманітар")
 _REMOTE_VALUES = {"true", "yes", "1", "telecommute", "remote", "online", "virtual"}
@@ -82,7 +85,7 @@ def humanitarian(title: str, structured: dict | None) -> bool:
 
 
 _HYBRID_WORDING = re.compile(
-    r"\bhybrid|partly (?:online|remote)|partially remote|daļēji attālinā|частично удал|гибридн"
+    r"h(?<!\w.)ybrid|partly (?:online|remote)|partially remote|daļēji attālinā|частично удал|гибридн"
     r"|частково дистанц|гібридн|teilweise remote|hybride|en partie à distance|híbrid|ibrid"
     r"|hybrydow|częściowo zdaln|hibridin|osaliselt kaug|hübriid")
 

@@ -30,7 +30,7 @@ from email.utils import parsedate_to_datetime
 import dateparser
 
 from pipeline.events import DurationClass
-from pipeline.normalize.text import sentences
+from pipeline.normalize.text import literal_alternation, sentences
 
 _MONTH_FORMS = {
     1: "january jan janvāris janvārī janvāra janvārim января январь январе січня січень січні "
@@ -71,7 +71,10 @@ MONTHS: dict[str, int] = {
 _AMBIGUOUS_ALONE = {"may", "mar", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "jan", "feb",
                     "apr", "sept", "mai", "maj", "maja", "marta", "liepa", "luty"}
 
-_MON = "(?P<mon>" + "|".join(sorted(map(re.escape, MONTHS), key=len, reverse=True)) + r")\.?"
+# The month forms as a trie (longest first, as a sorted flat alternation):
+# every date pattern tries them, at every position for "March 2027".
+_MON = "(?P<mon>" + literal_alternation(
+    [(m, "") for m in sorted(MONTHS, key=lambda m: (-len(m), m))]) + r")\.?"
 _MON2 = _MON.replace("?P<mon>", "?P<mon2>")
 _YEAR_TAIL = r"(?:\s*(?:г\.|года|год|року|р\.|r\.|m\.|a\.))?"
 _PATTERNS = [
@@ -322,8 +325,8 @@ _LONG_TERM = re.compile(
 _SHORT_TERM = re.compile(
     r"short[- ]term|īstermiņa|краткосрочн|короткостроков|kurzfristig|court terme|corto plazo"
     r"|breve termine|krótkoterminow|trumpalaik|lühiajali")
-_ONGOING = re.compile(
-    r"\bongoing\b|\bregular(?:ly)?\b|every (?:week|day|monday|tuesday|wednesday|thursday|friday"
+_ONGOING = re.compile(  # o(?<!\w.)ngoing is \bongoing, but faster to search (activity.py)
+    r"o(?<!\w.)ngoing\b|r(?<!\w.)egular(?:ly)?\b|every (?:week|day|monday|tuesday|wednesday|thursday|friday"
     r"|saturday|sunday)|once a week|weekly\b|any time|pastāvīg|regulār|katru (?:nedēļ|sestdien"
     r"|svētdien|dien|pirmdien|otrdien|trešdien|ceturtdien|piektdien)|jebkurā laikā|постоянн"
     r"|регулярн|на постоянной основе|каждую неделю|постійн|щотижн|regelmäßig|unbefristet"

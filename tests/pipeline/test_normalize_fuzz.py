@@ -161,3 +161,15 @@ def test_support_quick_look_changes_nothing(pieces: str) -> None:
             if hit and flag not in flags:
                 flags[flag] = not negative
     assert el.support(pieces) == Support(**flags)
+
+
+@FUZZ
+@given(pieces=st.lists(st.sampled_from(["un", "unv", "un volunteers", "esc", "еск", "екс", "hybrid", "ongoing",
+                                        "regularly", "x", "é", "_", " ", "-", ".", "1", "\n"]), max_size=12)
+       .map("".join))
+def test_word_start_lookbehind_is_word_boundary(pieces: str) -> None:
+    """``x(?<!\\w.)rest`` (used for speed in activity and dates) matches where ``\\bxrest`` does."""
+    for word in ("unv", "un volunteers", "esc", "екс", "hybrid", "ongoing", "regularly"):
+        fast = re.compile(re.escape(word[0]) + r"(?<!\w.)" + re.escape(word[1:]))
+        plain = re.compile(r"\b" + re.escape(word))
+        assert [m.span() for m in fast.finditer(pieces)] == [m.span() for m in plain.finditer(pieces)]
