@@ -313,8 +313,8 @@ _UNITS = [
     (r"months?|mēneš\w*|mēnes\w*|месяц\w*|місяц\w*|monate?n?|mois|mes(?:es)?|mes[ei]|miesi\w*|mėnes\w*|kuu\w*", 30),
     (r"years?|gad[siuaā]\w*|год\w*|лет|рок\w*|jahre?n?|ans?|años?|ann[oi]|lat|rok|met\w*|aasta\w*", 365),
 ]
-_NUM = r"\d{1,3}|" + "|".join(
-    sorted(_NUMBER_WORDS, key=len, reverse=True))
+_NUM = r"\d{1,3}|" + literal_alternation(
+    [(w, "") for w in sorted(_NUMBER_WORDS, key=lambda w: (-len(w), w))])
 _SPAN = re.compile(
     rf"(?<![\w])(?P<a>{_NUM})(?:\s*(?:-|–|to|до|līdz|bis|à|a|do|iki)\s*(?P<b>{_NUM}))?[\s-]*"
     r"(?P<unit>" + "|".join(f"(?:{u})" for u, _ in _UNITS) + r")(?![\w])",

@@ -92,7 +92,8 @@ def _soup_text(raw: str) -> str:
 
 
 def normalize_space(text: str) -> str:
-    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
+    # _SPACES never spans a line break: one pass over the text, then per line
+    lines = [line.strip() for line in _SPACES.sub(" ", text.replace("\r", "\n")).split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
 
 
