@@ -71,10 +71,9 @@ MONTHS: dict[str, int] = {
 _AMBIGUOUS_ALONE = {"may", "mar", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "jan", "feb",
                     "apr", "sept", "mai", "maj", "maja", "marta", "liepa", "luty"}
 
-# The month forms as a trie (longest first, as a sorted flat alternation):
-# every date pattern tries them, at every position for "March 2027".
-_MON = "(?P<mon>" + literal_alternation(
-    [(m, "") for m in sorted(MONTHS, key=lambda m: (-len(m), m))]) + r")\.?"
+# The month forms as a trie: every date pattern tries them, at every
+# position for "March 2027".
+_MON = "(?P<mon>" + literal_alternation(MONTHS) + r")\.?"
 _MON2 = _MON.replace("?P<mon>", "?P<mon2>")
 _YEAR_TAIL = r"(?:\s*(?:г\.|года|год|року|р\.|r\.|m\.|a\.))?"
 _PATTERNS = [
@@ -313,8 +312,7 @@ _UNITS = [
     (r"months?|mēneš\w*|mēnes\w*|месяц\w*|місяц\w*|monate?n?|mois|mes(?:es)?|mes[ei]|miesi\w*|mėnes\w*|kuu\w*", 30),
     (r"years?|gad[siuaā]\w*|год\w*|лет|рок\w*|jahre?n?|ans?|años?|ann[oi]|lat|rok|met\w*|aasta\w*", 365),
 ]
-_NUM = r"\d{1,3}|" + literal_alternation(
-    [(w, "") for w in sorted(_NUMBER_WORDS, key=lambda w: (-len(w), w))])
+_NUM = r"\d{1,3}|" + literal_alternation(_NUMBER_WORDS)
 _SPAN = re.compile(
     rf"(?<![\w])(?P<a>{_NUM})(?:\s*(?:-|–|to|до|līdz|bis|à|a|do|iki)\s*(?P<b>{_NUM}))?[\s-]*"
     r"(?P<unit>" + "|".join(f"(?:{u})" for u, _ in _UNITS) + r")(?![\w])",

@@ -145,12 +145,14 @@ _NOT_PROVIDED = re.compile(
 
 
 
-def _alternation(terms: str) -> re.Pattern[str]:
-    ordered = sorted((fold(t.strip()) for t in terms.split(",")), key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + literal_alternation([(t, "") for t in ordered]) + r")")
+_TERMS = {flag: [fold(t.strip()) for t in terms.split(",")] for flag, terms in _SUPPORT_TERMS.items()}
 
 
-_SUPPORT = {flag: _alternation(terms) for flag, terms in _SUPPORT_TERMS.items()}
+def _alternation(terms: list[str]) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)(?:" + literal_alternation(terms) + r")")
+
+
+_SUPPORT = {flag: _alternation(terms) for flag, terms in _TERMS.items()}
 # "языковой курс", "курсы латышского языка", "online Latvian course" etc.
 _LANGUAGE_COURSE = re.compile(
     r"(?:курс\w*\s+\w+\s+язык|\w+ian\s+(?:language\s+)?course|\w+ish\s+(?:language\s+)?course"
@@ -162,10 +164,8 @@ _LANGUAGE_COURSE = re.compile(
 # A sentence can only set a flag if it names a support term or a course
 # (every _LANGUAGE_COURSE wording has one of the course words): one quick
 # look for any of them spares the other sentences the wording checks.
-_ALL_TERMS = sorted({fold(t.strip()) for terms in _SUPPORT_TERMS.values() for t in terms.split(",")},
-                    key=lambda t: (-len(t), t))
-_ANY_TERM = re.compile(r"(?<!\w)(?:" + literal_alternation([(t, "") for t in _ALL_TERMS]) + r")"
-                       r"|курс|course|corso|curso|kurs")
+_ANY_TERM = re.compile(r"(?<!\w)(?:" + literal_alternation(t for terms in _TERMS.values() for t in terms)
+                       + r")|курс|course|corso|curso|kurs")
 
 
 def support(text: str) -> Support:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 import nh3
@@ -139,20 +140,20 @@ def _fold_table() -> dict[int, str]:
 _FOLD = _fold_table()
 
 
-def literal_alternation(entries: list[tuple[str, str]]) -> str:
-    """Regex source matching the first of ``entries`` that matches, like
-    ``lit1suf1|lit2suf2|…`` but as a trie of the literals' characters.
+def literal_alternation(entries: Iterable[str | tuple[str, str]]) -> str:
+    """Regex source for a set of literals that matches the longest one that
+    fits, like ``longest|…|shortest`` but as a trie of their characters.
 
-    Each entry is a literal (escaped here) and a regex suffix for after it
-    (``""`` or a look-ahead such as ``(?!\\w)``). Entries come in priority
-    order, a literal before any shorter literal it starts with, as a list
-    sorted by length is. Python's ``re`` tries a flat alternation one entry
-    at a time at every position; the trie checks each character once, which
-    made theme classification about 5x faster.
+    An entry is a literal, or a literal and a regex suffix to match after it
+    (such as ``(?!\\w)``); literals are escaped here and may come in any
+    order. Python's ``re`` tries a flat alternation one entry at a time at
+    every position; the trie checks each character once, which made theme
+    classification about 5x and the date patterns about 3x faster.
     """
+    pairs = sorted({(e, "") if isinstance(e, str) else e for e in entries})
     children: dict[str, list[tuple[str, str]]] = {}
-    ends: list[str] = []  # entries that end at this node: after the longer ones
-    for literal, suffix in entries:
+    ends: list[str] = []  # entries that end at this node: tried after the longer ones
+    for literal, suffix in pairs:
         if literal:
             children.setdefault(literal[0], []).append((literal[1:], suffix))
         else:

@@ -130,9 +130,8 @@ def _pattern() -> tuple[re.Pattern[str], dict[str, set[Theme]]]:
         for word in words.split():
             owners.setdefault(fold(word).replace("-", " "), set()).add(theme)
     # Stems of up to three letters ("cat", "pc") and those marked "=" match whole words.
-    stems = sorted(owners, key=len, reverse=True)
-    entries = [(s.rstrip("="), r"(?!\w)" if len(s) <= 3 or s.endswith("=") else "") for s in stems]
-    lookup = {s.rstrip("="): owners[s] for s in stems}
+    entries = [(s.rstrip("="), r"(?!\w)" if len(s) <= 3 or s.endswith("=") else "") for s in owners]
+    lookup = {s.rstrip("="): themes for s, themes in owners.items()}
     return re.compile(r"(?<!\w)(" + literal_alternation(entries) + r")"), lookup
 
 

@@ -107,8 +107,7 @@ def _stem_lists() -> list[list[tuple[str, str]]]:
     owners = {fold(w).replace("-", " ") for words in themes._KEYWORDS.values() for w in words.split()}
     theme_entries = [(s.rstrip("="), r"(?!\w)" if len(s) <= 3 or s.endswith("=") else "")
                      for s in sorted(owners, key=len, reverse=True)]
-    support = [[(t, "") for t in sorted((fold(x.strip()) for x in terms.split(",")), key=len, reverse=True)]
-               for terms in eligibility._SUPPORT_TERMS.values()]
+    support = [[(t, "") for t in sorted(terms, key=len, reverse=True)] for terms in eligibility._TERMS.values()]
     return [theme_entries, *support]
 
 
@@ -123,12 +122,12 @@ ALL_STEMS = sorted({lit for entries in STEM_LISTS for lit, _ in entries})
 def test_trie_alternation_finds_what_the_flat_one_finds(which: int, pieces: list[str]) -> None:
     """The trie-shaped regex of the theme and support stems is an
     optimisation only: on any text it matches exactly what the plain
-    ``stem1|stem2|…`` alternation (tried in order) matches."""
+    ``stem1|stem2|…`` alternation (longest first, tried in order) matches."""
     from pipeline.normalize.text import literal_alternation
 
-    entries = STEM_LISTS[which]
+    entries = STEM_LISTS[which]  # longest first: what a flat alternation needs
     flat = re.compile(r"(?<!\w)(" + "|".join(re.escape(lit) + suf for lit, suf in entries) + ")")
-    trie = re.compile(r"(?<!\w)(" + literal_alternation(entries) + ")")
+    trie = re.compile(r"(?<!\w)(" + literal_alternation(reversed(entries)) + ")")  # any order
     sample = "".join(pieces)
     assert [(m.start(), m.group(1)) for m in trie.finditer(sample)] == \
         [(m.start(), m.group(1)) for m in flat.finditer(sample)]

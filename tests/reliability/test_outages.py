@@ -106,7 +106,6 @@ def test_elasticsearch_down_for_30s(tmp_path: Path, unique: str, es_url: str, ka
         stop_processes([indexer, api])
         bus.close()
     assert health_during and set(health_during) == {503}, health_during  # degraded, said so
-    backend.drop()  # type: ignore[attr-defined]
     backend.close()
 
 
@@ -164,7 +163,6 @@ def test_kafka_broker_restart(tmp_path: Path, unique: str, es_url: str, kafka_se
             kafka.start()
         stop_processes(procs)
         bus.close()
-    backend.drop()  # type: ignore[attr-defined]
     backend.close()
 
 
