@@ -175,8 +175,6 @@ _TEXT_FIELDS = [
 _LIKE_FIELDS = ["title", "description_text", *(f"i18n_{k}.{lang}" for k in ("title", "text")
                                               for lang in LANGUAGE_ANALYZERS)]
 _FUZZY_FIELDS = ["title^3", "organisation.name", "places", "description_text"]
-# The aggregation holding the unselected facets' counts when something is selected.
-HITS_AGG = "_hits"
 _HIGHLIGHT = {
     "encoder": "html", "pre_tags": ["<mark>"], "post_tags": ["</mark>"], "require_field_match": False,
     "fields": {
@@ -208,9 +206,16 @@ def _facet_filter(facet: str, values: list[str]) -> dict[str, Any]:
     return {"terms": {field: values}}
 
 
-def _missing_or(field: str, clause: dict[str, Any]) -> dict[str, Any]:
-    return {"bool": {"should": [clause, {"bool": {"must_not": {"exists": {"field": field}}}}],
-                     "minimum_should_match": 1}}
+def _excluding(*clauses: dict[str, Any]) -> dict[str, Any]:
+    """Documents matching none of ``clauses``.
+
+    The eligibility filters are written as exclusions ("not for this age",
+    "only for residents of other countries"): most listings have no such
+    limit, so Lucene subtracts a small set from the hits instead of testing
+    "limit satisfied or field missing" on every document, which at 1M
+    listings was most of such a search's time.
+    """
+    return {"bool": {"must_not": list(clauses)}}
 
 
 def base_filters(request: SearchRequest) -> list[dict[str, Any]]:
@@ -218,12 +223,13 @@ def base_filters(request: SearchRequest) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if request.status:
         out.append({"terms": {"status": request.status}})
-    if request.age is not None:
-        out.append(_missing_or("eligibility.age_min", {"range": {"eligibility.age_min": {"lte": request.age}}}))
-        out.append(_missing_or("eligibility.age_max", {"range": {"eligibility.age_max": {"gte": request.age}}}))
-    if request.resident:
-        out.append(_missing_or("eligibility.residence_countries",
-                               {"term": {"eligibility.residence_countries": request.resident}}))
+    if request.age is not None:  # age_min and age_max hold one value each
+        out.append(_excluding({"range": {"eligibility.age_min": {"gt": request.age}}},
+                              {"range": {"eligibility.age_max": {"lt": request.age}}}))
+    if request.resident:  # listed countries, none of them the resident's
+        field = "eligibility.residence_countries"
+        out.append(_excluding({"bool": {"filter": {"exists": {"field": field}},
+                                        "must_not": {"term": {field: request.resident}}}}))
     if request.speaks:
         others = [code for code in ALL_LANGUAGES if code not in request.speaks]
         out.append({"bool": {"must_not": {"terms": {"required_languages": others}}}})
@@ -257,20 +263,42 @@ def _sort(request: SearchRequest) -> list[Any]:
     return keys + [{"id": "asc"}]
 
 
-def build_query(request: SearchRequest, *, alias: str = "opportunities",
-                like_cluster: str | None = None) -> dict[str, Any]:
-    """SearchRequest → request body (pure; the facet logic lives here).
+def _query(request: SearchRequest, must: list[dict[str, Any]], filters: list[dict[str, Any]],
+           must_not: list[dict[str, Any]]) -> dict[str, Any]:
+    query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}],
+                                      "filter": base_filters(request) + filters}}
+    if must_not:
+        query["bool"]["must_not"] = must_not
+    return query
+
+
+def _terms(facet: str) -> dict[str, Any]:
+    return {"terms": {"field": FACET_FIELDS[facet], "size": 250}}
+
+
+def build_searches(request: SearchRequest, *, alias: str = "opportunities",
+                   like_cluster: str | None = None) -> list[dict[str, Any]]:
+    """SearchRequest → the ``_msearch`` body of one search (pure; the facet
+    logic lives here): the page of hits, then the counts.
 
     Text uses ``simple_query_string`` (user input can never inject syntax or
     make the query fail) over the language-neutral and the listing-language
     fields, or a fuzzy ``multi_match`` (typos).
 
-    Facet filters go in ``post_filter``, and every facet's aggregation applies
-    all but its own. The facets with nothing selected share one ``filter``
-    aggregation (all the selections): Elasticsearch tests each matching
-    document against the selections once for them, not once per facet, which
-    at 1M listings was most of a query's time. Only a facet with a selection
-    gets a filter of its own (the other facets' selections).
+    Every facet counts the hits of all selections but its own, so a facet
+    with a selection still shows its other values. The counts are ``size: 0``
+    searches of their own, which Elasticsearch's shard request cache keeps
+    (the same counts asked again come from it until the next refresh that
+    changed the index, never stale), and which run in parallel on the search
+    thread pool:
+
+    - one with every selection in its query, for the facets with nothing
+      selected and the cluster count;
+    - one per facet with a selection, with the other selections in its query.
+
+    Each puts the selections in its query, where they lead Lucene's
+    conjunction, instead of testing every hit against them in ``filter``
+    aggregations, which at 1M listings was most of a broad search's time.
     """
     must: list[dict[str, Any]] = []
     text = request.text
@@ -296,22 +324,9 @@ def build_query(request: SearchRequest, *, alias: str = "opportunities",
         if like_cluster:
             must_not.append({"term": {"cluster_id": like_cluster}})
     facet_filters = {facet: _facet_filter(facet, values) for facet, values in request.filters().items()}
-    def terms(facet: str) -> dict[str, Any]:
-        return {"terms": {"field": FACET_FIELDS[facet], "size": 250}}
-
-    aggs: dict[str, Any] = {facet: terms(facet) for facet in FACETS if facet not in facet_filters}
-    aggs["clusters"] = {"cardinality": {"field": "cluster_id", "precision_threshold": 40000}}
-    if facet_filters:
-        aggs = {HITS_AGG: {"filter": {"bool": {"filter": list(facet_filters.values())}}, "aggs": aggs}}
-        for facet in facet_filters:
-            others = [f for name, f in facet_filters.items() if name != facet]
-            aggs[facet] = {"filter": {"bool": {"filter": others}}, "aggs": {facet: terms(facet)}}
-    query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}], "filter": base_filters(request)}}
-    if must_not:
-        query["bool"]["must_not"] = must_not
+    query = _query(request, must, list(facet_filters.values()), must_not)
     body: dict[str, Any] = {
         "query": query,
-        "aggs": aggs,
         "size": request.size,
         "track_total_hits": True,
         "sort": _sort(request),
@@ -326,24 +341,16 @@ def build_query(request: SearchRequest, *, alias: str = "opportunities",
         body["collapse"] = {"field": "cluster_id"}
     if text:
         body["highlight"] = _HIGHLIGHT
-    if facet_filters:
-        body["post_filter"] = {"bool": {"filter": list(facet_filters.values())}}
-    return body
-
-
-def build_searches(request: SearchRequest, *, alias: str = "opportunities",
-                   like_cluster: str | None = None) -> list[dict[str, Any]]:
-    """The ``_msearch`` body of one search: the page of hits, and the counts.
-
-    The counts (facets and clusters) are a ``size: 0`` search of their own,
-    so Elasticsearch's shard request cache can keep them: the same counts
-    asked again (the start page, a country's page) come from the cache until
-    the next refresh that changed the index, and are never stale. The two
-    searches also run in parallel on the search thread pool.
-    """
-    body = build_query(request, alias=alias, like_cluster=like_cluster)
-    counts = {"query": body["query"], "aggs": body.pop("aggs"), "size": 0, "track_total_hits": False}
-    return [{"index": alias}, body, {"index": alias, "request_cache": True}, counts]
+    aggs: dict[str, Any] = {facet: _terms(facet) for facet in FACETS if facet not in facet_filters}
+    aggs["clusters"] = {"cardinality": {"field": "cluster_id", "precision_threshold": 40000}}
+    counts = [{"query": query, "aggs": aggs}]
+    for facet in facet_filters:
+        others = [f for name, f in facet_filters.items() if name != facet]
+        counts.append({"query": _query(request, must, others, must_not), "aggs": {facet: _terms(facet)}})
+    searches: list[dict[str, Any]] = [{"index": alias}, body]
+    for count in counts:
+        searches += [{"index": alias, "request_cache": True}, {**count, "size": 0, "track_total_hits": False}]
+    return searches
 
 
 def _msearch_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -490,7 +497,7 @@ class ElasticsearchBackend:
             like_cluster = liked.get("cluster_id")
         searches = build_searches(request, alias=self.alias, like_cluster=like_cluster)
         try:
-            found, counted = self.es.msearch(searches=searches)["responses"]
+            found, counted, *selected_counts = self.es.msearch(searches=searches)["responses"]
         except BadRequestError as exc:
             raise ValueError(f"search request refused: {exc}") from exc
         except (TransportError, ApiError) as exc:
@@ -508,15 +515,11 @@ class ElasticsearchBackend:
                 distance_km=round(distance, 3) if isinstance(distance, (int, float)) else None,
             ))
         aggs = _msearch_item(counted)["aggregations"]
-        unselected = aggs.get(HITS_AGG, aggs)
-        selected = request.filters()
-        facets = {
-            facet: {b["key"]: b["doc_count"]
-                    for b in (aggs[facet][facet] if facet in selected else unselected[facet])["buckets"]}
-            for facet in FACETS
-        }
+        for item in selected_counts:  # a selected facet's counts each
+            aggs.update(_msearch_item(item)["aggregations"])
+        facets = {facet: {b["key"]: b["doc_count"] for b in aggs[facet]["buckets"]} for facet in FACETS}
         total = resp["hits"]["total"]["value"]
-        clusters = int(unselected["clusters"]["value"])
+        clusters = int(aggs["clusters"]["value"])
         return SearchResult(
             total=total, clusters=clusters, hits=hits, facets=facets, page=request.page,
             size=request.size, next_cursor=self._next_cursor(request, resp, clusters if request.collapse else total),
