@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import pycld2
+
 from pipeline.events import LanguageRequirement
 from pipeline.normalize.text import sentences
 
@@ -40,6 +42,15 @@ SAMPLE_CHARS = 250  # the title and the opening: enough to tell, and fast
 # halves lingua's time, a third of the normalizer's.
 QUICK_CHARS = 100
 QUICK_CONFIDENCE = 0.99
+# Before lingua, CLD2 (Chromium's detector, about 20 times faster) reads the
+# sample: when it calls its verdict reliable, finds at least this share of
+# the text in that one language, and the language is one of ours, lingua is
+# not asked. On the benchmark corpus (4,214 real listings) that is 73% of
+# them. On every listing with a description the two agree; they differ only
+# on 120 title-only listings, where lingua's low-accuracy mode misreads
+# short English titles ("Volunteering in Waldorf Open school in Vilnius,
+# Lithuania" as Lithuanian) and CLD2 is right on about 114 of them.
+CLD2_PERCENT = 95
 
 
 @lru_cache(maxsize=1)
@@ -55,12 +66,33 @@ def _code(language) -> str:  # noqa: ANN001 - lingua Language
     return "no" if code == "nb" else code
 
 
+@lru_cache(maxsize=1)
+def _codes() -> frozenset[str]:
+    from lingua import Language
+
+    return frozenset(_code(getattr(Language, name)) for name in _DETECTABLE)
+
+
+def _clear_verdict(sample: str) -> str | None:
+    """CLD2's verdict on ``sample`` when it is beyond doubt (see CLD2_PERCENT)."""
+    try:
+        reliable, _bytes, found = pycld2.detect(sample, isPlainText=True)
+    except (pycld2.error, UnicodeError, ValueError):  # e.g. lone surrogates
+        return None
+    code = found[0][1] if found else ""
+    if reliable and found[0][2] >= CLD2_PERCENT and code in _codes():
+        return code
+    return None
+
+
 def detect_language(text: str, hint: str | None = None) -> str | None:
     """ISO 639-1 code of ``text``'s language, or ``hint`` when unsure."""
     hint = (hint or "").strip().lower()[:2] or None
     sample = text[:SAMPLE_CHARS]
     if len(sample.strip()) < MIN_DETECT_CHARS:
         return hint
+    if (clear := _clear_verdict(sample)) is not None:
+        return clear
     detector = _detector()
     if len(sample) > QUICK_CHARS and len(sample[:QUICK_CHARS].strip()) >= MIN_DETECT_CHARS:
         quick = detector.compute_language_confidence_values(sample[:QUICK_CHARS])
