@@ -24,7 +24,7 @@ from functools import lru_cache
 import pycld2
 
 from pipeline.events import LanguageRequirement
-from pipeline.normalize.text import sentences
+from pipeline.normalize.text import literal_alternation, sentences
 
 # ------------------------------------------------------------------ detection
 
@@ -158,6 +158,36 @@ _NAME_PREFIXES = {rx[:3].lower() for rx in _NAMES} | {
 _WORDS = re.compile(r"\w+")
 
 
+def _literal_starts(rx: str) -> set[str]:
+    """The literal text each top-level alternative of ``rx`` starts with."""
+    alternatives, depth, current = [], 0, ""
+    for ch in rx:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "|" and depth == 0:
+            alternatives.append(current)
+            current = ""
+        else:
+            current += ch
+    alternatives.append(current)
+    return {re.split(r"[\\.^$*+?{}\[\]()|]", alt, maxsplit=1)[0].lower() for alt in alternatives}
+
+
+# Every language name starts with one of these stems, so a text or sentence
+# with none of them names no language: most listings (all but 377 of the
+# 4,214 in the benchmark corpus) skip the word-by-word look. Searched in the
+# lowercased text, case-sensitively, which is about 3x faster than IGNORECASE.
+_NAME_STEMS = set().union(*(_literal_starts(rx) for rx in _NAMES))
+assert "" not in _NAME_STEMS
+_ANY_NAME = re.compile(r"\b(?:" + literal_alternation(_NAME_STEMS) + ")")
+
+
+def _may_name_a_language(text: str) -> bool:
+    lowered = text.lower()
+    # A character whose lowercase is longer (such as "İ") could hide a name
+    # from the lowercased text: such text takes the full look.
+    return len(lowered) != len(text) or _ANY_NAME.search(lowered) is not None
+
+
 def _language_of(word: str) -> str | None:
     if word[:3].lower() not in _NAME_PREFIXES:
         return None
@@ -270,7 +300,11 @@ def _resolve_clause(clause: str) -> list[LanguageRequirement]:
 def required_languages(text: str) -> list[LanguageRequirement]:
     """Language requirements stated in ``text``, one per language (first statement wins)."""
     out: dict[str, LanguageRequirement] = {}
+    if not _may_name_a_language(text):
+        return []
     for sentence in sentences(text):
+        if not _may_name_a_language(sentence):
+            continue
         for clause in _CLAUSES.split(sentence):
             for req in _resolve_clause(clause):
                 known = out.get(req.language)

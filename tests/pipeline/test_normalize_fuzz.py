@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.events import InvalidEvent, Opportunity, RawOpportunity, parse_event
@@ -172,3 +172,31 @@ def test_word_start_lookbehind_is_word_boundary(pieces: str) -> None:
         fast = re.compile(re.escape(word[0]) + r"(?<!\w.)" + re.escape(word[1:]))
         plain = re.compile(r"\b" + re.escape(word))
         assert [m.span() for m in fast.finditer(pieces)] == [m.span() for m in plain.finditer(pieces)]
+
+
+_NAME_WORDS = ["English", "englisch", "Deutschkenntnisse", "deutschland", "Slovene", "slovenian", "RUSSE",
+               "русского", "Латышский", "англійською", "łotewskiego", "anglų", "vācu", "Français", "francais",
+               "eesti", "İngilizce", "ENGLİSH", "castellano", "Polish", "polishing", "ital", "lat", "ang"]
+
+
+@FUZZ
+@given(pieces=st.lists(st.tuples(st.sampled_from(_NAME_WORDS + ["is", "required", "B2", "or", "the", "x"]),
+                                 st.sampled_from([str.lower, str.upper, str.title, str]),
+                                 st.sampled_from([" ", "", ", ", ". ", "-", "_", "\n", "ß", "1"])),
+                       max_size=10)
+       .map(lambda ps: "".join(case(word) + gap for word, case, gap in ps)))
+@example(pieces="ENGLİSH is required")  # "İ" lowercases to two characters
+def test_language_name_quick_look_misses_no_name(pieces: str) -> None:
+    """Text the quick look skips names no language: wherever the word-by-word
+    look finds a name, the quick look says the text may name one."""
+    from pipeline.normalize import language
+
+    if language._mentions(pieces):
+        assert language._may_name_a_language(pieces)
+
+
+def test_language_name_quick_look_skips_text_without_names() -> None:
+    from pipeline.normalize import language
+
+    assert not language._may_name_a_language("Help at the food bank on Saturdays; no experience needed.")
+    assert language._may_name_a_language("Saturdays; ENGLISCHKENNTNISSE erforderlich.")
