@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -111,6 +112,7 @@ def run(k: int = 20) -> dict[str, Any]:
             delete_topics(up["kafka"], f"{prefix}.")
             backend.drop()  # type: ignore[attr-defined]
             backend.close()
+    shutil.rmtree(tmp, ignore_errors=True)  # kept when a listing never arrived: the logs are there
     return {
         "listings": k,
         "p50_seconds": round(statistics.median(latencies), 2),

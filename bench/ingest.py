@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -151,6 +152,7 @@ def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str
             proc.terminate()
             proc.wait(30)
         delete_topics(kafka, f"{prefix}.")
+    shutil.rmtree(tmp, ignore_errors=True)  # kept when a worker failed: its log is there
 
     pipeline_rate = expected / elapsed
     result: dict[str, Any] = {

@@ -90,6 +90,7 @@ def run(n: int = 100_000, seconds: int = 30, connections: int = 8, workers: int 
     finally:
         proc.terminate()
         proc.wait(10)
+        shutil.rmtree(script.parent, ignore_errors=True)
     es.close()
     return {"docs": n, "seconds": seconds, "connections": connections, "workers": workers,
             "mix": len(mix), "distinct_in_mix": len(set(paths)), **parse_wrk(out)}

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -247,6 +248,7 @@ def run(n: int = 100_000, queries: int = 400, embedded: bool = True,
         es.drop()  # type: ignore[attr-defined]
     es.close()
     sq.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     r = lambda v: round(v, 1)  # noqa: E731
     out = {
         "docs": n, "queries": queries, "es_load_seconds": r(es_load),

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-import tempfile
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -107,18 +106,17 @@ class Deduplicator:
     keeps at most ``cache_mb`` of it in memory. The file is disposable (no
     journal, no fsync): the normalizer rebuilds it from the compacted
     normalized topic at start-up (``restore``). ``path=None`` makes a
-    temporary file that ``close`` removes.
+    temporary file that no one else can see and that goes with the process.
     """
 
     def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM, *,
                  path: str | Path | None = None, cache_mb: int = 32) -> None:
         self.threshold = threshold
         self.num_perm = num_perm
-        self._tmp = None
-        if path is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="tilts-dedupe-")
-            path = Path(self._tmp.name) / "clusters.sqlite"
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        # "" is SQLite's private temporary database: its file is unlinked as
+        # soon as it is opened, so nothing is left behind however the process
+        # ends (a killed normalizer used to leave its clusters.sqlite in /tmp).
+        self._db = sqlite3.connect("" if path is None else str(path), check_same_thread=False)
         self._db.executescript(f"PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; "
                                f"PRAGMA cache_size = -{cache_mb * 1024};")
         if self._db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA:
@@ -142,8 +140,6 @@ class Deduplicator:
 
     def close(self) -> None:
         self._db.close()
-        if self._tmp is not None:
-            self._tmp.cleanup()
 
     def flush(self) -> None:
         """End the current write transaction (call once per batch)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from pipeline.events import Opportunity, RawOpportunity
 from pipeline.normalize import normalize
@@ -113,3 +117,29 @@ def test_real_corpus_clusters_are_small_and_one_per_source() -> None:
     for cluster in members.values():
         assert max(Counter(o.source_id for o in cluster).values()) == 1
     assert any(len(c) > 1 for c in members.values())
+
+
+def test_a_killed_normalizer_leaves_no_cluster_file(tmp_path: Path) -> None:
+    """The clustering state is a private temporary SQLite file: a normalizer
+    killed with -9 (or by the OOM killer) leaves nothing in the temp folder."""
+    script = (
+        "import sys, time\n"
+        "from pipeline.normalize.dedupe import Deduplicator\n"
+        "from bench.corpus import realistic_events\n"
+        "from pipeline.normalize import normalize\n"
+        "d = Deduplicator()\n"
+        "for e in realistic_events()[:300]:\n"
+        "    d.place(normalize(e))\n"
+        "d.flush()\n"
+        "print(len(d), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path), "SQLITE_TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert int(proc.stdout.readline()) == 300  # placed: the state is in use
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert list(tmp_path.iterdir()) == []

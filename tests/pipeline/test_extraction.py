@@ -6,15 +6,15 @@ from datetime import date, datetime
 
 import pytest
 
+from bench.corpus import realistic_events
 from pipeline.events import DurationClass, Theme
+from pipeline.normalize import language
 from pipeline.normalize.activity import activity_type, programme
 from pipeline.normalize.dates import duration, parse_date, text_dates
 from pipeline.normalize.eligibility import age_range, support
-from bench.corpus import realistic_events
-from pipeline.normalize import language
 from pipeline.normalize.language import detect_language, required_languages
-from pipeline.normalize.text import html_to_text
 from pipeline.normalize.places import city_from_location, countries_in, country_code, gazetteer
+from pipeline.normalize.text import html_to_text
 from pipeline.normalize.themes import classify
 
 BASE = date(2026, 11, 20)
