@@ -183,10 +183,11 @@ def render(results: dict[str, tuple[Any, str]]) -> str:
                          f"`tilts serve` in its own process, after one untimed pass of the whole mix. "
                          + (f"Loading took {r['es_load_seconds']} s into Elasticsearch{sqlite}." if r["es_load_seconds"]
                             >= 1 else f"The index was kept from an earlier run{sqlite}.")
-                         + (f" The facet counts of a search are a separate `size: 0` search that Elasticsearch's request "
-                            f"cache keeps until the index changes; the mix asks {r['distinct_count_queries']} distinct "
-                            f"counts, and each timed pass (bare and API) starts with the cache empty. The uncached row "
-                            f"empties it before every query." if "distinct_count_queries" in r else ""))
+                         + (f" The facet counts of a search are `size: 0` searches of their own (one for the facets "
+                            f"with nothing selected, one per selected facet) that Elasticsearch's request cache keeps "
+                            f"until the index changes; the mix asks {r['distinct_count_queries']} distinct counts of "
+                            f"the unselected facets, and each timed pass (bare and API) starts with the cache empty. "
+                            f"The uncached row empties it before every query." if "distinct_count_queries" in r else ""))
     for part, r in (("ingest", ing), ("backlog-1m", get("backlog-1m"))):
         if r:
             shape = "; ".join(f"{stage}: " + ", ".join(f"{k} {v} MB" for k, v in marks.items())
