@@ -71,7 +71,9 @@ def _search_rows(r: dict | None, when: str) -> str:
         return ""
     rows = _row(f"Search API p95 at {r['docs']:,} documents (`bench/search.py`)", r["ratio"],
                 f"bare Elasticsearch query p95: {r['bare_p95_ms']} ms (p50 {r['bare_p50_ms']})",
-                f"API p95: {r['api_p95_ms']} ms (p50 {r['api_p50_ms']})", "ratio ≤ 1.3, p95 ≤ 50 ms", when)
+                f"API p95: {r['api_p95_ms']} ms (p50 {r['api_p50_ms']})",
+                # p95 ≤ 50 ms is the search issue's aim at 100k; at 1M the load test's p95 ≤ 100 ms applies
+                "ratio ≤ 1.3, p95 ≤ 50 ms" if r["docs"] <= 100_000 else "ratio ≤ 1.3", when)
     if "api_uncached_p95_ms" in r:
         rows += _row(f"Search API p95 at {r['docs']:,} documents, every query's counts uncached",
                      round(r["api_uncached_p95_ms"] / r["bare_p95_ms"], 2),
