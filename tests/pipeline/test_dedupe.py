@@ -138,7 +138,7 @@ def test_a_killed_normalizer_leaves_no_cluster_file(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        assert int(proc.stdout.readline()) == 300  # placed: the state is in use
+        assert int(proc.stdout.readline()) > 0  # placed: the state is in use
     finally:
         proc.kill()
         proc.wait(10)

@@ -121,17 +121,19 @@ def _lingua(sample: str) -> str:
 def test_cld2_first_look_agrees_with_lingua_on_descriptions() -> None:
     """CLD2 answers before lingua only when it is beyond doubt: on real
     listings with a description, its answer is lingua's own verdict."""
-    answered = 0
-    for raw in realistic_events()[::3]:
+    events = realistic_events()  # 4,214 with ../shared/data, else the 62 of the gold set
+    checked = answered = 0
+    for raw in events[:: 3 if len(events) > 1000 else 1]:
         description = html_to_text(raw.description_html or "")
         if len(description) < 100:
             continue
+        checked += 1
         sample = f"{raw.title}\n{description}"[:language.SAMPLE_CHARS]
         clear = language._clear_verdict(sample)
         if clear is not None:
             answered += 1
             assert clear == _lingua(sample), sample
-    assert answered > 500  # it answers for most of them
+    assert answered > checked / 2  # it answers for most of them
 
 
 @pytest.mark.parametrize(("title", "code"), [
