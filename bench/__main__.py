@@ -48,7 +48,7 @@ PARTS: dict[str, Callable[[], Any]] = {
 
 
 def _versions() -> str:
-    names = ("scrapy", "pydantic", "lingua-language-detector", "datasketch", "kafka-python",
+    names = ("scrapy", "pydantic", "lingua-language-detector", "pycld2", "datasketch", "kafka-python",
              "elasticsearch", "fastapi")
     return ", ".join(f"{n} {version(n)}" for n in names)
 
