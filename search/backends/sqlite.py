@@ -395,7 +395,8 @@ class SqliteBackend:
             for code in spoken:
                 struck = f"replace({struck}, ?, ',')"
                 params.append(f",{code},")
-            clauses.append(f"{struck} = ','")
+            # most listings require no language: the comparison spares them the replaces
+            clauses.append(f"(d.required_languages = ',' OR {struck} = ',')")
         if request.age is not None:
             clauses.append("(d.age_min IS NULL OR d.age_min <= ?) AND (d.age_max IS NULL OR d.age_max >= ?)")
             params += [request.age, request.age]
