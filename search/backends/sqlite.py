@@ -45,7 +45,7 @@ from search.backends.base import (
     haversine_km,
     place_text,
 )
-from search.backends.facet_rows import FacetRows, IndexState, refreshed
+from search.backends.facet_rows import FacetRows, IndexState, numbers, refreshed
 from search.stemming import query_variants, stem_text
 
 # The number the next document gets: meta.next_n, or, in a file written
@@ -73,7 +73,9 @@ CREATE TABLE IF NOT EXISTS docs (
 DROP INDEX IF EXISTS docs_status;  -- docs_filter starts with the same columns and covers more
 CREATE INDEX IF NOT EXISTS docs_filter ON docs(status, first_seen, deadline, start_date, updated_date,
     age_min, age_max, has_residence, required_languages, cluster_id, id);
-CREATE INDEX IF NOT EXISTS docs_deadline ON docs(deadline);
+DROP INDEX IF EXISTS docs_deadline;  -- docs_by_deadline: the same order, and it covers what filters read
+CREATE INDEX IF NOT EXISTS docs_by_deadline ON docs(deadline, status, first_seen, start_date, updated_date,
+    age_min, age_max, has_residence, required_languages, cluster_id, id);
 CREATE TABLE IF NOT EXISTS facets (
     n INTEGER NOT NULL,
     facet TEXT NOT NULL,
@@ -605,8 +607,7 @@ class SqliteBackend:
         joins, join_params = joined  # its joins (``_joins``)
         if free:
             def free_counts() -> dict[str, list[tuple[str, int]]]:
-                ns = [r[0] for r in c.execute("SELECT n FROM _m")]
-                return rows.count(ns, free)
+                return rows.count(numbers(c, "SELECT n FROM _m"), free)
 
             key = ("free", where, tuple(map(str, params)), tuple(map(str, join_params)), tuple(free), state)
             counts.update(self._cached(key, free_counts))
@@ -616,8 +617,7 @@ class SqliteBackend:
             args = [*join_params, *fparams]
 
             def own_counts(sql: str = sql, args: list[Any] = args, facet: str = facet) -> list[tuple[str, int]]:
-                ns = [r[0] for r in c.execute(sql, args)]
-                return rows.count(ns, [facet])[facet]
+                return rows.count(numbers(c, sql, args), [facet])[facet]
 
             counts[facet] = self._cached(("own", sql, tuple(map(str, args)), facet, state), own_counts)
         return {facet: dict(sorted(found, key=lambda r: (-r[1], r[0]))[:250]) for facet, found in counts.items()}

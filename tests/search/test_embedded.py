@@ -100,9 +100,13 @@ def test_index_of_an_earlier_layout_is_migrated_in_place(tmp_path: Path) -> None
     writer, _ = _pair(tmp_path)
     writer.upsert_many([_requiring(1), _requiring(2, "lv"), _requiring(3, "en", "ru"), _requiring(4, "en")])
     writer._conn.execute("DROP INDEX docs_filter")
+    writer._conn.execute("DROP INDEX docs_by_deadline")  # the older file had docs_deadline
+    writer._conn.execute("CREATE INDEX docs_deadline ON docs(deadline)")
     writer._conn.execute("ALTER TABLE docs DROP COLUMN required_languages")
     again = SqliteBackend(tmp_path / "search.sqlite3")
     again.setup()
+    indexes = {r[0] for r in again._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"docs_filter", "docs_by_deadline"} <= indexes and "docs_deadline" not in indexes
 
     def speaking(*codes: str) -> set[str]:
         return {h.id for h in again.search(SearchRequest(speaks=list(codes))).hits}
