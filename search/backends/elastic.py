@@ -299,6 +299,11 @@ def build_searches(request: SearchRequest, *, alias: str = "opportunities",
     Each puts the selections in its query, where they lead Lucene's
     conjunction, instead of testing every hit against them in ``filter``
     aggregations, which at 1M listings was most of a broad search's time.
+
+    The page of hits asks for the request cache too (Elasticsearch caches a
+    ``size`` > 0 search only when asked): a search asked again, such as a
+    popular start page, skips its query phase until the next refresh that
+    changed the index; the fetch phase (sources, highlights) still runs.
     """
     must: list[dict[str, Any]] = []
     text = request.text
@@ -347,7 +352,7 @@ def build_searches(request: SearchRequest, *, alias: str = "opportunities",
     for facet in facet_filters:
         others = [f for name, f in facet_filters.items() if name != facet]
         counts.append({"query": _query(request, must, others, must_not), "aggs": {facet: _terms(facet)}})
-    searches: list[dict[str, Any]] = [{"index": alias}, body]
+    searches: list[dict[str, Any]] = [{"index": alias, "request_cache": True}, body]
     for count in counts:
         searches += [{"index": alias, "request_cache": True}, {**count, "size": 0, "track_total_hits": False}]
     return searches

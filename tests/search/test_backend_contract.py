@@ -93,9 +93,10 @@ def test_facet_counts(backend: SearchBackend) -> None:
 
 
 def test_repeated_counts_follow_every_change(backend: SearchBackend) -> None:
-    """Facet counts asked again come from a cache (Elasticsearch's shard
-    request cache, SQLite's per-generation counts), and a change to the index
-    shows in them as soon as it is searchable: never stale counts."""
+    """Facet counts and pages of hits asked again come from a cache
+    (Elasticsearch's shard request cache, SQLite's per-generation counts),
+    and a change to the index shows in them as soon as it is searchable:
+    never stale counts or hits."""
     seed(backend)
     request = SearchRequest(country=["LV", "EE"], theme=["environment", "social"])
     before = backend.search(request)
@@ -104,13 +105,15 @@ def test_repeated_counts_follow_every_change(backend: SearchBackend) -> None:
     assert backend.search(request) == before
     if backend.name == "elasticsearch":
         stats = backend.es.indices.stats(index=backend.alias, metric="request_cache")  # type: ignore[attr-defined]
-        assert stats["_all"]["total"]["request_cache"]["hit_count"] >= 1
+        # the page of hits, the unselected facets' counts, and one count per selected facet
+        assert stats["_all"]["total"]["request_cache"]["hit_count"] >= 4
     backend.upsert_many([make_opportunity(5, title="Beach clean-up", country="EE", city="Pärnu",
                                           themes=(Theme.environment,))])
     backend.refresh()
     after = backend.search(request)
     assert after.total == 4 and after.facets["country"] == {"LV": 2, "EE": 2}
     assert after.facets["theme"]["environment"] == 3
+    assert "Beach clean-up" in {h.opportunity["title"] for h in after.hits}
 
 def test_counts_follow_changed_and_deleted_listings(backend: SearchBackend) -> None:
     """A listing that moves, and one that is gone, count where they are now:
