@@ -153,8 +153,6 @@ _NAMES: dict[str, str] = {
     r"hispaania": "es", r"itaalia": "it", r"poola": "pl", r"leedu": "lt", r"eesti": "et",
 }
 _NAME_PATTERNS = [(re.compile(rx, re.IGNORECASE), code) for rx, code in _NAMES.items()]
-_NAME_PREFIXES = {rx[:3].lower() for rx in _NAMES} | {
-    alt[:3].lower() for rx in _NAMES for alt in rx.split("|")}
 _WORDS = re.compile(r"\w+")
 
 
@@ -179,6 +177,8 @@ def _literal_starts(rx: str) -> set[str]:
 _NAME_STEMS = set().union(*(_literal_starts(rx) for rx in _NAMES))
 assert "" not in _NAME_STEMS
 _ANY_NAME = re.compile(r"\b(?:" + literal_alternation(_NAME_STEMS) + ")")
+# A word can only be a name if it starts like one of them.
+_NAME_PREFIXES = {stem[:3] for stem in _NAME_STEMS}
 
 
 def _may_name_a_language(text: str) -> bool:

@@ -263,10 +263,9 @@ def _sort(request: SearchRequest) -> list[Any]:
     return keys + [{"id": "asc"}]
 
 
-def _query(request: SearchRequest, must: list[dict[str, Any]], filters: list[dict[str, Any]],
+def _query(must: list[dict[str, Any]], filters: list[dict[str, Any]],
            must_not: list[dict[str, Any]]) -> dict[str, Any]:
-    query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}],
-                                      "filter": base_filters(request) + filters}}
+    query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}], "filter": filters}}
     if must_not:
         query["bool"]["must_not"] = must_not
     return query
@@ -329,7 +328,8 @@ def build_searches(request: SearchRequest, *, alias: str = "opportunities",
         if like_cluster:
             must_not.append({"term": {"cluster_id": like_cluster}})
     facet_filters = {facet: _facet_filter(facet, values) for facet, values in request.filters().items()}
-    query = _query(request, must, list(facet_filters.values()), must_not)
+    base = base_filters(request)
+    query = _query(must, base + list(facet_filters.values()), must_not)
     body: dict[str, Any] = {
         "query": query,
         "size": request.size,
@@ -351,7 +351,7 @@ def build_searches(request: SearchRequest, *, alias: str = "opportunities",
     counts = [{"query": query, "aggs": aggs}]
     for facet in facet_filters:
         others = [f for name, f in facet_filters.items() if name != facet]
-        counts.append({"query": _query(request, must, others, must_not), "aggs": {facet: _terms(facet)}})
+        counts.append({"query": _query(must, base + others, must_not), "aggs": {facet: _terms(facet)}})
     searches: list[dict[str, Any]] = [{"index": alias, "request_cache": True}, body]
     for count in counts:
         searches += [{"index": alias, "request_cache": True}, {**count, "size": 0, "track_total_hits": False}]

@@ -104,11 +104,10 @@ class FacetRows:
         keys = [k for k in (self.keys.get((facet, v)) for v in values) if k is not None]
         return float(self._totals[keys].sum()) / max(1, self.documents) if keys else 0.0
 
-    def count(self, ns: Sequence[int] | np.ndarray, facets: Collection[str]) -> dict[str, list[tuple[str, int]]]:
-        """(value, documents) per facet in ``facets`` over the documents ``ns``."""
+    def count(self, ns: np.ndarray, facets: Collection[str]) -> dict[str, list[tuple[str, int]]]:
+        """(value, documents) per facet in ``facets`` over the documents ``ns`` (``numbers``)."""
         mask = np.zeros(self.max_n + 1, dtype=bool)
-        if len(ns):
-            mask[np.asarray(ns, dtype=np.int64)] = True
+        mask[ns] = True
         counts = np.bincount(self.row_k[mask[self.row_n]], minlength=len(self.labels))
         out: dict[str, list[tuple[str, int]]] = {f: [] for f in facets}
         for key in np.flatnonzero(counts).tolist():
