@@ -28,7 +28,7 @@ def check_source(source: Source, *, network: bool = False, timeout: float = 10.0
         return problems
     request = urllib.request.Request(first, headers={"User-Agent": USER_AGENT})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - registry URLs
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             if response.status >= 400:
                 problems.append(f"first page answered {response.status}")
     except (urllib.error.URLError, OSError, ValueError) as exc:

@@ -45,7 +45,7 @@ def jsonld_blocks(html: str, base_url: str) -> tuple[list[Any], list[str]]:
 
 
 _SCRIPT = re.compile(
-    r"<script[^>]*type=[\"']application/ld\+json[\"'][^>]*>(.*?)</script>", re.I | re.S
+    r"<script[^>]*type=[\"']application/ld\+json[\"'][^>]*>(.*?)</script>", re.IGNORECASE | re.DOTALL
 )
 
 

@@ -25,7 +25,9 @@ nothing (the next crawl re-publishes all it found) and reports the failure in
 Settings: ``TILTS_BUS_URL`` (``kafka://…`` or ``sqlite:///…``),
 ``TILTS_TOPIC_PREFIX``, ``TILTS_CRAWL_STATE_DIR``, ``TILTS_PUBLISH_RETRY_SECONDS``,
 ``TILTS_RESULT_FILE``. Stats: ``tilts/published``,
-``tilts/new``, ``tilts/changed``, ``tilts/unchanged``, ``tilts/dead_letters``.
+``tilts/new``, ``tilts/changed``, ``tilts/unchanged``, ``tilts/dead_letters``;
+failures are ``tilts/errors/<kind>`` (crawlers/failures.py): CrawlStats.errors
+is the sum of errors_by_kind, and a crawl is complete only without any.
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scrapy import Spider
+from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
+from crawlers.failures import count_error, errors_by_kind, warnings_by_kind
 from crawlers.items import CrawlDeadLetter
 from crawlers.seen import SeenSet
 from pipeline.bus import Bus, BusError, open_bus
@@ -128,7 +131,13 @@ class BusPublishPipeline:
         url = crawler.settings.get("TILTS_BUS_URL")
         if not url:
             raise NotConfigured("TILTS_BUS_URL is not set")
-        return cls(crawler, url, crawler.settings.get("TILTS_TOPIC_PREFIX", ""))
+        pipeline = cls(crawler, url, crawler.settings.get("TILTS_TOPIC_PREFIX", ""))
+        crawler.signals.connect(pipeline._item_error, signal=signals.item_error)
+        return pipeline
+
+    def _item_error(self, *args: Any, **kwargs: Any) -> None:
+        """An item this pipeline failed on (Scrapy logs it): one ``item_error``."""
+        count_error(self.crawler.stats, "item_error")
 
     def open_spider(self, spider: Spider | None = None) -> None:
         spider = spider or self.crawler.spider
@@ -211,21 +220,9 @@ class BusPublishPipeline:
             for key, value in values.items()
             if key.startswith("downloader/response_status_count/")
         }
-        errors_by_kind: dict[str, int] = {}
-        for key, value in values.items():
-            for prefix in ("downloader/exception_type_count/", "spider_exceptions/"):
-                if key.startswith(prefix) and key != "spider_exceptions/count":
-                    kind = key[len(prefix):].rsplit(".", 1)[-1]
-                    errors_by_kind[kind] = errors_by_kind.get(kind, 0) + int(value)
-        for status, count in status_counts.items():
-            if status.startswith("5"):
-                errors_by_kind[f"http_{status}"] = count
-        for key in ("tilts/extraction_errors", "tilts/malformed_jsonld", "tilts/sitemap_errors"):
-            if values.get(key):
-                errors_by_kind[key.split("/", 1)[1]] = int(values[key])
-        errors = (int(values.get("log_count/ERROR", 0))
-                  + int(values.get("spider_exceptions/count", 0))
-                  + int(values.get("downloader/exception_count", 0)))
+        # One count per failure, by kind; errors is their sum (crawlers/failures.py).
+        by_kind = errors_by_kind(values)
+        errors = sum(by_kind.values())
         finish_reason = str(values.get("finish_reason") or "finished")
         complete = (bool(getattr(spider, "full_crawl", False)) and finish_reason == "finished"
                     and errors == 0)
@@ -248,9 +245,10 @@ class BusPublishPipeline:
             unchanged=int(values.get("tilts/unchanged", 0)),
             not_modified=int(values.get("httpcache/revalidate", 0)),
             missing=missing,
-            errors_by_kind=errors_by_kind,
+            errors_by_kind=by_kind,
             robots_denials=int(values.get("robotstxt/forbidden", 0)),
             offsite_filtered=int(values.get("offsite/filtered", 0)),
+            warnings_by_kind=warnings_by_kind(values),  # anomalies that lost nothing
         )
         self._publish(CRAWL_STATS_TOPIC, report.source_id, report.to_bytes(), report.headers())
         self._flush()

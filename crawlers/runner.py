@@ -53,7 +53,8 @@ def crawl(
         cmd += ["-s", f"TILTS_RESULT_FILE={result_file}"]
         try:
             proc = subprocess.run(
-                cmd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+                cmd, check=False, env=env, capture_output=True, text=True, timeout=timeout,
+                stdin=subprocess.DEVNULL
             )
         except subprocess.TimeoutExpired as exc:
             tail = (exc.stderr or b"")[-4000:]

@@ -37,9 +37,22 @@ DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 RETRY_TIMES = 2
 # Retry 5xx and timeouts after 1 s, 2 s, … (crawlers/middlewares.py), not at once.
+# Every failure is counted once, by kind, where it is final (crawlers/failures.py):
+# just outside the retries (540), and where Scrapy refuses a redirect loop
+# (600, 580) or a body over DOWNLOAD_MAXSIZE once decompressed (590).
+# Text responses reach the spiders in UTF-8, read in the encoding their bytes
+# are really in (585: after decompression, before the meta refresh check).
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawlers.middlewares.BackoffRetryMiddleware": 550,
+    "crawlers.middlewares.FinalOutcomeMiddleware": 540,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "crawlers.middlewares.LoopCountingRedirectMiddleware": 600,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawlers.middlewares.LoopCountingMetaRefreshMiddleware": 580,
+    "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+    "crawlers.middlewares.SizeCountingHttpCompressionMiddleware": 590,
+    "crawlers.middlewares.EncodingMiddleware": 585,
 }
 TILTS_RETRY_BACKOFF_BASE = 1.0
 TILTS_RETRY_BACKOFF_MAX = 60.0

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urljoin, urlsplit
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AnyUrl, BaseModel, ConfigDict, Field, ValidationError
 
 RAW_TOPIC = "opportunities.raw.v1"
 NORMALIZED_TOPIC = "opportunities.normalized.v1"
@@ -35,6 +37,50 @@ COMPACTED_TOPICS = frozenset({NORMALIZED_TOPIC})
 
 CONTENT_TYPE = "application/json"
 SCHEMA_VERSION = 1
+
+WEB_SCHEMES = frozenset({"http", "https"})
+MAX_URL_CHARS = 4096
+# Browsers drop tab and line breaks anywhere in a URL and C0 controls and
+# spaces at its ends ("java\tscript:" is "javascript:"): do the same before
+# looking at the scheme.
+_URL_STRIPPED = re.compile(r"[\t\n\r]")
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*:")
+
+
+def web_url(value: object, base: str | None = None) -> str | None:
+    """``value`` as an absolute http(s) URL (resolved against ``base``), or None.
+
+    The one gate for every link tilts shows, feeds or mails: ``javascript:``,
+    ``data:``, ``vbscript:``, ``file:`` and anything without a host are refused
+    here, in the event contract and again in the templates and feeds.
+    """
+    if value is None:
+        return None
+    text = _URL_STRIPPED.sub("", str(value)).strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c"
+                                                   "\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19"
+                                                   "\x1a\x1b\x1c\x1d\x1e\x1f\x20")
+    if not text or len(text) > MAX_URL_CHARS or any(ord(c) < 0x20 or c == "\x7f" for c in text):
+        return None
+    try:
+        if base and not _SCHEME.match(text):  # relative ("/apply", "//host/x"): against the page
+            text = urljoin(base, text)
+        parts = urlsplit(text)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in WEB_SCHEMES or not host:
+        return None
+    return text
+
+
+def _web_url(value: object) -> object:
+    if value is not None and web_url(value) != str(value):
+        raise ValueError("only absolute http and https URLs are allowed")
+    return value
+
+
+WebUrl = Annotated[str, AfterValidator(_web_url)]
 
 
 class InvalidEvent(ValueError):
@@ -110,7 +156,7 @@ class RawOpportunity(Event):
 
     source_id: str = Field(min_length=1, max_length=100)
     external_id: str = Field(min_length=1, max_length=2000)
-    url: AnyUrl
+    url: Annotated[AnyUrl, AfterValidator(_web_url)]  # the listing's page: http(s) only
     crawl_id: str = Field(min_length=1)
     fetched_at: datetime
     extraction_method: Literal[
@@ -206,7 +252,7 @@ class Theme(StrEnum):
 class Organisation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
-    url: str | None = None
+    url: WebUrl | None = None
     identifier: str | None = None  # e.g. the ESC PIC
 
 
@@ -263,6 +309,13 @@ class Provenance(BaseModel):
     extraction_method: str | None = None
     also_listed_on: list[str] = Field(default_factory=list)
     attribution: str | None = None  # e.g. "European Youth Portal, CC BY 4.0"
+    # What the normalizer refused and left out, as "field: reason" (a
+    # javascript: apply link, a date in the year 9999, "²" places): the
+    # listing is kept, the field is not, and the reason stays visible.
+    dropped: list[str] = Field(default_factory=list)
+
+
+MAX_PLACES = 100_000
 
 
 class Opportunity(Event):
@@ -273,8 +326,8 @@ class Opportunity(Event):
     source_id: str
     external_id: str
     programme: str | None = None
-    url: str
-    apply_url: str | None = None
+    url: WebUrl
+    apply_url: WebUrl | None = None
     title: str = Field(min_length=1)
     summary: str = ""
     description_text: str = ""
@@ -296,7 +349,7 @@ class Opportunity(Event):
     activity_type: ActivityType = ActivityType.volunteering
     eligibility: Eligibility = Field(default_factory=Eligibility)
     support: Support = Field(default_factory=Support)
-    places_available: int | None = Field(default=None, ge=0)
+    places_available: int | None = Field(default=None, ge=0, le=MAX_PLACES)
     status: Status = Status.open
     provenance: Provenance
 
@@ -363,7 +416,10 @@ class CrawlStats(Event):
     not_modified: int = Field(default=0, ge=0)  # conditional GETs answered 304
     # External ids missing from the source's last complete crawls: to close.
     missing: list[str] = Field(default_factory=list)
-    errors_by_kind: dict[str, int] = Field(default_factory=dict)
+    errors_by_kind: dict[str, int] = Field(default_factory=dict)  # errors == their sum
+    # Counted anomalies that lost nothing, e.g. encoding_mismatch (a page
+    # declared UTF-8 but written in cp1257, read in its real encoding).
+    warnings_by_kind: dict[str, int] = Field(default_factory=dict)
     robots_denials: int = Field(default=0, ge=0)
     offsite_filtered: int = Field(default=0, ge=0)
 

@@ -223,6 +223,8 @@ def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None
             if opp is None:
                 worker.dead_letter(msg, error or RuntimeError("normalization failed"))
                 continue
+            if opp.provenance.dropped:  # kept in the listing too, so `tilts search` and the API show it
+                log.warning("%s: fields left out: %s", opp.id, "; ".join(opp.provenance.dropped))
             bus.publish(NORMALIZED_TOPIC, opp.id, opp.to_bytes(), opp.headers())
         for opp_id in missing.due():
             log.info("closing %s: its source no longer publishes it", opp_id)

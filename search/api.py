@@ -30,16 +30,19 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from pydantic import BaseModel, ValidationError, model_validator
 
+from pipeline.events import web_url
 from pipeline.normalize.text import sanitize_html
 from search.backends import SearchBackend, SearchRequest, SearchResult, SearchUnavailable
 from search.backends.base import FACETS, SUPPORT_ITEMS
 from search.i18n import UI, UI_LANGUAGES, pick_language
+from search.security import cross_site, public_base, security_headers
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
@@ -122,12 +125,16 @@ class RateLimiter:
 
 def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
                public_url: str = "", subscriptions: Any = None,
-               subscribe_limit: tuple[int, float] = (5, 600.0), dashboard: Any = None) -> FastAPI:
+               subscribe_limit: tuple[int, float] = (5, 600.0), dashboard: Any = None,
+               allowed_hosts: list[str] | None = None) -> FastAPI:
     app = FastAPI(
         title="tilts",
         summary="Search volunteering opportunities aggregated from NGO sites and European programmes.",
         version="0.2.0",
     )
+    app.middleware("http")(security_headers(public_url))
+    if allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET"],
                            allow_headers=["*"])
@@ -197,7 +204,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
         from search.feeds import search_feed
 
         result = run_search(req.model_copy(update={"sort": "newest" if not req.text else req.sort}))
-        base = public_url or str(request.base_url).rstrip("/")
+        base = public_base(public_url, request)
         body = search_feed(result, req, base, kind)
         media = "application/rss+xml" if kind == "rss" else "application/atom+xml"
         return Response(body, media_type=f"{media}; charset=utf-8",
@@ -256,7 +263,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
             error = "; ".join(str(e.get("msg")) for e in exc.errors())
             req = SearchRequest()
         result = run_search(req)
-        return page(request, ui, "search.html", {
+        resp = page(request, ui, "search.html", {
             "req": req, "result": result, "error": error, "query_string": _query_string(req),
             "facet_order": FACETS, "support_items": SUPPORT_ITEMS, "today": datetime.now(UTC).date(),
             "toggle": lambda facet, value: _toggle(req, facet, value),
@@ -264,9 +271,12 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
             if result.next_cursor else None,
             "languages": UI_LANGUAGES, "subscriptions": subscriptions is not None,
         }, lang)
+        if error:  # the page still answers (with every listing), but says the input was refused
+            resp.status_code = 422
+        return resp
 
     if subscriptions is not None:
-        _add_subscription_routes(app, subscriptions, RateLimiter(*subscribe_limit), ui_for, page)
+        _add_subscription_routes(app, subscriptions, RateLimiter(*subscribe_limit), ui_for, page, public_url)
     if dashboard is not None:
         from search.dashboard import add_dashboard_routes
 
@@ -329,7 +339,8 @@ def _value_label(ui: UI, facet: str, value: str) -> str:
     return value
 
 
-def _add_subscription_routes(app: FastAPI, subs: Any, limiter: RateLimiter, ui_for: Any, page: Any) -> None:
+def _add_subscription_routes(app: FastAPI, subs: Any, limiter: RateLimiter, ui_for: Any, page: Any,
+                             public_url: str) -> None:
     from scheduler.digest import SubscriptionError
     from scheduler.mail import MailError
 
@@ -340,6 +351,7 @@ def _add_subscription_routes(app: FastAPI, subs: Any, limiter: RateLimiter, ui_f
 
     @app.post("/subscriptions", response_class=HTMLResponse, tags=["subscriptions"],
               responses={400: {"description": "Invalid email, language, frequency or search"},
+                         403: {"description": "Sent from another site's page"},
                          429: {"description": "Too many subscription requests from this client"},
                          503: {"description": "The confirmation email could not be sent"}})
     async def subscribe(request: Request) -> HTMLResponse:
@@ -348,6 +360,9 @@ def _add_subscription_routes(app: FastAPI, subs: Any, limiter: RateLimiter, ui_f
         any search parameter."""
         form = await request.form()
         ui = ui_for(request, str(form.get("lang") or "") or None)
+        if cross_site(request, public_url):
+            return message(request, ui, ui.gettext("Subscription not saved"),
+                           ui.gettext("This form can only be sent from this site."), 403)
         client = request.client.host if request.client else "unknown"
         if not limiter.allow(client):
             return message(request, ui, ui.gettext("Too many requests"),
@@ -436,4 +451,6 @@ TEMPLATES.env.globals["deadline_state"] = deadline_state
 # shown, so an index written by an older version can never serve active HTML.
 TEMPLATES.env.filters["sanitized"] = lambda html: Markup(sanitize_html(html))
 TEMPLATES.env.filters["host"] = lambda url: urlsplit(str(url)).hostname or str(url)
+# Only http(s) links reach an href, whatever an index holds (see pipeline.events.web_url).
+TEMPLATES.env.filters["web_url"] = web_url
 TEMPLATES.env.globals["timedelta"] = timedelta

@@ -1,7 +1,8 @@
 """The programme officers' coverage dashboard, its JSON and CSV, and /metrics.
 
 Protected by HTTP Basic credentials (``TILTS_DASHBOARD_USER`` /
-``TILTS_DASHBOARD_PASSWORD``; closed while no password is set); everything
+``TILTS_DASHBOARD_PASSWORD``, UTF-8; closed while no password is set; after
+ten wrong tries in five minutes a client waits, 429 with Retry-After); everything
 else in the app stays public. Charts are server-rendered SVG (no scripts, no
 external tiles) and every chart has its table and a CSV export. The numbers
 come from :mod:`scheduler.coverage`, so page, JSON, CSV and metrics agree.
@@ -11,18 +12,19 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlalchemy import func, select
 
 from scheduler import coverage
 from scheduler.db import coverage_snapshots, crawl_runs, subscriptions
 from search.backends import SearchBackend
+from search.security import FailureThrottle, basic_credentials, same_secret
+
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="tilts coverage", charset="UTF-8"'}
 
 # A tile-grid map of Europe: (column, row) per country, roughly where it lies.
 GRID: dict[str, tuple[int, int]] = {
@@ -221,20 +223,31 @@ class Dashboard:
 
 def add_dashboard_routes(app: FastAPI, dashboard: Dashboard, backend: SearchBackend, templates: Any,
                          ui_for: Any) -> None:
-    security = HTTPBasic(realm="tilts coverage", auto_error=False)
+    throttle = FailureThrottle()
 
-    def officer(credentials: HTTPBasicCredentials | None = Depends(security)) -> str:
+    def officer(request: Request) -> str:
+        """HTTP Basic in UTF-8; a client with too many wrong tries waits (429, Retry-After)."""
         settings = dashboard.settings
         if not settings.dashboard_password:
             raise HTTPException(503, "the dashboard is closed: set TILTS_DASHBOARD_PASSWORD")
-        ok = credentials is not None and secrets.compare_digest(
-            credentials.username.encode(), settings.dashboard_user.encode()) and secrets.compare_digest(
-            credentials.password.encode(), settings.dashboard_password.encode())
-        if not ok:
-            raise HTTPException(401, "credentials required", headers={"WWW-Authenticate": 'Basic realm="tilts"'})
-        return credentials.username  # type: ignore[union-attr]
+        client = request.client.host if request.client else "unknown"
+        wait = throttle.retry_after(client)
+        if wait:
+            raise HTTPException(429, "too many failed logins; try again later",
+                                headers={"Retry-After": str(wait)})
+        credentials = basic_credentials(request)
+        if credentials is None:
+            raise HTTPException(401, "credentials required", headers=CHALLENGE)
+        user_ok = same_secret(credentials[0], settings.dashboard_user)
+        if not (same_secret(credentials[1], settings.dashboard_password) and user_ok):
+            throttle.failed(client)
+            raise HTTPException(401, "credentials required", headers=CHALLENGE)
+        throttle.succeeded(client)
+        return credentials[0]
 
-    protected = {401: {"description": "Credentials required"}, 503: {"description": "Dashboard closed"}}
+    protected = {401: {"description": "Credentials required"},
+                 429: {"description": "Too many failed logins from this client; see Retry-After"},
+                 503: {"description": "Dashboard closed"}}
 
     @app.get("/coverage", response_class=HTMLResponse, include_in_schema=False)
     def page(request: Request, lang: str | None = None, _: str = Depends(officer)) -> HTMLResponse:

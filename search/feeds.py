@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 from feedgen.feed import FeedGenerator
 from icalendar import Calendar, Event
 
-from pipeline.normalize.text import html_to_text
+from pipeline.events import web_url
+from pipeline.normalize.text import html_to_text, strip_unsafe
 from search.backends import SearchRequest, SearchResult
 
 
@@ -66,20 +67,24 @@ def calendar(o: dict[str, Any]) -> bytes:
         ev = Event()
         ev.add("uid", f"{uid}@tilts")
         ev.add("dtstamp", stamp)
-        ev.add("summary", summary)
+        ev.add("summary", strip_unsafe(summary))
         ev.add("dtstart", start)
         ev.add("dtend", end)
-        ev.add("url", o["url"])
+        if url := web_url(o.get("url")):
+            ev.add("url", url)
         if where:
-            ev.add("location", where)
-        ev.add("description", " · ".join(filter(None, [org, o.get("summary")])))
+            ev.add("location", strip_unsafe(where))
+        ev.add("description", strip_unsafe(" · ".join(filter(None, [org, o.get("summary")]))))
         cal.add_component(ev)
+
+    def day_after(d: date) -> date:
+        return d + timedelta(days=1) if d < date.max else d  # an index written before dates were bounded
 
     if o.get("deadline"):
         d = date.fromisoformat(o["deadline"])
-        event(f"{o['id']}-deadline", f"Deadline: {o['title']}", d, d + timedelta(days=1))
+        event(f"{o['id']}-deadline", f"Deadline: {o['title']}", d, day_after(d))
     if o.get("start_date"):
         start = date.fromisoformat(o["start_date"])
         end = date.fromisoformat(o["end_date"]) if o.get("end_date") else start
-        event(f"{o['id']}-dates", o["title"], start, end + timedelta(days=1))
+        event(f"{o['id']}-dates", o["title"], start, day_after(max(start, end)))
     return cal.to_ical()

@@ -58,7 +58,7 @@ def build_app(settings: Settings, backend):  # noqa: ANN001, ANN201
     subs = Subscriptions(settings, engine)
     dashboard = Dashboard(settings, engine, load_sources(), bus=make_bus(settings))
     return create_app(backend, cors_origins=settings.cors_origins, public_url=settings.public_url,
-                      subscriptions=subs, dashboard=dashboard)
+                      subscriptions=subs, dashboard=dashboard, allowed_hosts=settings.allowed_hosts)
 
 
 def app_factory():  # noqa: ANN201
@@ -74,6 +74,9 @@ def app_factory():  # noqa: ANN201
 def _serve(settings: Settings, backend, host: str, port: int) -> None:  # noqa: ANN001
     import uvicorn
 
+    if not settings.public_url:  # links in feeds and e-mails: where this server listens
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        settings = settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
     typer.echo(f"serving on http://{host}:{port}/  (API docs: /docs)")
     uvicorn.run(build_app(settings, backend), host=host, port=port, log_level="warning")
 

@@ -54,7 +54,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     cors_origins: list[str] = Field(default_factory=list)  # TILTS_CORS_ORIGINS='["https://a.example"]'
-    public_url: str = ""  # TILTS_PUBLIC_URL: absolute links in feeds behind a proxy
+    # TILTS_PUBLIC_URL: the origin of absolute links in feeds and e-mails
+    # (behind a proxy); when unset, the address `tilts serve` listens on.
+    public_url: str = ""
+    # TILTS_ALLOWED_HOSTS='["tilts.example.org"]': other Host headers get 400
+    allowed_hosts: list[str] = Field(default_factory=list)
     kafka_partitions: int = 6
     # scheduler, subscriptions, digests, dashboard (issue 6)
     database_url: str | None = None  # TILTS_DATABASE_URL; default SQLite in the data dir

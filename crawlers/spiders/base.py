@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import scrapy
 from scrapy.http import Response
 
+from crawlers.failures import count_error
 from crawlers.items import CrawlDeadLetter
 from crawlers.parsers import Result
 
@@ -43,7 +44,7 @@ def _json_arg(value: str | dict | None, name: str) -> dict[str, Any]:
     except ValueError as exc:
         raise ValueError(f"-a {name}= must be a JSON object: {exc}") from exc
     if not isinstance(parsed, dict):
-        raise ValueError(f"-a {name}= must be a JSON object")
+        raise ValueError(f"-a {name}= must be a JSON object")  # noqa: TRY004 - callers catch ValueError
     return parsed
 
 
@@ -115,7 +116,7 @@ class SourceSpider(scrapy.Spider):
         """Items and dead letters for one parsed response."""
         items, errors = result
         for message in errors:
-            self.crawler.stats.inc_value("tilts/extraction_errors")
+            count_error(self.crawler.stats, "extraction_errors")
             yield CrawlDeadLetter(url=response.url, reason=message, body=response.body)
         for fields in items:
             yield self.raw_item(fields)

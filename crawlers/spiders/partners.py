@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import scrapy
@@ -67,7 +67,7 @@ class IdealistSpider(_KeyedSpider):
     ``updated`` seen while ``hasMore`` is true (key as HTTP Basic user name)."""
 
     name = "idealist"
-    custom_settings = {"CONCURRENT_REQUESTS_PER_DOMAIN": 1}
+    custom_settings: ClassVar[dict[str, Any]] = {"CONCURRENT_REQUESTS_PER_DOMAIN": 1}
 
     def _request(self, endpoint: str, since: str | None) -> scrapy.Request:
         headers = {}

@@ -14,9 +14,11 @@ remote), ``dedupe`` (near-duplicate clusters).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 
 from pipeline.events import (
+    MAX_PLACES,
     Eligibility,
     GeoPoint,
     InvalidEvent,
@@ -28,16 +30,29 @@ from pipeline.events import (
     Status,
     opportunity_id,
     stable_hash,
+    web_url,
 )
 from pipeline.normalize import activity, eligibility, language, places, themes
 from pipeline.normalize.dates import duration, parse_date, text_dates
-from pipeline.normalize.text import html_to_text, one_line, sanitize_html, sentences, summarize
+from pipeline.normalize.text import (
+    html_to_text,
+    one_line,
+    sanitize_html,
+    sentences,
+    strip_unsafe,
+    summarize,
+)
 
 # Bounds that keep one record's cost bounded whatever a source sends; a longer
 # description is shortened with a visible marker pointing to the source.
 MAX_HTML_CHARS = 200_000
 MAX_TEXT_CHARS = 50_000
 MAX_TITLE_CHARS = 500
+# Dates outside this window are a source's typo or a placeholder ("9999-12-31"):
+# dropped (and named in provenance.dropped), never shown or computed with.
+EARLIEST_DATE = date(1990, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+_PLACES = re.compile(r"[0-9]{1,6}")
 
 
 def content_hash(opp: Opportunity) -> str:
@@ -92,12 +107,34 @@ def _locate(raw: RawOpportunity, title: str, text: str, remote: bool) -> Locatio
     return location if any(v for v in location.model_dump().values()) else None
 
 
+def _link(raw: RawOpportunity, name: str, dropped: list[str]) -> str | None:
+    """An http(s) link field resolved against the listing's page, or None (noted)."""
+    value = getattr(raw, name)
+    if value is None or not value.strip():
+        return None
+    url = web_url(value, str(raw.url))
+    if url is None:
+        dropped.append(f"{name}: not an http(s) URL")
+    return url
+
+
+def _places(value: str | None, dropped: list[str]) -> int | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    if _PLACES.fullmatch(text) and int(text) <= MAX_PLACES:
+        return int(text)
+    dropped.append("places_available: not a number of places")
+    return None
+
+
 def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
     now = now or datetime.now(UTC)
+    dropped: list[str] = []
     title = one_line(raw.title)[:MAX_TITLE_CHARS]
     if not title:
         raise InvalidEvent("RawOpportunity: field 'title': missing or empty after cleaning", "title")
-    raw_html = (raw.description_html or "")[:MAX_HTML_CHARS]
+    raw_html = strip_unsafe((raw.description_html or "")[:MAX_HTML_CHARS])
     description_text = html_to_text(raw_html)
     text = description_text[:MAX_TEXT_CHARS]
     if len(raw.description_html or "") > MAX_HTML_CHARS or len(description_text) > MAX_TEXT_CHARS:
@@ -106,15 +143,22 @@ def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
     detected = language.detect_language(f"{title}\n{text}", raw.source_language)
     langs = list(dict.fromkeys(x for x in (detected, raw.source_language) if x))
 
-    def when(value: str | None, end: bool = False):  # noqa: ANN202 - local helper
-        return parse_date(value, languages=langs, relative_base=raw.fetched_at, end=end)
+    def sane(name: str, value: date | None) -> date | None:
+        if value is None or EARLIEST_DATE <= value <= LATEST_DATE:
+            return value
+        dropped.append(f"{name}: {value.isoformat()} is outside {EARLIEST_DATE.year}–{LATEST_DATE.year}")
+        return None
+
+    def when(name: str, end: bool = False) -> date | None:
+        value = parse_date(getattr(raw, name), languages=langs, relative_base=raw.fetched_at, end=end)
+        return sane(name, value)
 
     found = text_dates(text, raw.fetched_at.date())
-    start = when(raw.start_date) or found.start
-    end = when(raw.end_date, end=True)
+    start = when("start_date") or sane("start_date", found.start)
+    end = when("end_date", end=True)
     if end is None and found.start in (None, start):
-        end = found.end
-    deadline = when(raw.deadline) or found.deadline
+        end = sane("end_date", found.end)
+    deadline = when("deadline") or sane("deadline", found.deadline)
     mode = activity.work_mode(raw.remote, title, text)
     is_remote = mode.value == "remote"
     location = _locate(raw, title, text, is_remote)
@@ -132,7 +176,6 @@ def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
     if (deadline and deadline < today) or (end and end < today):
         status = Status.expired
     opp_id = opportunity_id(raw.source_id, raw.external_id)
-    places_available = (raw.places_available or "").strip()
     opp = Opportunity(
         id=opp_id,
         cluster_id=opp_id,
@@ -140,14 +183,14 @@ def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
         external_id=raw.external_id,
         programme=programme,
         url=str(raw.url),
-        apply_url=raw.apply_url,
+        apply_url=_link(raw, "apply_url", dropped),
         title=title,
         summary=summarize(text),
         description_text=text,
         description_html=sanitize_html(raw_html),
         language=detected,
         organisation=Organisation(
-            name=one_line(raw.organisation_name) or None, url=raw.organisation_url,
+            name=one_line(raw.organisation_name) or None, url=_link(raw, "organisation_url", dropped),
             identifier=str((raw.structured or {}).get("pic") or "") or None,
         ),
         locations=[location] if location else [],
@@ -156,8 +199,8 @@ def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
         start_date=start,
         end_date=end,
         deadline=deadline,
-        posted_date=when(raw.posted_date),
-        updated_date=when(raw.updated_date),
+        posted_date=when("posted_date"),
+        updated_date=when("updated_date"),
         duration_class=span.cls,
         duration_min_days=span.min_days,
         duration_max_days=span.max_days,
@@ -168,7 +211,7 @@ def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
             languages=language.required_languages(text),
         ),
         support=eligibility.support(text),
-        places_available=int(places_available) if places_available.isdigit() else None,
+        places_available=_places(raw.places_available, dropped),
         status=status,
         provenance=Provenance(
             first_seen=raw.fetched_at,
@@ -177,6 +220,7 @@ def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
             crawl_id=raw.crawl_id,
             extraction_method=raw.extraction_method,
             attribution=raw.attribution,
+            dropped=dropped,
         ),
     )
     opp.provenance.content_hash = content_hash(opp)

@@ -27,22 +27,30 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 _BLOCKS = {"p", "div", "li", "br", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article"}
 _DROP = {"script", "style", "noscript", "template"}
-_SPACES = re.compile(r"[ \t\u00a0\u200b]+")
+_SPACES = re.compile(r"[ \t\v\f\u00a0\u200b]+")
+# What no displayed text needs and what breaks pages and feeds: C0/C1 control
+# characters (NUL, BEL, backspace, ESC…; tab and line breaks are kept or
+# turned into spaces first), the bidi embeddings, overrides and isolates that
+# can reorder what a reader sees (U+202A–U+202E, U+2066–U+2069; right-to-left
+# letters and the RLM/LRM marks stay), lone surrogates and the noncharacters
+# XML refuses.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+                     "\ufdd0-\ufdef\ufffe\uffff]")
 _BLANKS = re.compile(r"\n\s*\n+")
 
 
 def sanitize_html(raw: str | None) -> str:
     if not raw:
         return ""
-    return nh3.clean(
-        raw,
+    return strip_unsafe(nh3.clean(
+        strip_unsafe(raw),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="nofollow noopener noreferrer",
         clean_content_tags={"script", "style"},
         strip_comments=True,
-    ).strip()
+    ).strip())
 
 
 def html_to_text(raw: str | None) -> str:
@@ -50,35 +58,104 @@ def html_to_text(raw: str | None) -> str:
 
     Walks lxml's tree directly (six times faster than BeautifulSoup on real
     listings, with the same output on all 3,037 descriptions in the benchmark
-    corpus); BeautifulSoup reads what lxml refuses.
+    corpus); BeautifulSoup reads what lxml refuses. Any depth of nesting: the
+    walk is iterative, and markup deeper than libxml2 builds even with
+    ``huge_tree`` (2,048 levels; 255 without it, where it silently dropped the
+    rest of the text) is read by a streaming parser that keeps no tree.
     """
     if not raw:
         return ""
     if "<" not in raw:
         return normalize_space(html.unescape(raw))
+    # 255 levels need 255 tags: only a description with that many tags can
+    # reach libxml2's default depth limit, so only those pay for a parser of
+    # their own with huge_tree (one per call: lxml parsers are not shared
+    # between threads) and the check of its error log.
+    parser = lxml_html.HTMLParser(huge_tree=True) if raw.count("<") >= _DEEP_TAGS else None
     try:
-        root = lxml_html.fragment_fromstring(raw, create_parent="div")
+        root = lxml_html.fragment_fromstring(raw, create_parent="div", parser=parser)
     except (etree.ParserError, ValueError):
         return _soup_text(raw)
+    if parser is not None and any(e.level == etree.ErrorLevels.FATAL for e in parser.error_log):
+        return _stream_text(raw)  # libxml2 stopped (too deep): the tree lacks the rest
+    return normalize_space("".join(_tree_text(root)))
+
+
+_DEEP_TAGS = 200  # fewer tags than this cannot nest 255 levels (with lxml's wrappers)
+
+
+def _tree_text(root: etree._Element) -> list[str]:
+    """Text, tails and block breaks in document order, with a stack of child
+    iterators instead of recursion (faster than the recursive walk it replaced,
+    with the same output): a block element's content is framed by line
+    breaks; script, style, noscript and template, comments and processing
+    instructions give only their tail; the root's own tail is not read."""
     parts: list[str] = []
-
-    def walk(element: etree._Element) -> None:
-        tag = element.tag if isinstance(element.tag, str) else None  # comments have no tag name
-        if tag in _DROP:
-            return
-        block = tag in _BLOCKS
-        if block:
-            parts.append("\n")
-        if tag is not None and element.text:
-            parts.append(element.text)
-        for child in element:
-            walk(child)
+    append = parts.append
+    if root.tag in _BLOCKS:
+        append("\n")
+    if root.text:
+        append(root.text)
+    stack = [(root, iter(root))]
+    while stack:
+        parent, children = stack[-1]
+        for child in children:
+            tag = child.tag
+            if tag in _DROP or tag.__class__ is not str:  # comments' tag is a function
+                if child.tail:
+                    append(child.tail)
+                continue
+            if tag in _BLOCKS:
+                append("\n")
+            if child.text:
+                append(child.text)
+            if len(child):
+                stack.append((child, iter(child)))
+                break  # its children first; this loop resumes after them
+            if tag in _BLOCKS:
+                append("\n")
             if child.tail:
-                parts.append(child.tail)
-        if block:
-            parts.append("\n")
+                append(child.tail)
+        else:
+            stack.pop()
+            if parent.tag in _BLOCKS:
+                append("\n")
+            if stack and parent.tail:
+                append(parent.tail)
+    return parts
 
-    walk(root)
+
+def _stream_text(raw: str) -> str:
+    """Plain text of HTML of any depth: the standard library's event parser
+    keeps no tree, so nothing limits nesting (line breaks around block tags as
+    they come, not as a tree would close them)."""
+    from html.parser import HTMLParser
+
+    parts: list[str] = []
+    dropping = 0
+
+    class Stream(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            nonlocal dropping
+            if tag in _DROP:
+                dropping += 1
+            elif tag in _BLOCKS and not dropping:
+                parts.append("\n")
+
+        def handle_endtag(self, tag: str) -> None:
+            nonlocal dropping
+            if tag in _DROP:
+                dropping = max(0, dropping - 1)
+            elif tag in _BLOCKS and not dropping:
+                parts.append("\n")
+
+        def handle_data(self, data: str) -> None:
+            if not dropping:
+                parts.append(data)
+
+    stream = Stream(convert_charrefs=True)
+    stream.feed(raw)
+    stream.close()
     return normalize_space("".join(parts))
 
 
@@ -92,9 +169,17 @@ def _soup_text(raw: str) -> str:
     return normalize_space(soup.get_text())
 
 
+def strip_unsafe(text: str) -> str:
+    """``text`` without control, bidi-override and non-XML characters (see _UNSAFE)."""
+    return _UNSAFE.sub("", text)
+
+
 def normalize_space(text: str) -> str:
+    """Plain text as shown: unsafe characters gone, spaces collapsed, at most
+    one blank line in a row (every text field of a listing ends here)."""
     # _SPACES never spans a line break: one pass over the text, then per line
-    lines = [line.strip() for line in _SPACES.sub(" ", text.replace("\r", "\n")).split("\n")]
+    text = _UNSAFE.sub("", _SPACES.sub(" ", text.replace("\r", "\n")))  # \v and \f: spaces first
+    lines = [line.strip() for line in text.split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
 
 

@@ -138,6 +138,8 @@ class SearchRequest(BaseModel):
             raise ValueError("sort=distance needs lat and lon (or a place name)")
         if self.page * max(self.size, 1) > MAX_WINDOW:
             raise ValueError(f"page × size may not exceed {MAX_WINDOW}; use cursor to go deeper")
+        if self.cursor and decode_cursor(self.cursor).get("o", 0) + self.size > MAX_WINDOW:
+            raise ValueError(f"a cursor may not reach past result {MAX_WINDOW}")
         return self
 
     @property
@@ -173,15 +175,43 @@ def encode_cursor(state: dict[str, Any]) -> str:
 
 
 def decode_cursor(cursor: str) -> dict[str, Any]:
-    """An opaque cursor back to its state; a bad one is a ValueError (422)."""
+    """An opaque cursor back to its state; a bad one is a ValueError (422).
+
+    Cursors come back from clients, so they are read strictly: a bounded
+    length (the field's max_length) and nesting, only the keys tilts writes
+    ("o": an offset within the result window; "a": Elasticsearch's
+    search_after values), bounded numbers and strings."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        state = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError) as exc:
         raise ValueError("invalid cursor") from exc
-    if not isinstance(state, dict) or not isinstance(state.get("o", 0), int) or state.get("o", 0) < 0:
+    try:
+        state = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError("invalid cursor") from exc
+    if not isinstance(state, dict) or not state or set(state) - {"o", "a"}:
+        raise ValueError("invalid cursor")
+    offset = state.get("o", 0)
+    if type(offset) is not int or not 0 <= offset <= MAX_WINDOW:
+        raise ValueError("invalid cursor")
+    after = state.get("a", [])
+    if not isinstance(after, list) or len(after) > _MAX_SORT_KEYS or not all(map(_sort_value, after)):
         raise ValueError("invalid cursor")
     return state
+
+
+_MAX_SORT_KEYS = 8
+
+
+def _sort_value(value: Any) -> bool:
+    """One search_after value as Elasticsearch returns them: a long, a double, a short string or null."""
+    if value is None:
+        return True
+    if type(value) is int:
+        return -(2**63) <= value < 2**63
+    if type(value) is float:
+        return math.isfinite(value)
+    return isinstance(value, str) and len(value) <= 512
 
 
 class SearchHit(BaseModel):

@@ -33,7 +33,7 @@ class FixtureSite(LoopbackServer):
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
                 site.requests.append({"path": parts.path, "query": query, "time": time.monotonic(),
@@ -58,3 +58,31 @@ class FixtureSite(LoopbackServer):
 
     def paths(self) -> list[str]:
         return [r["path"] for r in self.requests]
+
+
+def crawl_events(bus_url: str) -> dict[str, list]:
+    """What a crawl published on an embedded bus: messages per topic, and the
+    raw events ("raw") and crawl reports ("stats") parsed."""
+    from pipeline.bus import open_bus
+    from pipeline.events import (
+        CRAWL_STATS_TOPIC,
+        DLQ_TOPIC,
+        RAW_TOPIC,
+        CrawlStats,
+        RawOpportunity,
+        parse_event,
+    )
+
+    bus = open_bus(bus_url)
+    out: dict[str, list] = {}
+    for topic in (RAW_TOPIC, DLQ_TOPIC, CRAWL_STATS_TOPIC):
+        consumer = bus.consumer("check", [topic])
+        messages = []
+        while batch := consumer.poll(timeout=0.5):
+            messages += batch
+        consumer.close()
+        out[topic] = messages
+    bus.close()
+    out["raw"] = [parse_event(RawOpportunity, m.value) for m in out[RAW_TOPIC]]
+    out["stats"] = [parse_event(CrawlStats, m.value) for m in out[CRAWL_STATS_TOPIC]]
+    return out

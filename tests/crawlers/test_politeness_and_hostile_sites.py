@@ -6,6 +6,7 @@ crawl must finish by itself within the runner's time limit.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -59,7 +60,7 @@ def test_offsite_redirects_are_recorded_not_followed_and_requests_are_spaced(tmp
     assert {r.title for r in got["raw"]} == {f"Listing {n}" for n in range(4)}
     assert "/o/offsite" not in [r["path"] for r in hits]  # the redirect was not followed
     assert got["stats"].offsite_filtered >= 1
-    gaps = [b["time"] - a["time"] for a, b in zip(hits, hits[1:])]
+    gaps = [b["time"] - a["time"] for a, b in itertools.pairwise(hits)]
     assert min(gaps) >= 0.3  # one domain: requests spaced by the download delay
     assert all("tilts/" in r["headers"].get("User-Agent", "") for r in hits)
 
@@ -81,7 +82,7 @@ def test_hostile_site_ends_within_its_limits_and_records_the_errors(tmp_path: Pa
         "/o/loop-a": (302, {"Location": "/o/loop-b"}, ""),
         "/o/loop-b": (302, {"Location": "/o/loop-a"}, ""),
         "/o/huge": (200, HTML, page("Huge") + "<p>" + "x" * (2 * 1024 * 1024) + "</p>"),
-        "/o/latin1": (200, HTML, "<html><body><h1>".encode() + "Brīvprātīgie – Café".encode("latin-1", "replace")
+        "/o/latin1": (200, HTML, b"<html><body><h1>" + "Brīvprātīgie – Café".encode("latin-1", "replace")
                       + b"\xff\xfe</h1></body></html>"),
         "/o/garbage": (200, {"Content-Type": "text/html"}, b"\x00\x01\x02<<<<>>>>&&&\xc3\x28"),
     }

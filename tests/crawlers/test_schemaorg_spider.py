@@ -9,9 +9,16 @@ import pytest
 from crawlers import runner
 from crawlers.extract import iter_opportunities, jsonld_blocks, to_raw_fields
 from pipeline.bus import open_bus
-from pipeline.events import CRAWL_STATS_TOPIC, DLQ_TOPIC, RAW_TOPIC, CrawlStats, RawOpportunity, parse_event
-from tilts.site import DEMO_SITE, StaticSite
+from pipeline.events import (
+    CRAWL_STATS_TOPIC,
+    DLQ_TOPIC,
+    RAW_TOPIC,
+    CrawlStats,
+    RawOpportunity,
+    parse_event,
+)
 from tests.pipeline.test_bus_contract import drain
+from tilts.site import DEMO_SITE, StaticSite
 
 
 def crawl_demo(tmp_path: Path, start: str) -> dict[str, list]:

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from crawlers import runner
-from pipeline.bus import open_bus
-from pipeline.events import CRAWL_STATS_TOPIC, DLQ_TOPIC, RAW_TOPIC, CrawlStats, RawOpportunity, parse_event
-from tests.crawlers.fixture_site import FIXTURES, FixtureSite, fixture
+from pipeline.events import (
+    DLQ_TOPIC,
+    RawOpportunity,
+)
+from tests.crawlers.fixture_site import FIXTURES, FixtureSite, crawl_events, fixture
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 JSON = {"Content-Type": "application/json; charset=UTF-8"}
@@ -25,19 +27,7 @@ def run_spider(kind: str, args: dict[str, str], tmp_path: Path) -> dict[str, lis
     result = runner.crawl(kind, {"source_id": "fixture", **args}, bus_url=bus_url,
                           settings=FAST, timeout=120)
     assert result.returncode == 0, result.log_tail
-    bus = open_bus(bus_url)
-    out: dict[str, list] = {}
-    for topic in (RAW_TOPIC, DLQ_TOPIC, CRAWL_STATS_TOPIC):
-        consumer = bus.consumer("check", [topic])
-        messages = []
-        while batch := consumer.poll(timeout=0.5):
-            messages += batch
-        consumer.close()
-        out[topic] = messages
-    bus.close()
-    out["raw"] = [parse_event(RawOpportunity, m.value) for m in out[RAW_TOPIC]]
-    out["stats"] = [parse_event(CrawlStats, m.value) for m in out[CRAWL_STATS_TOPIC]]
-    return out
+    return crawl_events(bus_url)
 
 
 def by_title(raws: list[RawOpportunity], start: str) -> RawOpportunity:
