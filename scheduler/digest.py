@@ -43,9 +43,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from scheduler.db import digest_sends, sent_items, subscriptions, utcnow
-from scheduler.mail import MailError, Mailer
+from scheduler.mail import Mailer, MailError
 from search.backends import SearchBackend, SearchRequest
 from search.i18n import UI, UI_LANGUAGES
+from search.query import plan
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,10 @@ class Subscriptions:
         saved = SearchRequest(**sub["search"])
         req = saved.model_copy(update={"changed_since": since, "status": ["open"], "collapse": True,
                                        "size": 100, "page": 1, "cursor": None})
-        result = backend.search(SearchRequest(**req.model_dump()))
+        # understood as the search page understands it, but never relaxed:
+        # a digest brings only what matches the saved search
+        planned, _ = plan(SearchRequest(**req.model_dump()))
+        result = backend.search(planned)
         with self.engine.connect() as conn:
             already = {r[0] for r in conn.execute(select(sent_items.c.opportunity_id)
                                                   .where(sent_items.c.subscription_id == sub["id"]))}

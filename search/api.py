@@ -41,6 +41,7 @@ from pipeline.events import web_url
 from pipeline.normalize.text import sanitize_html
 from search.backends import SearchBackend, SearchRequest, SearchResult, SearchUnavailable
 from search.backends.base import FACETS, SUPPORT_ITEMS
+from search import query
 from search.i18n import UI, UI_LANGUAGES, pick_language
 from search.security import cross_site, public_base, security_headers
 
@@ -142,7 +143,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
 
     def run_search(req: SearchRequest) -> SearchResult:
         try:
-            return backend.search(req)
+            return query.run(backend.search, req)
         except SearchUnavailable as exc:
             raise HTTPException(status_code=503, detail=f"search backend unavailable: {exc}") from exc
         except ValueError as exc:
@@ -265,6 +266,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
         result = run_search(req)
         resp = page(request, ui, "search.html", {
             "req": req, "result": result, "error": error, "query_string": _query_string(req),
+            "literal_url": "?" + _query_string(req.model_copy(update={"understand": False})),
             "facet_order": FACETS, "support_items": SUPPORT_ITEMS, "today": datetime.now(UTC).date(),
             "toggle": lambda facet, value: _toggle(req, facet, value),
             "next_url": ("?" + urlencode([*req.query_pairs(), ("cursor", result.next_cursor)]))

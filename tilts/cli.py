@@ -402,8 +402,13 @@ def search(
 
     backend = make_backend(_settings())
     backend.setup()
-    result = backend.search(SearchRequest(q=query, country=[c.upper() for c in country or []], size=size))
+    from search.query import run
+
+    result = run(backend.search, SearchRequest(q=query, country=[c.upper() for c in country or []], size=size))
     typer.echo(f"{result.total} results")
+    if result.understood:
+        typer.echo("understood: " + json.dumps(result.understood, ensure_ascii=False)
+                   + (f"; relaxed: {', '.join(result.relaxed)}" if result.relaxed else ""))
     for hit in result.hits:
         o = hit.opportunity
         loc = o["locations"][0] if o.get("locations") else {}
@@ -574,6 +579,55 @@ def main() -> None:
     except EXPECTED as exc:
         typer.echo(f"tilts: {exc}", err=True)
         sys.exit(1)
+
+
+
+@app.command()
+def relevance(
+    backend: Annotated[str, typer.Option(help="sqlite (a temporary embedded index) or elasticsearch "
+                                              "(a throw-away alias on ELASTICSEARCH_URL).")] = "sqlite",
+    data: Annotated[Optional[Path], typer.Option(help="Folder with the real corpora "
+                                                      "(default ../shared/data next to the repository).")] = None,
+    folder: Annotated[Optional[Path], typer.Option(help="Judged query set (needs.yaml, thresholds.toml; "
+                                                        "default tests/relevance).")] = None,
+    mode: Annotated[str, typer.Option(help="query: through search.query.run (understanding); plain: "
+                                           "backend.search alone; auto: query when available.")] = "auto",
+    sample: Annotated[Optional[int], typer.Option(help="At most this many Hamburg and NYC records each "
+                                                       "(chosen by hash; ESC always whole).")] = None,
+    es_url: Annotated[Optional[str], typer.Option(help="Elasticsearch URL (default ELASTICSEARCH_URL).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail below the issue's targets, not only the floor.")]
+    = False,
+    worst: Annotated[int, typer.Option(help="Also list the N worst queries.")] = 0,
+) -> None:
+    """Multilingual search quality on the real corpora: P@10 and nDCG@10 per language; exit 1 below
+    the floor of tests/relevance/thresholds.toml (--strict: below the issue's targets)."""
+    from search import relevance as rel
+
+    if backend not in ("sqlite", "elasticsearch"):
+        raise fail(f"--backend must be sqlite or elasticsearch, not {backend!r}")
+    if mode not in ("auto", "query", "plain"):
+        raise fail(f"--mode must be auto, query or plain, not {mode!r}")
+    data = data or rel.DEFAULT_DATA
+    folder = folder or rel.DEFAULT_SET
+    missing = [name for name in rel.DATA_FILES if not (data / name).is_file()]
+    if missing:
+        raise fail(f"{data}: missing {', '.join(missing)}")
+    es_url = es_url or os.environ.get("ELASTICSEARCH_URL")
+    if backend == "elasticsearch" and not es_url:
+        raise fail("--backend elasticsearch needs ELASTICSEARCH_URL or --es-url")
+    if mode == "query" and not rel.understanding_available():
+        raise fail("--mode query needs search.understand, which is not importable")
+    report = rel.run_relevance(
+        backend_kind=backend, data=data, folder=folder, es_url=es_url,
+        per_source=sample, mode=mode, log=lambda m: typer.echo(m, err=True))
+    thresholds = rel.load_thresholds(folder)
+    typer.echo(report.table(thresholds))
+    if worst:
+        typer.echo("\nworst queries (P@10 nDCG@10):\n" + report.worst(worst))
+    failures = report.check(thresholds["floor"]) + (report.check(thresholds["target"]) if strict else [])
+    if failures:
+        typer.echo("\nbelow threshold: " + "; ".join(dict.fromkeys(failures)), err=True)
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":

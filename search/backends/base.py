@@ -108,6 +108,11 @@ class SearchRequest(BaseModel):
     )
     status: list[str] = Field(default_factory=lambda: ["open"])
     like: str | None = Field(default=None, max_length=200, description="More like this opportunity id")
+    understand: bool = Field(
+        default=True,
+        description="Read places, themes, support and format out of q (in any supported language) as filters; "
+                    "false searches the words as typed",
+    )
     # presentation
     sort: Sort = Sort.relevance
     collapse: bool = True
@@ -232,6 +237,15 @@ class SearchResult(BaseModel):
     page: int
     size: int
     next_cursor: str | None = None
+    understood: dict[str, Any] | None = Field(
+        default=None,
+        description="What was read out of q as filters (country, city, theme, support, work_mode, "
+                    "duration_class) and the text left to match; repeat the search with understand=false to undo",
+    )
+    relaxed: list[str] = Field(
+        default_factory=list,
+        description="What was left out, in order, because the search as understood found nothing",
+    )
 
 
 @runtime_checkable

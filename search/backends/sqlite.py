@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import math
 import re
 import sqlite3
@@ -47,6 +48,8 @@ from search.backends.base import (
 )
 from search.backends.facet_rows import FacetRows, IndexState, numbers, refreshed
 from search.stemming import query_variants, stem_text
+
+log = logging.getLogger(__name__)
 
 # The number the next document gets: meta.next_n, or, in a file written
 # before it existed, one above the highest number.
@@ -183,6 +186,7 @@ class SqliteBackend:
         self._cache_lock = threading.Lock()
         self._rows: FacetRows | None = None
         self._rows_lock = threading.Lock()
+        self._unanalyzed = 0  # documents written since the planner's statistics were taken
 
     @property
     def _read(self) -> sqlite3.Connection:
@@ -289,7 +293,30 @@ class SqliteBackend:
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
+            self._unanalyzed += len(docs)
+            self._maybe_analyze()
         return []
+
+    def _maybe_analyze(self) -> None:
+        """Keep the query planner's statistics fresh as the live indexer fills
+        the index (``rebuild`` analyses in its own transaction): without them
+        SQLite ran the full-text match once per listing, about 2 s for one
+        text search over 4,000 listings. Sampled (``analysis_limit``), so a
+        large index pays milliseconds, and only after the index grew by a fifth."""
+        if self._unanalyzed < 500:
+            return
+        total = self._conn.execute("SELECT count(*) FROM docs").fetchone()[0]
+        analysed = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() is not None
+        if analysed and self._unanalyzed * 5 < total:
+            return
+        try:
+            self._conn.execute("PRAGMA analysis_limit=1000")
+            self._conn.execute("ANALYZE")
+        except sqlite3.OperationalError as exc:  # busy: the next batch tries again
+            log.warning("search index statistics not refreshed: %s", exc)
+            return
+        self._unanalyzed = 0
 
     def rebuild(self, docs: list[Opportunity], keep: int = 1) -> tuple[str, str | None, list[str]]:
         """Rebuild the whole index from ``docs`` in one transaction: readers

@@ -1,0 +1,94 @@
+"""From what a person typed to what the backends search, the same for both.
+
+``plan`` reads places, themes, support and format words out of the free text
+(:func:`search.understand.understand`, in any supported language) and turns
+them into the filters a listing's structured fields answer: "волонтерство в
+Латвії" becomes ``country=LV`` and no text to match, "sport Bulgaria" becomes
+``theme=sport, country=BG``. What the person chose explicitly always wins over
+what was read from the text, and ``understand=false`` searches the words as
+typed.
+
+``run`` searches the plan and, when it finds nothing, relaxes it one step at
+a time (the remaining words first, then theme, then support and format, then
+city) until something is found or nothing is left to relax, and says what it
+relaxed: a person is never left at a dead end without knowing why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from search.backends.base import SearchRequest, SearchResult
+
+# Request fields that understanding may fill, in the order they are relaxed
+# when a search finds nothing (the place is kept longest: it is what people
+# are surest of).
+UNDERSTOOD_FIELDS = ("theme", "support", "work_mode", "duration_class", "city", "country")
+RELAX_ORDER = ("text", "theme", "support", "work_mode", "duration_class", "city")
+CITY_RADIUS_KM = 30.0
+
+
+def _city_point(name: str) -> tuple[float, float] | None:
+    from pipeline.normalize.places import gazetteer
+
+    city = gazetteer().lookup(name)
+    return (city.lat, city.lon) if city is not None else None
+
+
+def plan(req: SearchRequest) -> tuple[SearchRequest, dict[str, Any] | None]:
+    """The request to run and what was understood (None: nothing was)."""
+    if not req.understand or not req.text:
+        return req, None
+    from search.understand import understand
+
+    found = understand(req.text)
+    update: dict[str, Any] = {}
+    understood: dict[str, Any] = {}
+    for field in UNDERSTOOD_FIELDS:
+        values = list(dict.fromkeys(v for v in getattr(found, field, []) if v))
+        if not values or getattr(req, field):  # an explicit choice wins
+            continue
+        if field == "city":
+            # Listings keep the source's spelling ("Rīga", "Kauno m."): a city
+            # is searched as the area around the gazetteer's point instead.
+            point = _city_point(values[0])
+            if point is None or req.lat is not None:
+                continue
+            update.update(lat=point[0], lon=point[1], within_km=CITY_RADIUS_KM)
+            values = values[:1]
+        else:
+            update[field] = values
+        understood[field] = values
+    text = " ".join((found.text or "").split())
+    if not understood and text == " ".join(req.text.split()):
+        return req, None
+    update["q"] = text or None
+    understood["text"] = text
+    return req.model_copy(update=update), understood
+
+
+def run(search: Callable[[SearchRequest], SearchResult], req: SearchRequest) -> SearchResult:
+    """Search ``req`` as understood; relax what was understood while nothing is found."""
+    planned, understood = plan(req)
+    result = search(planned)
+    if understood is None:
+        return result
+    relaxed: list[str] = []
+    current = planned
+    for step in RELAX_ORDER:
+        if result.total > 0:
+            break
+        if step == "text":
+            if not current.q:
+                continue
+            current = current.model_copy(update={"q": None})
+        elif step == "city" and "city" in understood:
+            current = current.model_copy(update={"lat": None, "lon": None, "within_km": None})
+        elif step in understood:
+            current = current.model_copy(update={step: []})
+        else:
+            continue
+        relaxed.append(step)
+        result = search(current)
+    return result.model_copy(update={"understood": understood, "relaxed": relaxed})

@@ -1,0 +1,106 @@
+"""What a person types, understood the same way on both backends: places and
+themes in their language become filters, the rest is matched as text, and a
+search that finds nothing is relaxed with a word about what was left out.
+Expected results are derived from the corpus's structured fields here, not
+from the search."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pipeline.events import Opportunity
+from search.api import create_app
+from search.backends import SearchBackend, SearchRequest
+from search.query import plan, run
+from tests.search.corpus import corpus
+
+
+@pytest.fixture
+def loaded(backend: SearchBackend) -> Iterator[tuple[SearchBackend, list[Opportunity]]]:
+    docs = corpus()
+    assert backend.upsert_many(docs) == []
+    backend.refresh()
+    yield backend, [d for d in docs if d.status.value == "open"]
+
+
+def ids(result) -> set[str]:
+    return {h.id for h in result.hits}
+
+
+def in_country(docs: list[Opportunity], code: str) -> set[str]:
+    return {d.id for d in docs if code in d.countries}
+
+
+@pytest.mark.parametrize("q", [
+    "волонтерство в Латвії", "волонтёрство в Латвии", "brīvprātīgais darbs Latvijā", "brivpratigais darbs latvija",
+    "volunteering in Latvia", "Freiwilligendienst in Lettland", "التطوع في لاتفيا", "latvia",
+])
+def test_a_country_in_any_language_is_a_place_filter(loaded, q: str) -> None:
+    backend, docs = loaded
+    result = run(backend.search, SearchRequest(q=q, collapse=False, size=100))
+    assert result.understood is not None and result.understood["country"] == ["LV"], result.understood
+    assert ids(result) == in_country(docs, "LV")
+    assert result.relaxed == []
+
+
+def test_a_theme_word_in_another_language_finds_listings_in_any_language(loaded) -> None:
+    backend, docs = loaded
+    animals = {d.id for d in docs if "animals" in d.themes}
+    assert len({d.language for d in docs if d.id in animals}) > 1  # written in several languages
+    for q in ("притулок для тварин", "dzīvnieku patversme", "animal shelter", "Tierheim"):
+        result = run(backend.search, SearchRequest(q=q, collapse=False, size=100))
+        assert result.understood and result.understood.get("theme") == ["animals"], (q, result.understood)
+        assert ids(result) == animals, q
+
+
+def test_explicit_choices_win_and_understanding_can_be_undone(loaded) -> None:
+    backend, docs = loaded
+    planned, understood = plan(SearchRequest(q="Latvia", country=["EE"]))
+    assert planned.country == ["EE"] and "country" not in (understood or {})
+    literal = run(backend.search, SearchRequest(q="Latvia", understand=False, collapse=False, size=100))
+    assert literal.understood is None
+    understood_ = run(backend.search, SearchRequest(q="Latvia", collapse=False, size=100))
+    assert ids(understood_) == in_country(docs, "LV")
+    assert plan(SearchRequest(q="Latvia", understand=False)) == (SearchRequest(q="Latvia", understand=False), None)
+
+
+def test_nothing_found_is_relaxed_and_said(loaded) -> None:
+    backend, docs = loaded
+    result = run(backend.search, SearchRequest(q="qqzzyxw in Latvia", collapse=False, size=100))
+    assert result.relaxed == ["text"]
+    assert ids(result) == in_country(docs, "LV")
+    none = run(backend.search, SearchRequest(q="qqzzyxw", collapse=False, size=100))
+    assert none.total == 0 and none.relaxed == []  # nothing understood: nothing to relax
+
+
+def test_the_page_shows_what_was_understood_and_undoes_it(loaded) -> None:
+    backend, docs = loaded
+    client = TestClient(create_app(backend))
+    page = client.get("/", params={"q": "волонтерство в Латвії", "lang": "uk"}).text
+    assert 'id="understood"' in page and "Латвія" in page
+    assert "understand=false" in page
+    api = client.get("/search", params={"q": "волонтерство в Латвії", "collapse": "false", "size": 100}).json()
+    assert api["understood"]["country"] == ["LV"] and {h["id"] for h in api["hits"]} == in_country(docs, "LV")
+    literal = client.get("/", params={"q": "волонтерство в Латвії", "understand": "false"}).text
+    assert 'id="understood"' not in literal
+
+
+def test_a_city_in_any_spelling_is_the_area_around_it(loaded) -> None:
+    from math import asin, cos, radians, sin, sqrt
+
+    backend, docs = loaded
+
+    def km(a: tuple[float, float], b: tuple[float, float]) -> float:
+        h = sin(radians(b[0] - a[0]) / 2) ** 2 + cos(radians(a[0])) * cos(radians(b[0])) * sin(radians(b[1] - a[1]) / 2) ** 2
+        return 12742 * asin(sqrt(h))
+
+    riga = (56.9496, 24.1052)
+    near = {d.id for d in docs if any(loc.geo and km(riga, (loc.geo.lat, loc.geo.lon)) <= 30 for loc in d.locations)}
+    assert near
+    for q in ("Рига", "у Ризі", "Rīgā", "in riga", "в Риге"):
+        result = run(backend.search, SearchRequest(q=q, collapse=False, size=100))
+        assert result.understood and result.understood.get("city") == ["Riga"], (q, result.understood)
+        assert ids(result) == near, q
