@@ -24,7 +24,7 @@ import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_origin
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -267,6 +267,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
         resp = page(request, ui, "search.html", {
             "req": req, "result": result, "error": error, "query_string": _query_string(req),
             "literal_url": "?" + _query_string(req.model_copy(update={"understand": False})),
+            "ignore_url": lambda field: "?" + _query_string(req.model_copy(update={"ignore": [*req.ignore, field]})),
             "facet_order": FACETS, "support_items": SUPPORT_ITEMS, "today": datetime.now(UTC).date(),
             "toggle": lambda facet, value: _toggle(req, facet, value),
             "next_url": ("?" + urlencode([*req.query_pairs(), ("cursor", result.next_cursor)]))
@@ -417,7 +418,7 @@ def _grouped(items: Any, model: type[SearchRequest]) -> dict[str, Any]:
     for k, v in items:
         if k not in model.model_fields or v == "":
             continue
-        if model.model_fields[k].annotation == list[str]:
+        if get_origin(model.model_fields[k].annotation) is list:
             grouped.setdefault(k, []).append(v)
         else:
             grouped[k] = v

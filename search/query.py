@@ -47,7 +47,7 @@ def plan(req: SearchRequest) -> tuple[SearchRequest, dict[str, Any] | None]:
     understood: dict[str, Any] = {}
     for field in UNDERSTOOD_FIELDS:
         values = list(dict.fromkeys(v for v in getattr(found, field, []) if v))
-        if not values or getattr(req, field):  # an explicit choice wins
+        if not values or getattr(req, field) or field in req.ignore:  # an explicit choice wins
             continue
         if field == "city":
             # Listings keep the source's spelling ("Rīga", "Kauno m."): a city

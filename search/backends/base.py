@@ -28,7 +28,7 @@ import json
 import math
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import pycountry
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -112,6 +112,10 @@ class SearchRequest(BaseModel):
         default=True,
         description="Read places, themes, support and format out of q (in any supported language) as filters; "
                     "false searches the words as typed",
+    )
+    ignore: list[Literal["country", "city", "theme", "support", "work_mode", "duration_class"]] = Field(
+        default_factory=list,
+        description="Understood filters to leave out (the × on one of them in the UI); their words are not searched",
     )
     # presentation
     sort: Sort = Sort.relevance

@@ -104,3 +104,22 @@ def test_a_city_in_any_spelling_is_the_area_around_it(loaded) -> None:
         result = run(backend.search, SearchRequest(q=q, collapse=False, size=100))
         assert result.understood and result.understood.get("city") == ["Riga"], (q, result.understood)
         assert ids(result) == near, q
+
+
+def test_one_understood_filter_can_be_removed(loaded) -> None:  # noqa: ANN001
+    backend, docs = loaded
+    client = TestClient(create_app(backend))
+    q = "sport in Latvia"
+    both = client.get("/search", params={"q": q, "collapse": "false", "size": 100}).json()
+    assert both["understood"]["country"] == ["LV"] and both["understood"]["theme"] == ["sport"]
+    page = client.get("/", params={"q": q}).text
+    assert "ignore=theme" in page and "ignore=country" in page  # a × on each understood filter
+    no_theme = client.get("/search", params=[("q", q), ("ignore", "theme"), ("collapse", "false"),
+                                             ("size", "100")]).json()
+    assert "theme" not in no_theme["understood"] and no_theme["understood"]["country"] == ["LV"]
+    assert {h["id"] for h in no_theme["hits"]} == in_country(docs, "LV")
+    neither = client.get("/search", params=[("q", q), ("ignore", "theme"), ("ignore", "country"),
+                                            ("collapse", "false"), ("size", "100")]).json()
+    assert neither["understood"] == {"text": ""}  # both removed: their words are gone too
+    assert {h["id"] for h in neither["hits"]} == {d.id for d in docs}
+    assert client.get("/search", params={"q": q, "ignore": "title"}).status_code == 422
