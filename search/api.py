@@ -22,11 +22,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+import unicodedata
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, get_origin
 from urllib.parse import urlencode, urlsplit
 
+import pycountry
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -39,9 +42,9 @@ from pydantic import BaseModel, ValidationError, model_validator
 
 from pipeline.events import web_url
 from pipeline.normalize.text import sanitize_html
+from search import query
 from search.backends import SearchBackend, SearchRequest, SearchResult, SearchUnavailable
 from search.backends.base import FACETS, SUPPORT_ITEMS
-from search import query
 from search.i18n import UI, UI_LANGUAGES, pick_language
 from search.security import cross_site, public_base, security_headers
 
@@ -257,24 +260,30 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, lang: Annotated[str | None, Query(max_length=5)] = None) -> HTMLResponse:
         ui = ui_for(request, lang)
-        error = None
-        try:
-            req = search_request(SearchParams(**_grouped(request.query_params.multi_items(), SearchParams)))
-        except (ValidationError, RequestValidationError) as exc:
-            error = "; ".join(str(e.get("msg")) for e in exc.errors())
-            req = SearchRequest()
+        req, near, errors = _lenient_request(request.query_params.multi_items())
         result = run_search(req)
+        pairs = _ui_pairs(req, near)
+        filter_fields = _FORM_FIELDS | ({"lat", "lon"} if near else set())
         resp = page(request, ui, "search.html", {
-            "req": req, "result": result, "error": error, "query_string": _query_string(req),
-            "literal_url": "?" + _query_string(req.model_copy(update={"understand": False})),
-            "ignore_url": lambda field: "?" + _query_string(req.model_copy(update={"ignore": [*req.ignore, field]})),
+            "req": req, "result": result, "query_string": _query_string(req), "near": near,
+            "errors": {field: _error_text(ui, field, code, near) for field, code in errors.items()},
+            "raw": {k: request.query_params.get(k, "") for k in ("age", "resident", "near", "within_km")},
+            "count": result.clusters if req.collapse else result.total,
+            "literal_url": "?" + urlencode(_ui_pairs(req.model_copy(update={"understand": False}), near)),
+            "ignore_url": lambda field: "?" + urlencode(
+                _ui_pairs(req.model_copy(update={"ignore": [*req.ignore, field]}), near)),
             "facet_order": FACETS, "support_items": SUPPORT_ITEMS, "today": datetime.now(UTC).date(),
-            "toggle": lambda facet, value: _toggle(req, facet, value),
-            "next_url": ("?" + urlencode([*req.query_pairs(), ("cursor", result.next_cursor)]))
+            "toggle": lambda facet, value: _toggle(req, facet, value, near),
+            "facet_values": lambda facet: _facet_values(ui, req, result, facet),
+            "search_hidden": [p for p in pairs if p[0] != "q"],
+            "filter_hidden": [p for p in pairs if p[0] not in filter_fields],
+            "chips": _chips(ui, req, near), "clear_url": "?" + urlencode([("q", req.q)] if req.q else []),
+            "countries": _countries(ui),
+            "next_url": ("?" + urlencode([*pairs, ("cursor", result.next_cursor)]))
             if result.next_cursor else None,
             "languages": UI_LANGUAGES, "subscriptions": subscriptions is not None,
         }, lang)
-        if error:  # the page still answers (with every listing), but says the input was refused
+        if errors:  # the page still answers (with the rest of the search), but says what was refused
             resp.status_code = 422
         return resp
 
@@ -429,12 +438,186 @@ def _query_string(req: SearchRequest) -> str:
     return urlencode(req.query_pairs())
 
 
-def _toggle(req: SearchRequest, facet: str, value: str) -> str:
+def _toggle(req: SearchRequest, facet: str, value: str, near: str | None = None) -> str:
     """The URL of this search with one facet value switched on or off."""
-    pairs = [p for p in req.query_pairs() if p != (facet, value)]
-    if (facet, value) not in req.query_pairs():
+    current = _ui_pairs(req, near)
+    pairs = [p for p in current if p != (facet, value)]
+    if (facet, value) not in current:
         pairs.append((facet, value))
     return "?" + urlencode(pairs)
+
+
+# Fields the filter form itself submits (everything else it carries as hidden inputs).
+_FORM_FIELDS = frozenset({"speaks", "age", "resident", "near", "within_km", "sort"})
+TOP_VALUES = 8  # facet values shown before "show all"
+
+
+def _ui_pairs(req: SearchRequest, near: str | None) -> list[tuple[str, str]]:
+    """The request as the UI's links carry it: the place by name when it was
+    chosen by name (so the form can show it and a new one can replace it)."""
+    pairs = req.query_pairs()
+    if near:
+        pairs = [p for p in pairs if p[0] not in ("lat", "lon")] + [("near", near)]
+    return pairs
+
+
+def _without(req: SearchRequest, near: str | None, drop: tuple[str, str | None]) -> str:
+    """The URL of this search without one parameter (a value, or every value: None)."""
+    key, value = drop
+    pairs = [p for p in _ui_pairs(req, near) if p[0] != key or (value is not None and p[1] != value)]
+    if key == "near":  # the distance means nothing without the place
+        pairs = [p for p in pairs if p[0] not in ("within_km", "lat", "lon")]
+    return "?" + urlencode(pairs)
+
+
+def _chips(ui: UI, req: SearchRequest, near: str | None) -> list[tuple[str, str, str]]:
+    """Active filters as (what, value, URL without it), in the order of the form."""
+    chips = [(ui.gettext(FACET_LABELS[facet]), _value_label(ui, facet, value), _without(req, near, (facet, value)))
+             for facet in FACETS for value in getattr(req, facet)]
+    chips += [(ui.gettext("Languages I speak"), ui.language_name(code), _without(req, near, ("speaks", code)))
+              for code in req.speaks]
+    if req.age is not None:
+        chips.append((ui.gettext("My age"), ui.number(req.age), _without(req, near, ("age", None))))
+    if req.resident:
+        chips.append((ui.gettext("Where I live"), ui.country_name(req.resident),
+                      _without(req, near, ("resident", None))))
+    if near or req.lat is not None:
+        place = near or f"{req.lat:.3f}, {req.lon:.3f}"
+        if req.within_km:
+            place = ui.gettext("within %(km)s km of %(place)s") % {"km": ui.number(req.within_km), "place": place}
+        chips.append((ui.gettext("Near (city)"), place, _without(req, near, ("near", None) if near else ("lat", None))))
+    return chips
+
+
+_ALPHABETS = {
+    "lv": "aābcčdeēfgģhiījkķlļmnņoprsštuūvzž",
+    "ru": "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+    "uk": "абвгґдеєжзиіїйклмнопрстуфхцчшщьюя",
+}
+
+
+def _sort_key(lang: str) -> Any:
+    """A name sort key following the language's alphabet (Latvian Č after C,
+    Ukrainian Є after Е), without ICU."""
+    alphabet = {ch: i for i, ch in enumerate(_ALPHABETS.get(lang, ""))}
+
+    def key(name: str) -> tuple[tuple[int, int], ...]:
+        out = []
+        for ch in name.casefold():
+            if ch in alphabet:
+                out.append((1, alphabet[ch]))
+            else:
+                base = unicodedata.normalize("NFKD", ch)[:1] or ch
+                out.append((0, ord(base)) if base.isalpha() and base.isascii() else (2, ord(base)))
+        return tuple(out)
+
+    return key
+
+
+@lru_cache(maxsize=8)
+def _countries_cached(lang: str) -> tuple[tuple[str, str], ...]:
+    ui = UI.of(lang)
+    named = [(c.alpha_2, ui.country_name(c.alpha_2)) for c in pycountry.countries]
+    key = _sort_key(lang)
+    return tuple(sorted(named, key=lambda item: key(item[1])))
+
+
+def _countries(ui: UI) -> tuple[tuple[str, str], ...]:
+    """Every country as (code, name in the UI's language), sorted by that name."""
+    return _countries_cached(ui.lang)
+
+
+def _facet_values(ui: UI, req: SearchRequest, result: SearchResult,
+                  facet: str) -> tuple[list[tuple[str, int, bool]], list[tuple[str, int, bool]]]:
+    """(shown, the rest) as (value, count, selected): every selected value,
+    then the top values; the rest behind "show all" (places by name)."""
+    counts = dict(result.facets.get(facet, {}))
+    selected = list(getattr(req, facet))
+    for value in selected:
+        counts.setdefault(value, 0)
+    ordered = list(counts)
+    top = ordered[:TOP_VALUES]
+    shown = [v for v in ordered if v in selected] + [v for v in top if v not in selected]
+    rest = [v for v in ordered if v not in shown]
+    if facet in ("country", "city"):
+        key = _sort_key(ui.lang)
+        rest.sort(key=lambda v: key(_value_label(ui, facet, v)))
+    return ([(v, counts[v], v in selected) for v in shown], [(v, counts[v], v in selected) for v in rest])
+
+
+# Request fields a model-level error is about (SearchRequest._consistent's messages).
+_MODEL_ERRORS = (("within_km", ("within_km",)), ("sort=distance", ("sort",)), ("lat and lon", ("lat", "lon")),
+                 ("cursor", ("cursor",)), ("page", ("page",)))
+
+
+def _lenient_request(items: Any) -> tuple[SearchRequest, str | None, dict[str, str]]:
+    """Query items → (the request with every valid part, the place name, field → error code).
+
+    What cannot be used is left out on its own, the rest of the search is kept."""
+    data = _grouped(items, SearchParams)
+    errors: dict[str, str] = {}
+    if isinstance(data.get("resident"), str):
+        data["resident"] = data["resident"].strip().upper()
+    near = str(data.pop("near", "") or "").strip()[:100] or None
+    if near:
+        try:
+            data["lat"], data["lon"] = resolve_place(near)
+        except ValueError:
+            errors["near"] = "unknown_place"
+            near = None
+            data.pop("lat", None), data.pop("lon", None)
+    for _ in range(len(SearchRequest.model_fields) + 1):
+        try:
+            return SearchRequest(**data), near, errors
+        except ValidationError as exc:
+            dropped = False
+            for err in exc.errors(include_url=False):
+                loc = err.get("loc") or ()
+                if loc and loc[0] in data:
+                    field = str(loc[0])
+                    if len(loc) > 1 and isinstance(loc[1], int) and isinstance(data[field], list):
+                        data[field] = [v for i, v in enumerate(data[field]) if i != loc[1]]
+                        if not data[field]:
+                            del data[field]
+                    else:
+                        del data[field]
+                    errors.setdefault(field, err.get("type", "invalid"))
+                    dropped = True
+                    continue
+                msg = str(err.get("msg", ""))
+                for marker, fields in _MODEL_ERRORS:
+                    if marker in msg and any(f in data for f in fields):
+                        for f in fields:
+                            if data.pop(f, None) is not None and not (f in ("within_km", "sort") and "near" in errors):
+                                errors.setdefault(f, "needs_place" if f in ("within_km", "sort") else "invalid")
+                        dropped = True
+                        break
+            if not dropped:
+                break
+    errors.setdefault("search", "invalid")
+    return SearchRequest(**({"q": data["q"]} if isinstance(data.get("q"), str) and len(data["q"]) <= 500 else {})), \
+        None, errors
+
+
+def _error_text(ui: UI, field: str, code: str, near: str | None) -> str:
+    """An input error in the page's language."""
+    if field == "age":
+        return ui.gettext("Enter an age from 0 to 120.")
+    if field == "resident":
+        return ui.gettext("Choose a country from the list.")
+    if field == "near":
+        return ui.gettext("This place is not known. Try a city name, for example Riga.")
+    if field == "within_km":
+        if code == "needs_place":
+            return ui.gettext("Enter a place in “Near” to search within a distance.")
+        return ui.gettext("Enter a distance from 1 to 20,000 km.")
+    if field == "sort":
+        if code == "needs_place":
+            return ui.gettext("Sorting by distance needs a place.")
+        return ui.gettext("Choose a sort order from the list.")
+    if field in ("speaks",):
+        return ui.gettext("Choose languages from the list.")
+    return ui.gettext("This part of the search was not understood and was left out.")
 
 
 def deadline_state(o: dict[str, Any], today: date) -> tuple[str, int | None]:

@@ -70,7 +70,7 @@ def site(backend: SearchBackend) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:  # noqa: ANN001
+def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
     context = browser.new_context(locale="en-GB")
     pg = context.new_page()
     errors: list[str] = []
@@ -84,7 +84,7 @@ def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:  # noqa: 
     context.close()
 
 
-def test_search_facet_language_detail_and_feed(site: str, page) -> None:  # noqa: ANN001
+def test_search_facet_language_detail_and_feed(site: str, page) -> None:
     page.goto(site + "/")
     assert "opportunities" in page.inner_text("#total")
     page.fill("#q", "animal shelter")
@@ -96,13 +96,13 @@ def test_search_facet_language_detail_and_feed(site: str, page) -> None:  # noqa
     page.locator('a[data-facet="country"]', has_text="Estonia").first.click()
     page.wait_for_url("**country=EE**")
     assert page.locator("article.hit h3").all_inner_texts() == ["Volunteer at an animal shelter in Tallinn"]
-    assert page.locator('a[data-facet="country"][aria-pressed="true"]').inner_text() == "Estonia"
+    assert page.locator('a[data-facet="country"][aria-current="true"]').inner_text() == "Estonia"
     # switch the interface to Latvian: the search and the facet stay
     page.click('nav.langs a[hreflang="lv"]')
     page.wait_for_url("**lang=lv**")
     assert page.locator("html").get_attribute("lang") == "lv"
     assert page.inner_text("#total") == "1 iespēja"
-    assert page.locator('a[data-facet="country"][aria-pressed="true"]').inner_text() == "Igaunija"
+    assert page.locator('a[data-facet="country"][aria-current="true"]').inner_text() == "Igaunija"
     # the choice sticks (cookie) on the next page
     page.click("article.hit h3 a")
     page.wait_for_url("**/o/en-1")
@@ -116,7 +116,7 @@ def test_search_facet_language_detail_and_feed(site: str, page) -> None:  # noqa
     assert page.errors == []  # type: ignore[attr-defined]
 
 
-def test_accept_language_and_keyboard(site: str, browser) -> None:  # noqa: ANN001
+def test_accept_language_and_keyboard(site: str, browser) -> None:
     context = browser.new_context(locale="uk-UA", extra_http_headers={"Accept-Language": "uk-UA,uk;q=0.9"})
     pg = context.new_page()
     pg.goto(site + "/")
@@ -129,7 +129,7 @@ def test_accept_language_and_keyboard(site: str, browser) -> None:  # noqa: ANN0
     context.close()
 
 
-def test_stored_xss_is_inert(site: str, page) -> None:  # noqa: ANN001
+def test_stored_xss_is_inert(site: str, page) -> None:
     for path in ("/?q=shelter", "/o/test-99", "/?q=window"):
         page.goto(site + path)
         page.wait_for_load_state("load")

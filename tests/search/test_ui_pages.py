@@ -1,0 +1,195 @@
+"""The web UI's search page, as a newcomer uses it (issue 19): every facet
+value reachable, active filters removable, the filter form keeping every
+choice, invalid input explained next to its field in the page's language
+without losing the rest of the search, and counts that match the cards."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from html.parser import HTMLParser
+
+import pytest
+from fastapi.testclient import TestClient
+
+from search.api import create_app
+from search.backends import SearchBackend
+from tests.conftest import make_opportunity
+from tests.search.corpus import corpus
+
+# More countries than a facet shows at first; Iceland (one listing) comes last by count.
+EXTRA = ["FR", "ES", "IT", "NL", "BE", "AT", "CZ", "SK", "HU", "RO", "BG", "GR", "FI", "SE"]
+
+
+@pytest.fixture
+def client(backend: SearchBackend) -> Iterator[TestClient]:
+    extra = [make_opportunity(200 + i * 2 + k, title=f"Helper {code}", country=code, city=None)
+             for i, code in enumerate(EXTRA) for k in range(2)]
+    extra.append(make_opportunity(300, title="Helper in Reykjavik", country="IS", city="Reykjavik"))
+    assert backend.upsert_many([*corpus(), *extra]) == []
+    backend.refresh()
+    with TestClient(create_app(backend)) as c:
+        yield c
+
+
+class Page(HTMLParser):
+    """The parts of the search page these tests read."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+        self.facet_links: list[dict] = []
+        self.chips: list[dict] = []
+        self.options: dict[str, list[tuple[str, str, bool]]] = {}
+        self.field_errors: dict[str, str] = {}
+        self.hits = 0
+        self._stack: list[tuple[str, dict]] = []
+        self._text: list[str] | None = None
+        self._select: str | None = None
+        self._in_more = 0
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "form":
+            self.forms.append({"class": a.get("class", ""), "inputs": []})
+        elif tag == "input" and self.forms:
+            self.forms[-1]["inputs"].append(a)
+        elif tag == "select":
+            self._select = a.get("name")
+            self.options.setdefault(self._select or "", [])
+        elif tag == "option" and self._select:
+            self._start(tag, a)
+        elif tag == "details" and "more" in a.get("class", ""):
+            self._in_more += 1
+        elif tag == "a" and ("data-facet" in a or "chip" in a.get("class", "").split() or a.get("id") == "clear-all"):
+            self._start(tag, {**a, "in_more": bool(self._in_more)})
+        elif tag == "p" and "field-error" in a.get("class", ""):
+            self._start(tag, a)
+        elif tag == "article" and "hit" in a.get("class", ""):
+            self.hits += 1
+
+    def _start(self, tag: str, attrs: dict) -> None:
+        self._stack.append((tag, attrs))
+        self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+        elif tag == "details" and self._in_more:
+            self._in_more -= 1
+        if self._stack and self._stack[-1][0] == tag:
+            _, attrs = self._stack.pop()
+            text = " ".join("".join(self._text or []).split())
+            self._text = None
+            if tag == "option":
+                self.options[self._select or ""].append((attrs.get("value", ""), text, "selected" in attrs))
+            elif tag == "p":
+                self.field_errors[attrs["id"]] = text
+            elif "data-facet" in attrs:
+                self.facet_links.append({**attrs, "text": text})
+            else:
+                self.chips.append({**attrs, "text": text})
+
+    def hidden(self, form_class: str) -> list[tuple[str, str]]:
+        form = next(f for f in self.forms if f["class"] == form_class)
+        return [(i["name"], i["value"]) for i in form["inputs"] if i.get("type") == "hidden"]
+
+    def facet(self, facet: str) -> list[dict]:
+        return [a for a in self.facet_links if a["data-facet"] == facet]
+
+
+def total(html: str) -> int:
+    text = re.search(r'<p id="total"[^>]*>(.*?)</p>', html, re.DOTALL).group(1)  # type: ignore[union-attr]
+    return int(re.sub(r"\D", "", text.split()[0]))
+
+
+def test_every_country_is_reachable_and_selected_ones_are_marked(client: TestClient) -> None:
+    page = Page(client.get("/", params={"lang": "en"}).text)
+    countries = page.facet("country")
+    assert "Iceland" in [a["text"] for a in countries]  # behind "show all", but there
+    more = [a["text"] for a in countries if a["in_more"]]
+    assert more and more == sorted(more), more  # the "all" list is by name
+    assert not any(a["in_more"] for a in countries[:8])
+    # a selected value is shown (first) and marked as selected, even with the fewest listings
+    page = Page(client.get("/", params={"country": "IS", "lang": "lv"}).text)
+    selected = [a for a in page.facet("country") if a.get("aria-current") == "true"]
+    assert [(a["text"], a["in_more"]) for a in selected] == [("Islande", False)]
+    assert "aria-pressed" not in client.get("/", params={"country": "IS"}).text
+    assert page.hits == 1
+
+
+def test_active_filters_are_removable_chips_even_with_no_results(client: TestClient) -> None:
+    html = client.get("/", params={"q": "youth", "country": "LV", "age": 24, "resident": "LV", "lang": "lv"}).text
+    chips = {c["text"]: c["href"] for c in Page(html).chips}
+    assert any("Latvija" in text and "Valsts" in text for text in chips), chips
+    assert any("24" in text for text in chips), chips
+    removed = next(href for text, href in chips.items() if "Valsts" in text)
+    assert "country=" not in removed and "age=24" in removed and "resident=LV" in removed and "q=youth" in removed
+    # zero results: the filters are still shown, with the way out
+    html = client.get("/", params={"country": "IS", "theme": "sport", "lang": "uk"}).text
+    page = Page(html)
+    assert page.hits == 0
+    texts = [c["text"] for c in page.chips]
+    assert any("Ісландія" in t for t in texts) and any(c.get("id") == "clear-all" for c in page.chips), texts
+    assert next(c["href"] for c in page.chips if c.get("id") == "clear-all") == "?"
+
+
+def test_filter_form_carries_every_other_choice(client: TestClient) -> None:
+    page = Page(client.get("/", params=[("q", "dog"), ("country", "LV"), ("country", "EE"), ("theme", "animals"),
+                                        ("understand", "false"), ("age", "30")]).text)
+    hidden = page.hidden("filters")
+    assert {("q", "dog"), ("country", "LV"), ("country", "EE"), ("theme", "animals"),
+            ("understand", "false")} <= set(hidden), hidden
+    assert not {"age", "sort", "speaks", "resident"} & {k for k, _ in hidden}  # those are the form's own fields
+
+
+def test_where_i_live_is_a_country_list_in_the_page_language(client: TestClient) -> None:
+    page = Page(client.get("/", params={"lang": "uk", "resident": "lv", "age": "30"}).text)
+    options = page.options["resident"]
+    assert len(options) > 200 and options[0][0] == ""
+    names = [name for code, name, _ in options[1:]]
+    assert names[0].startswith("А"), names[:3]  # Ukrainian alphabetical order, not code points (Є, І first)
+    assert names.index("Естонія") < names.index("Єгипет") < names.index("Латвія")
+    # lowercase "lv" is read as Latvia, and the age typed with it kept
+    assert [(code, name) for code, name, sel in options if sel] == [("LV", "Латвія")]
+    assert ("age", "30") not in page.hidden("filters")
+    assert any("Латвія" in c["text"] for c in page.chips) and any("30" in c["text"] for c in page.chips)
+
+
+@pytest.mark.parametrize(("params", "field", "message"), [
+    ({"age": "200", "lang": "uk"}, "age", "Вкажіть вік від 0 до 120."),
+    ({"near": "Nowhere-on-earth-x", "lang": "lv"}, "near", "Šāda vieta nav zināma"),
+    ({"within_km": "20", "lang": "ru"}, "within_km", "укажите место в поле «Рядом с»"),
+    ({"resident": "Latvia", "lang": "uk"}, "resident", "Виберіть країну зі списку."),
+])
+def test_invalid_input_is_explained_and_the_rest_is_kept(client: TestClient, params: dict, field: str,
+                                                          message: str) -> None:
+    expected = client.get("/", params={"country": "LV", "theme": "animals"}).text
+    response = client.get("/", params={"country": "LV", "theme": "animals", **params})
+    assert response.status_code == 422
+    html = response.text
+    assert "String should match" not in html and "Input should be" not in html
+    page = Page(html)
+    assert message in page.field_errors[f"e-{field}"]
+    assert re.search(rf'id="f-{field}"[^>]*aria-invalid="true"', html)
+    # the rest of the search still applies
+    assert total(html) == total(expected) and page.hits == Page(expected).hits
+    assert {("country", "LV"), ("theme", "animals")} <= set(page.hidden("filters"))
+
+
+def test_count_is_the_number_of_cards_when_duplicates_collapse(client: TestClient) -> None:
+    for params in ({"size": 100}, {"country": "LV", "size": 100}):
+        html = client.get("/", params=params).text
+        assert total(html) == Page(html).hits
+    html = client.get("/", params={"collapse": "false", "size": 100}).text
+    assert total(html) == Page(html).hits
+
+
+def test_latvian_accommodation_is_lodging_not_residence(client: TestClient) -> None:
+    html = client.get("/", params={"lang": "lv", "support": "accommodation"}).text
+    assert "Naktsmītne" in html and "Dzīvesvieta" not in html
