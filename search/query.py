@@ -10,8 +10,9 @@ typed.
 
 ``run`` searches the plan and, when it finds nothing, relaxes it one step at
 a time (the remaining words first, then theme, then support and format, then
-city) until something is found or nothing is left to relax, and says what it
-relaxed: a person is never left at a dead end without knowing why.
+a city widens to its country) until something is found or nothing is left to
+relax, and says what it relaxed: a person is never left at a dead end without
+knowing why, and never shown the whole world under a place they named.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ from search.backends.base import SearchRequest, SearchResult
 UNDERSTOOD_FIELDS = ("theme", "support", "work_mode", "duration_class", "city", "country")
 RELAX_ORDER = ("text", "theme", "support", "work_mode", "duration_class", "city")
 CITY_RADIUS_KM = 30.0
+
+
+def _city_country(name: str) -> str | None:
+    from pipeline.normalize.places import gazetteer
+
+    city = gazetteer().lookup(name)
+    return city.country if city is not None else None
 
 
 def _city_point(name: str) -> tuple[float, float] | None:
@@ -84,7 +92,14 @@ def run(search: Callable[[SearchRequest], SearchResult], req: SearchRequest) -> 
                 continue
             current = current.model_copy(update={"q": None})
         elif step == "city" and "city" in understood:
-            current = current.model_copy(update={"lat": None, "lon": None, "within_km": None})
+            # the city's country, not the whole world: "London" with no listing
+            # near London must not look like a list of London's listings
+            country = _city_country(understood["city"][0])
+            update: dict[str, Any] = {"lat": None, "lon": None, "within_km": None}
+            if country and not current.country:
+                update["country"] = [country]
+                understood["country"] = [country]
+            current = current.model_copy(update=update)
         elif step in understood:
             current = current.model_copy(update={step: []})
         else:

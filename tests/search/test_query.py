@@ -106,7 +106,7 @@ def test_a_city_in_any_spelling_is_the_area_around_it(loaded) -> None:
         assert ids(result) == near, q
 
 
-def test_one_understood_filter_can_be_removed(loaded) -> None:  # noqa: ANN001
+def test_one_understood_filter_can_be_removed(loaded) -> None:
     backend, docs = loaded
     client = TestClient(create_app(backend))
     q = "sport in Latvia"
@@ -123,3 +123,13 @@ def test_one_understood_filter_can_be_removed(loaded) -> None:  # noqa: ANN001
     assert neither["understood"] == {"text": ""}  # both removed: their words are gone too
     assert {h["id"] for h in neither["hits"]} == {d.id for d in docs}
     assert client.get("/search", params={"q": q, "ignore": "title"}).status_code == 422
+
+
+def test_a_city_without_listings_widens_to_its_country_not_the_world(loaded) -> None:
+    backend, docs = loaded
+    result = run(backend.search, SearchRequest(q="volunteering in Liepāja", collapse=False, size=100))
+    assert result.understood["city"] == ["Liepāja"] and result.relaxed == ["city"]
+    assert result.understood["country"] == ["LV"]
+    assert ids(result) == in_country(docs, "LV")  # Latvia's listings, not everyone's
+    london = run(backend.search, SearchRequest(q="london", collapse=False, size=100))
+    assert london.total == 0 and london.understood["country"] == ["GB"]  # honest: none there
