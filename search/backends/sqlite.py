@@ -187,6 +187,7 @@ class SqliteBackend:
         self._rows: FacetRows | None = None
         self._rows_lock = threading.Lock()
         self._unanalyzed = 0  # documents written since the planner's statistics were taken
+        self._analysed_at: int | None = None  # documents when they were taken (None: not known yet)
 
     @property
     def _read(self) -> sqlite3.Connection:
@@ -305,10 +306,11 @@ class SqliteBackend:
         large index pays milliseconds, and only after the index grew by a fifth."""
         if self._unanalyzed < 500:
             return
-        total = self._conn.execute("SELECT count(*) FROM docs").fetchone()[0]
-        analysed = self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() is not None
-        if analysed and self._unanalyzed * 5 < total:
+        if self._analysed_at is None:  # once per process: were statistics ever taken?
+            analysed = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() is not None
+            self._analysed_at = self._conn.execute("SELECT count(*) FROM docs").fetchone()[0] if analysed else 0
+        if self._unanalyzed * 5 < self._analysed_at:
             return
         try:
             self._conn.execute("PRAGMA analysis_limit=1000")
@@ -316,6 +318,7 @@ class SqliteBackend:
         except sqlite3.OperationalError as exc:  # busy: the next batch tries again
             log.warning("search index statistics not refreshed: %s", exc)
             return
+        self._analysed_at = self._conn.execute("SELECT count(*) FROM docs").fetchone()[0]
         self._unanalyzed = 0
 
     def rebuild(self, docs: list[Opportunity], keep: int = 1) -> tuple[str, str | None, list[str]]:

@@ -8,7 +8,6 @@ import pytest
 
 from crawlers import runner
 from crawlers.extract import iter_opportunities, jsonld_blocks, to_raw_fields
-from pipeline.bus import open_bus
 from pipeline.events import (
     CRAWL_STATS_TOPIC,
     DLQ_TOPIC,
@@ -17,7 +16,7 @@ from pipeline.events import (
     RawOpportunity,
     parse_event,
 )
-from tests.pipeline.test_bus_contract import drain
+from tests.crawlers.fixture_site import crawl_events
 from tilts.site import DEMO_SITE, StaticSite
 
 
@@ -32,13 +31,7 @@ def crawl_demo(tmp_path: Path, start: str) -> dict[str, list]:
             timeout=120,
         )
     assert result.returncode == 0, result.log_tail
-    bus = open_bus(bus_url)
-    out = {}
-    for topic in (RAW_TOPIC, DLQ_TOPIC, CRAWL_STATS_TOPIC):
-        consumer = bus.consumer("check", [topic])
-        out[topic] = drain(consumer, 1, timeout=2) + consumer.poll(timeout=0.2)
-        consumer.close()
-    return out
+    return crawl_events(bus_url)
 
 
 @pytest.fixture(scope="module")
