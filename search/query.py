@@ -25,8 +25,8 @@ from search.backends.base import SearchRequest, SearchResult
 # Request fields that understanding may fill, in the order they are relaxed
 # when a search finds nothing (the place is kept longest: it is what people
 # are surest of).
-UNDERSTOOD_FIELDS = ("theme", "support", "work_mode", "duration_class", "city", "country")
-RELAX_ORDER = ("text", "theme", "support", "work_mode", "duration_class", "city")
+UNDERSTOOD_FIELDS = ("theme", "support", "work_mode", "duration_class", "programme", "city", "country")
+RELAX_ORDER = ("text", "theme", "support", "work_mode", "duration_class", "programme", "city")
 CITY_RADIUS_KM = 30.0
 
 

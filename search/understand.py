@@ -58,14 +58,15 @@ from pipeline.normalize.text import fold
 
 VOCABULARY = Path(__file__).parent / "vocabulary"
 MAX_QUERY = 300  # characters understood; the rest stays text
-LIST_FIELDS = ("country", "city", "theme", "support", "work_mode", "duration_class", "activity_type")
+LIST_FIELDS = ("country", "city", "theme", "support", "work_mode", "duration_class", "activity_type",
+               "programme")
 
 
 class Span(BaseModel):
     """One understood part of the query: ``q[start:end] == text``."""
 
     model_config = ConfigDict(frozen=True)
-    field: str  # country, city, theme, support, work_mode, duration_class, activity_type, generic
+    field: str  # country, city, theme, support, work_mode, duration_class, activity_type, programme, generic
     value: str  # "LV", "Riga", "youth", "accommodation", "remote"… ("" for generic words)
     start: int
     end: int
@@ -84,6 +85,7 @@ class Understood(BaseModel):
     work_mode: list[str] = []  # WorkMode values
     duration_class: list[str] = []  # DurationClass values
     activity_type: list[str] = []  # ActivityType values
+    programme: list[str] = []  # the listing's programme ("European Solidarity Corps", …)
     text: str = ""
     spans: list[Span] = []
 

@@ -113,7 +113,8 @@ class SearchRequest(BaseModel):
         description="Read places, themes, support and format out of q (in any supported language) as filters; "
                     "false searches the words as typed",
     )
-    ignore: list[Literal["country", "city", "theme", "support", "work_mode", "duration_class"]] = Field(
+    ignore: list[Literal["country", "city", "theme", "support", "work_mode", "duration_class",
+                         "programme"]] = Field(
         default_factory=list,
         description="Understood filters to leave out (the × on one of them in the UI); their words are not searched",
     )

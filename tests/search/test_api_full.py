@@ -36,7 +36,7 @@ def test_search_parameters_map_to_the_request_model(client: TestClient) -> None:
     body = client.get("/search", params={"near": "Riga", "within_km": 50, "sort": "distance"}).json()
     assert [h["id"] for h in body["hits"]][:1] in (["lv-4"], ["lv-1"], ["ru-1"], ["test-99"])
     assert all(h["distance_km"] < 50 for h in body["hits"])
-    assert client.get("/search", params={"resident": "FR", "programme": "ESC"}).json()["total"] == 0
+    assert client.get("/search", params={"resident": "FR", "programme": "European Solidarity Corps"}).json()["total"] == 0
     assert client.get("/facets", params={"country": "LV"}).json()["facets"]["country"]["EE"] == 4
     assert client.get("/search").headers["cache-control"].startswith("public")
 
@@ -55,7 +55,7 @@ def test_bad_input_is_a_clear_422(client: TestClient, params: dict) -> None:
 def test_suggest_detail_and_404(client: TestClient) -> None:
     assert "Freiwilligendienst im Tierheim Hamburg" in client.get("/suggest", params={"q": "tierh"}).json()[
         "suggestions"]
-    assert client.get("/opportunities/lv-3").json()["programme"] == "ESC"
+    assert client.get("/opportunities/lv-3").json()["programme"] == "European Solidarity Corps"
     assert client.get("/opportunities/nope").status_code == 404
     assert client.get("/opportunities/nope.ics").status_code == 404
 

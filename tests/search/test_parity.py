@@ -32,7 +32,7 @@ FILTER_REQUESTS: list[dict] = [
     {"work_mode": ["remote"]},
     {"language": ["ru"]},
     {"required_language": ["de"]},
-    {"programme": ["ESC"]},
+    {"programme": ["European Solidarity Corps"]},
     {"organisation": ["Org LV"]},
     {"support": ["accommodation"]},
     {"support": ["accommodation", "allowance"]},

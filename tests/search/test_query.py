@@ -56,6 +56,17 @@ def test_a_theme_word_in_another_language_finds_listings_in_any_language(loaded)
         assert ids(result) == animals, q
 
 
+@pytest.mark.parametrize("q", ["esc", "ESC volunteering", "Eiropas Solidaritātes korpuss",
+                               "європейський корпус солідарності", "europäisches solidaritätskorps"])
+def test_a_programme_named_in_any_language_is_a_programme_filter(loaded, q: str) -> None:
+    backend, docs = loaded
+    esc = {d.id for d in docs if d.programme == "European Solidarity Corps"}
+    assert esc and esc != {d.id for d in docs}
+    result = run(backend.search, SearchRequest(q=q, collapse=False, size=100))
+    assert result.understood and result.understood.get("programme") == ["European Solidarity Corps"], q
+    assert ids(result) == esc, q
+
+
 def test_explicit_choices_win_and_understanding_can_be_undone(loaded) -> None:
     backend, docs = loaded
     planned, understood = plan(SearchRequest(q="Latvia", country=["EE"]))

@@ -17,6 +17,11 @@ CASES: list[tuple[str, dict[str, list[str]], str]] = [
     ("brīvprātīgais darbs Latvijā", {"country": ["LV"]}, ""),
     ("волонтёрство в Латвии", {"country": ["LV"]}, ""),
     ("беженцы", {"theme": ["migrants_refugees"]}, ""),
+    # --- programmes
+    ("esc in latvia", {"country": ["LV"], "programme": ["European Solidarity Corps"]}, ""),
+    ("ЄКС Латвія", {"country": ["LV"], "programme": ["European Solidarity Corps"]}, ""),
+    ("erasmus plus exchange", {"activity_type": ["exchange"], "programme": ["Erasmus+"]}, ""),
+    ("unv online", {"work_mode": ["remote"], "programme": ["UN Volunteers"]}, ""),
     ("біженці", {"theme": ["migrants_refugees"]}, ""),
     ("діти", {"theme": ["youth"]}, ""),
     ("Рига", {"city": ["Riga"]}, ""),
@@ -152,6 +157,7 @@ NEGATIVE: list[tuple[str, dict[str, list[str]], str]] = [
     ("child", {"theme": ["youth"]}, ""),  # not Chile
     ("liga", {}, "liga"),  # a GeoNames alias of Riga, and "league"
     ("Die Tafel", {"theme": ["social"]}, ""),  # German article, not the town Die
+    ("escape room", {}, "escape room"),  # not the programme ESC
     ('"in Riga" museum', {"theme": ["culture"]}, '"in Riga"'),  # quoted words are not interpreted
     ("", {}, ""),
 ]
@@ -225,6 +231,9 @@ def test_facet_values_are_the_listing_fields_values() -> None:
     assert set(facets["work_mode"]) <= {w.value for w in WorkMode}
     assert set(facets["duration_class"]) <= {d.value for d in DurationClass}
     assert set(facets["activity_type"]) <= {a.value for a in ActivityType}
+    from pipeline.normalize.activity import _PROGRAMMES
+
+    assert set(facets["programme"]) == {name for name, _pattern in _PROGRAMMES}
     for values in facets.values():
         for value, by_lang in values.items():
             for lang in ("lv", "en", "ru", "uk", "ar", "de"):
