@@ -20,9 +20,13 @@ the sum of ``errors_by_kind``. Kinds:
   pages that could not be read (dead-lettered with the page where possible);
 - ``item_error``: an item the publishing pipeline failed on.
 
-Anomalies that lose nothing are counted as plain ``tilts/<name>`` stats, not
-errors: ``tilts/encoding_mismatch`` (a page mis-declared its encoding and was
-read in its real one).
+Anomalies that lose nothing are warnings, not errors (CrawlStats.warnings_by_kind):
+``tilts/encoding_mismatch`` (a page mis-declared its encoding and was read in
+its real one), ``tilts/rate_limited`` (a 429: the domain's delay was doubled)
+and every ``tilts/warnings/<kind>`` counted with :func:`count_warning`, e.g.
+``eyp_detail_missing_<section>`` (a European Youth Portal page without one of
+its expected sections) or ``eyp_detail_unavailable`` (its page was gone: the
+API record was published alone).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from collections.abc import Mapping
 from typing import Any
 
 ERROR_PREFIX = "tilts/errors/"
-WARNING_STATS = ("encoding_mismatch",)  # tilts/<name>: counted anomalies, not errors
+WARNING_STATS = ("encoding_mismatch", "rate_limited")  # tilts/<name>: counted anomalies, not errors
+WARNING_PREFIX = "tilts/warnings/"
 
 
 def count_error(stats: Any, kind: str, count: int = 1) -> None:
@@ -53,5 +58,12 @@ def errors_by_kind(values: Mapping[str, Any]) -> dict[str, int]:
     return kinds
 
 
+def count_warning(stats: Any, kind: str, count: int = 1) -> None:
+    stats.inc_value(f"{WARNING_PREFIX}{kind}", count)
+
+
 def warnings_by_kind(values: Mapping[str, Any]) -> dict[str, int]:
-    return {name: int(values[f"tilts/{name}"]) for name in WARNING_STATS if values.get(f"tilts/{name}")}
+    found = {name: int(values[f"tilts/{name}"]) for name in WARNING_STATS if values.get(f"tilts/{name}")}
+    found.update({key[len(WARNING_PREFIX):]: int(value) for key, value in values.items()
+                  if key.startswith(WARNING_PREFIX) and int(value)})
+    return found

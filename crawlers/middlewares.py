@@ -23,6 +23,9 @@ import asyncio
 import codecs
 import logging
 import re
+import time
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,20 +55,62 @@ def _spider(spider: Any) -> tuple[Any, ...]:
     return () if spider is None else (spider,)
 
 
+def retry_after(value: bytes | str | None, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
 class BackoffRetryMiddleware(RetryMiddleware):
+    """Retries after ``base`` × 2^(attempt − 1) seconds; a 429 or 503 with ``Retry-After``
+    waits at least what the site asked for (capped by ``TILTS_RETRY_AFTER_MAX``), and a 429
+    also doubles the domain's delay between requests for the rest of the crawl (AutoThrottle
+    lowers it again as answers come back fine), so the other queued requests slow down too."""
+
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self.base = settings.getfloat("TILTS_RETRY_BACKOFF_BASE", 1.0)
         self.cap = settings.getfloat("TILTS_RETRY_BACKOFF_MAX", 60.0)
+        self.after_cap = settings.getfloat("TILTS_RETRY_AFTER_MAX", 300.0)
+        self.max_delay = settings.getfloat("AUTOTHROTTLE_MAX_DELAY", 60.0)
 
-    async def _pause(self, result: Any) -> Any:
+    async def _pause(self, result: Any, asked: float | None = None) -> Any:
         if isinstance(result, Request):
             attempt = int(result.meta.get("retry_times", 1))
-            await asyncio.sleep(min(self.base * 2 ** (attempt - 1), self.cap))
+            wait = min(self.base * 2 ** (attempt - 1), self.cap)
+            if asked is not None:
+                wait = max(wait, min(asked, self.after_cap))
+            await asyncio.sleep(wait)
         return result
 
+    def _slow_down(self, request: Request) -> None:
+        engine = getattr(getattr(self, "crawler", None), "engine", None)
+        downloader = getattr(engine, "downloader", None)
+        slot = downloader.slots.get(request.meta.get("download_slot")) if downloader else None
+        if slot is not None:
+            slot.delay = min(max(slot.delay * 2, self.base), self.max_delay)
+            self.crawler.stats.inc_value("tilts/rate_limited")
+
     async def process_response(self, request: Request, response: Any, spider: Any = None) -> Any:
-        return await self._pause(super().process_response(request, response, *_spider(spider)))
+        asked = None
+        if response.status in (429, 503):
+            asked = retry_after(response.headers.get(b"Retry-After"))
+            if response.status == 429:
+                self._slow_down(request)
+        return await self._pause(super().process_response(request, response, *_spider(spider)), asked)
 
     async def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> Any:
         return await self._pause(super().process_exception(request, exception, *_spider(spider)))

@@ -175,6 +175,7 @@ class BusPublishPipeline:
         if isinstance(item, CrawlDeadLetter):
             self._dead_letter(item.url, item.body, InvalidEvent(f"{item.reason} (page {item.url})"))
             return item
+        digest = item.pop("_change_hash", None)  # what "unchanged" means, when the spider says
         payload = json.dumps(item, default=str).encode("utf-8")
         try:
             raw = parse_event(RawOpportunity, payload)
@@ -183,7 +184,7 @@ class BusPublishPipeline:
             self._dead_letter(key, payload, exc)
             return item
         if self.seen is not None:
-            state = self.seen.observe(raw.external_id, item)
+            state = self.seen.observe(raw.external_id, item, digest)
             self.crawler.stats.inc_value(f"tilts/{state}")
             if state == "unchanged":
                 return item

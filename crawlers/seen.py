@@ -38,9 +38,13 @@ class SeenSet:
             " DEFAULT 0)")
         self.db.commit()
 
-    def observe(self, external_id: str, item: dict[str, Any]) -> str:
-        """``new``, ``changed`` or ``unchanged``; records the listing as seen in this crawl."""
-        digest = content_hash(item)
+    def observe(self, external_id: str, item: dict[str, Any], digest: str | None = None) -> str:
+        """``new``, ``changed`` or ``unchanged``; records the listing as seen in this crawl.
+
+        ``digest`` replaces the item's own hash when a spider knows better what
+        "changed" means (the European Youth Portal spider hashes the API record,
+        so an unchanged one costs no detail page)."""
+        digest = digest or content_hash(item)
         row = self.db.execute("SELECT hash, closed FROM listings WHERE external_id = ?",
                               (external_id,)).fetchone()
         self.db.execute(
@@ -73,3 +77,16 @@ class SeenSet:
 
     def close(self) -> None:
         self.db.close()
+
+
+def known_hashes(path: Path) -> dict[str, str]:
+    """external_id → hash of every open listing a source's seen-set holds (read-only)."""
+    if not path.exists():
+        return {}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return dict(db.execute("SELECT external_id, hash FROM listings WHERE closed = 0"))
+    except sqlite3.DatabaseError:  # no table yet, or not readable: every listing counts as new
+        return {}
+    finally:
+        db.close()

@@ -189,6 +189,9 @@ class RawOpportunity(Event):
     places_available: str | None = None
     duration_text: str | None = None  # e.g. "ongoing", "onetime", "2-12 months"
     eligible_countries: list[str] = Field(default_factory=list)  # e.g. ESC volunteer_countries
+    # A section of its own where the source says what the host covers (the
+    # European Youth Portal's "Accommodation, food and transport arrangements").
+    support_text: str | None = None
     attribution: str | None = None  # e.g. "European Youth Portal, CC BY 4.0"
     structured: dict[str, Any] | None = None
 

@@ -58,8 +58,9 @@ def plan(req: SearchRequest) -> tuple[SearchRequest, dict[str, Any] | None]:
         if not values or getattr(req, field) or field in req.ignore:  # an explicit choice wins
             continue
         if field == "city":
-            # Listings keep the source's spelling ("Rīga", "Kauno m."): a city
-            # is searched as the area around the gazetteer's point instead.
+            # A city is searched as the area around the gazetteer's point: it
+            # finds the listings in its suburbs and those whose source gave
+            # only coordinates, not just those with the city's name.
             point = _city_point(values[0])
             if point is None or req.lat is not None:
                 continue

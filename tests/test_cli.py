@@ -13,9 +13,11 @@ from tests.pipeline.test_workers import raw_event
 
 def tilts(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
           timeout: float = 180) -> subprocess.CompletedProcess[bytes]:
+    """Run the CLI with ``env`` as its whole environment (``os.environ`` when None):
+    ``embedded_env`` leaves Kafka and Elasticsearch out, and they must stay out."""
     return subprocess.run(
         [sys.executable, "-m", "tilts.cli", *args], input=stdin, capture_output=True,
-        timeout=timeout, env={**os.environ, **(env or {})},
+        timeout=timeout, env=dict(os.environ) if env is None else env,
     )
 
 
@@ -49,7 +51,7 @@ def test_normalize_stdin_filters_json_lines() -> None:
 
 
 def test_unreachable_kafka_is_one_clear_line(tmp_path: Path) -> None:
-    proc = tilts("normalize", env={"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "TILTS_DATA_DIR": str(tmp_path)},
+    proc = tilts("normalize", env={**embedded_env(tmp_path), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"},
                  timeout=120)
     assert proc.returncode == 1
     err = proc.stderr.decode().strip()

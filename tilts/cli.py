@@ -277,17 +277,116 @@ def evaluate(
 
 
 @app.command()
-def index() -> None:
-    """Run the indexer worker (normalized → search backend)."""
+def index(
+    stdin: Annotated[bool, typer.Option("--stdin", help="Index Opportunity JSON lines from stdin (e.g. from "
+                                                        "`tilts normalize --stdin`) straight into the backend.")]
+    = False,
+) -> None:
+    """Run the indexer worker (normalized → search backend), or index JSON lines with --stdin."""
     from pipeline.indexer import make_indexer
     from tilts.runtime import make_backend, make_bus
 
     settings = _settings()
+    if stdin:
+        # Straight into the backend, not through the normalized topic: `tilts reindex`
+        # (which rebuilds from that topic) does not keep these; `tilts import` does.
+        from tilts.importer import index_lines
+
+        backend = make_backend(settings)
+        backend.setup()
+        try:
+            report = index_lines(sys.stdin.buffer, backend, say=lambda line: typer.echo(line, err=True))
+        finally:
+            backend.close()
+        typer.echo(f"indexed {report.indexed} opportunities, {report.bad} bad line(s), "
+                   f"in {report.seconds:.1f}s ({settings.mode.split()[-1]})")
+        if report.bad:
+            raise typer.Exit(code=1)
+        return
     bus = make_bus(settings)
     bus.ensure_topics()
     backend = make_backend(settings)
     backend.setup()
     _run_worker(make_indexer(bus, backend))
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[str, typer.Argument(metavar="FILE", help="RawOpportunity JSON lines, or CSV (with --mapping); "
+                                                             "- for stdin; .gz is read as well.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv (default: from the file name; "
+                                                                "stdin: jsonl, or csv with --mapping).")] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", metavar="MAP.yaml|json",
+                                                    help="Which columns make which fields (docs/import.md).")] = None,
+    source_id: Annotated[str | None, typer.Option("--source-id", help="source_id of records without one "
+                                                                         "(replaces the mapping's).")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Until searchable: embedded, run the normalizer and "
+                                                      "indexer here; Kafka, wait for the running ones.")] = False,
+    timeout: Annotated[float, typer.Option(help="With --wait on Kafka: seconds to wait for the workers.")] = 600.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; publish nothing.")] = False,
+    rejects: Annotated[Path | None, typer.Option("--rejects", metavar="FILE",
+                                                    help="Copy bad records here (as they were) to fix and "
+                                                         "import again.")] = None,
+) -> None:
+    """Publish a file of listings to the raw topic, one clear line per bad record
+    (FILE:LINE: reason); exit 1 if any record was bad."""
+    from tilts import importer as imp
+    from tilts.runtime import make_bus
+
+    if wait and dry_run:
+        raise fail("--wait and --dry-run exclude each other")
+    settings = _settings()
+    try:
+        rules = imp.Mapping.load(mapping) if mapping else None
+        imp.guess_format(file, fmt, rules)  # a wrong --format or name fails before anything is opened
+    except imp.ImportFailed as exc:
+        raise fail(str(exc)) from exc
+    bus = None if dry_run else make_bus(settings)
+    rejected = rejects.open("wb") if rejects else None
+    try:
+        if bus is not None:
+            bus.ensure_topics()
+        size = None if file == imp.STDIN or not Path(file).is_file() else Path(file).stat().st_size
+        with imp.Bars() as bars:
+            importer = imp.Importer(bus, source_id=source_id, say=bars.say, rejects=rejected,
+                                    retry_seconds=float(os.environ.get("TILTS_PUBLISH_RETRY_SECONDS", "120")))
+
+            def progress(position: int, records: int) -> None:
+                bars.update("importing", position, size, f"{records} records")
+
+            try:
+                report = importer.run(file, fmt=fmt, mapping=rules, progress=progress)
+            except imp.ImportFailed as exc:
+                raise fail(str(exc)) from exc
+            bars.update("importing", size or 0, size, f"{report.records} records")
+        typer.echo(report.summary())
+        if rejected is not None:
+            rejected.close()
+            if report.bad:
+                typer.echo(f"{report.bad} bad record(s) copied to {rejects}", err=True)
+            else:
+                rejects.unlink(missing_ok=True)  # type: ignore[union-attr]
+        if wait and bus is not None and report.listings:
+            try:
+                with imp.Bars() as bars:
+                    if settings.kafka_bootstrap_servers:
+                        bars.say(f"waiting for the running normalizer and indexer (up to {timeout:.0f}s) ...")
+                    waited = imp.wait_until_searchable(settings, bus, report, timeout=timeout, bars=bars)
+            except imp.WaitTimeout as exc:
+                raise fail(str(exc)) from exc
+            total = len(report.listings)
+            typer.echo(f"{total - len(waited.missing)} of {total} imported listings searchable "
+                       f"after {waited.seconds:.1f}s more ({settings.mode})")
+            for line in waited.missing:
+                typer.echo(line, err=True)
+            report.bad += len(waited.missing)
+    finally:
+        if rejected is not None and not rejected.closed:
+            rejected.close()
+        if bus is not None:
+            bus.close()
+    if report.bad:
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -482,36 +581,34 @@ def sources_check(
 @app.command()
 def extract(
     file: Annotated[Path, typer.Argument(help="A saved page, feed, calendar or API response.")],
-    kind: Annotated[str, typer.Option("--kind", help="schemaorg, sitemap, feed, wordpress, tribe, ical, eyp, listing")],
-    base_url: Annotated[str, typer.Option("--base-url", help="The URL the file was fetched from.")] = "http://localhost/",
-    options: Annotated[Optional[str], typer.Option(help="JSON options (for listing: the selectors object).")] = None,
-    source_id: Annotated[str, typer.Option("--source", help="Source id to attribute items to.")] = "extract",
+    kind: Annotated[str | None, typer.Option(
+        "--kind", help="schemaorg, sitemap, feed, wordpress, tribe, ical, eyp, listing, unv, "
+                       "volunteer_connector, doit, idealist (default: the --source entry's spider)")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="The URL the file was fetched from (default: the source's first start URL, "
+                           "else http://localhost/).")] = None,
+    options: Annotated[str | None, typer.Option(help="JSON options (for listing: the selectors object); "
+                                                        "laid over the source's.")] = None,
+    source_id: Annotated[str | None, typer.Option(
+        "--source", help="A registry source: its kind, options or selectors and its defaults (programme, "
+                         "language, country, attribution) apply, as in a crawl.")] = None,
 ) -> None:
     """Run one spider kind's extraction on a saved response; print RawOpportunity JSON lines."""
-    from datetime import UTC, datetime
+    from crawlers.extract_source import ExtractError
+    from crawlers.extract_source import extract as extract_saved
 
-    from crawlers.parsers import PARSERS
-    from pipeline.events import RawOpportunity, parse_event
-
-    if kind not in PARSERS:
-        raise fail(f"unknown kind {kind!r}; one of {', '.join(PARSERS)}")
     try:
-        opts = json.loads(options) if options else {}
+        opts = json.loads(options) if options else None
     except ValueError as exc:
         raise fail(f"--options is not JSON: {exc}") from exc
-    items, errors = PARSERS[kind](file.read_bytes(), base_url, opts)
-    now = datetime.now(UTC)
-    for fields in items:
-        method = fields.pop("_method", "api")
-        payload = json.dumps({
-            "source_id": source_id, "crawl_id": "extract", "fetched_at": now.isoformat(),
-            "extraction_method": method, **{k: v for k, v in fields.items() if v not in (None, "", [])},
-        }, default=str)
-        try:
-            raw = parse_event(RawOpportunity, payload)
-        except InvalidEvent as exc:
-            errors.append(f"{fields.get('external_id')}: {exc}")
-            continue
+    if opts is not None and not isinstance(opts, dict):
+        raise fail("--options must be a JSON object")
+    try:
+        raws, errors = extract_saved(file.read_bytes(), kind=kind, base_url=base_url, options=opts,
+                                     source_id=source_id)
+    except ExtractError as exc:
+        raise fail(str(exc)) from exc
+    for raw in raws:
         typer.echo(raw.model_dump_json(exclude_none=True))
     for message in errors:
         typer.echo(f"error: {message}", err=True)

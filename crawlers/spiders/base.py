@@ -48,6 +48,28 @@ def _json_arg(value: str | dict | None, name: str) -> dict[str, Any]:
     return parsed
 
 
+def raw_item(fields: dict[str, Any], *, source_id: str, crawl_id: str, programme: str | None = None,
+             language: str | None = None, country: str | None = None, attribution: str | None = None,
+             extraction_method: str = "api") -> dict[str, Any]:
+    """The RawOpportunity a source publishes for one parser result: the parser's
+    fields over the source's defaults (programme, language, country, attribution).
+    Spiders and ``tilts extract --source`` both build items here."""
+    fields = dict(fields)
+    method = fields.pop("_method", None)
+    item = {
+        "source_id": source_id,
+        "crawl_id": crawl_id,
+        "fetched_at": datetime.now(UTC).isoformat(),
+        "extraction_method": method if method in METHODS else extraction_method,
+        "programme": programme,
+        "source_language": language,
+        "default_country": country,
+        "attribution": attribution,
+    }
+    item.update({k: v for k, v in fields.items() if v not in (None, "", [])})
+    return item
+
+
 class SourceSpider(scrapy.Spider):
     extraction_method = "api"
 
@@ -97,20 +119,9 @@ class SourceSpider(scrapy.Spider):
             yield scrapy.Request(url, callback=self.parse)
 
     def raw_item(self, fields: dict[str, Any]) -> dict[str, Any]:
-        fields = dict(fields)
-        method = fields.pop("_method", None)
-        item = {
-            "source_id": self.source_id,
-            "crawl_id": self.crawl_id,
-            "fetched_at": datetime.now(UTC).isoformat(),
-            "extraction_method": method if method in METHODS else self.extraction_method,
-            "programme": self.programme,
-            "source_language": self.language,
-            "default_country": self.country,
-            "attribution": self.attribution,
-        }
-        item.update({k: v for k, v in fields.items() if v not in (None, "", [])})
-        return item
+        return raw_item(fields, source_id=self.source_id, crawl_id=self.crawl_id,
+                        programme=self.programme, language=self.language, country=self.country,
+                        attribution=self.attribution, extraction_method=self.extraction_method)
 
     def emit(self, response: Response, result: Result) -> Iterator[Any]:
         """Items and dead letters for one parsed response."""
@@ -141,10 +152,13 @@ class OffsetPagedSpider(SourceSpider):
     def parse_page(self, response: Response) -> Iterator[Any]:
         raise NotImplementedError
 
+    def page_request(self, endpoint: str, offset: int) -> scrapy.Request:
+        return scrapy.Request(self.page_url(endpoint, offset), callback=self.parse,
+                              cb_kwargs={"endpoint": endpoint, "offset": offset})
+
     def _start_requests(self) -> Iterator[scrapy.Request]:
         for endpoint in self.start_urls:
-            yield scrapy.Request(self.page_url(endpoint, 0), callback=self.parse,
-                                 cb_kwargs={"endpoint": endpoint, "offset": 0})
+            yield self.page_request(endpoint, 0)
 
     def parse(self, response: Response, endpoint: str = "", offset: int = 0,
               **kwargs: Any) -> Iterator[Any]:
@@ -152,5 +166,4 @@ class OffsetPagedSpider(SourceSpider):
         if offset == 0 and endpoint:
             size = self.page_size()
             for start in range(size, self.total(response.body), size):
-                yield scrapy.Request(self.page_url(endpoint, start), callback=self.parse,
-                                     cb_kwargs={"endpoint": endpoint, "offset": start})
+                yield self.page_request(endpoint, start)

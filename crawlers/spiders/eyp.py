@@ -1,4 +1,4 @@
-"""``eyp``: the European Youth Portal's public search API (European Solidarity Corps).
+"""``eyp``: the European Youth Portal (European Solidarity Corps): search API and detail pages.
 
 The start URL is the search endpoint, e.g.
 ``https://youth.europa.eu/api/rest/eyp/v1/search_en``. The spider asks for
@@ -6,27 +6,78 @@ open opportunities (``type=Opportunity``, ``filters[status]=open``), newest
 first, ``size`` per page (option ``page_size``, at most 500 as the portal
 allows) and pages with ``from`` until ``hits.total``. The response is
 Elasticsearch-shaped; fields are mapped in ``crawlers.parsers.parse_eyp``.
+
+Options (the registry's ``options``):
+
+- ``request: post`` sends the search as public code does, ``POST`` with a JSON
+  body (``type``, ``filters``, ``fields``, ``sort``, ``size``, ``from``) that
+  asks for ``description``, ``participant_profile``, ``countries`` and
+  ``volunteer_countries`` explicitly; the default is today's ``GET``.
+- ``details: true`` completes every *new or changed* listing with its detail
+  page (``/solidarity/opportunity/{opid}_{lang}``, crawlers/eyp_detail.py):
+  the exact deadline, the accommodation/food/transport section, "looking for
+  participants from", languages, age, places. "Changed" is judged on the API
+  record against the source's seen-set (crawlers/seen.py), so an unchanged
+  listing costs no page at all. A page that is gone or fails is counted and
+  the API record is published alone (and its page is asked for again next
+  crawl); a section not found is counted as ``eyp_detail_missing_<section>``.
+  ``max_details`` (500 by default) bounds the pages one crawl asks for: at 5 s
+  apiece that is 42 minutes, inside the crawl's time limit. Listings over the
+  budget are published from the API at once and completed by the next crawls.
+- ``funding_programmes``: ids for ``filters[funding_programme][id][i]``.
+
 The portal answers 429 when pushed: keep ``politeness.concurrency: 1`` and a
-delay in the registry. Its data is CC BY 4.0: the registry's attribution is
-carried on every item.
+delay in the registry (5 s, as public code that reads detail pages waits);
+``Retry-After`` is honoured and a 429 doubles the delay (crawlers/middlewares.py).
+Its data is CC BY 4.0: the registry's attribution is carried on every item.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from scrapy.http import Response
+import scrapy
+from scrapy.http import JsonRequest, Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
 
-from crawlers.parsers import eyp_total, parse_eyp
+from crawlers.eyp_detail import merge, parse_detail
+from crawlers.failures import count_warning
+from crawlers.parsers import eyp_detail_url, eyp_total, parse_eyp
+from crawlers.seen import content_hash, known_hashes
 from crawlers.spiders.base import OffsetPagedSpider
+
+# What the POST form asks for: every field parse_eyp reads.
+FIELDS = ["opid", "title", "description", "participant_profile", "town", "country", "countries",
+          "date_start", "date_end", "date_application_end", "has_no_deadline", "topics",
+          "volunteer_countries", "strand", "funding_programme", "organisation_name",
+          "boarding_arrangements", "date_flexibility", "activity_type", "number_of_places",
+          "created", "changed", "pic"]
 
 
 class EuropeanYouthPortalSpider(OffsetPagedSpider):
     name = "eyp"
     extraction_method = "api"
     max_page_size = 500  # what the portal accepts
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.details = str(self.options.get("details", "")).lower() in {"1", "true", "yes"}
+        self.post = str(self.options.get("request", "get")).lower() == "post"
+        self._known: dict[str, str] | None = None
+        self.detail_budget = int(self.options.get("max_details", 500))
+
+    # ------------------------------------------------------------------ search
+
+    def filters(self) -> dict[str, Any]:
+        filters: dict[str, Any] = {"status": "open"}
+        programmes = self.options.get("funding_programmes") or []
+        if programmes:
+            filters["funding_programme"] = {"id": list(programmes)}
+        return filters
 
     def page_url(self, endpoint: str, offset: int) -> str:
         params = {"type": "Opportunity", "filters[status]": "open", "from": offset,
@@ -35,9 +86,70 @@ class EuropeanYouthPortalSpider(OffsetPagedSpider):
             params[f"filters[funding_programme][id][{i}]"] = programme
         return f"{endpoint}?{urlencode(params)}"
 
+    def page_request(self, endpoint: str, offset: int) -> scrapy.Request:
+        if not self.post:
+            return super().page_request(endpoint, offset)
+        body = {"type": "Opportunity", "filters": self.filters(), "fields": FIELDS,
+                "sort": {"created": "desc"}, "size": self.page_size(), "from": offset}
+        return JsonRequest(endpoint, data=body, callback=self.parse,
+                           cb_kwargs={"endpoint": endpoint, "offset": offset})
+
     def total(self, body: bytes) -> int:
         return eyp_total(body)
 
+    def options_for_parser(self, response: Response) -> dict[str, Any]:
+        origin = response.urljoin("/")
+        return {"lang": self.language or "en", "detail_base": origin}
+
     def parse_page(self, response: Response) -> Iterator[Any]:
-        yield from self.emit(response, parse_eyp(response.body, response.url,
-                                                 {"lang": self.language or "en"}))
+        items, errors = parse_eyp(response.body, response.url, self.options_for_parser(response))
+        yield from self.emit(response, ([], errors))
+        for fields in items:
+            if not self.details:
+                yield self.raw_item(fields)
+                continue
+            digest = content_hash(fields)
+            if self.known().get(fields["external_id"]) == digest:
+                yield self.raw_item({**fields, "_change_hash": digest})  # unchanged: no page
+                continue
+            if self.detail_budget <= 0:  # published now, its page asked for by a later crawl
+                count_warning(self.crawler.stats, "eyp_detail_deferred")
+                yield self.raw_item(fields)
+                continue
+            self.detail_budget -= 1
+            yield scrapy.Request(
+                eyp_detail_url(fields["external_id"], self.options_for_parser(response)),
+                callback=self.parse_detail, errback=self.detail_failed,
+                cb_kwargs={"fields": fields, "digest": digest}, priority=-1)
+
+    # ------------------------------------------------------------ detail pages
+
+    def known(self) -> dict[str, str]:
+        """The seen-set's hashes at the start of this crawl (empty without one)."""
+        if self._known is None:
+            state = self.crawler.settings.get("TILTS_CRAWL_STATE_DIR")
+            self._known = known_hashes(Path(state) / f"{self.source_id}.sqlite3") \
+                if state and self.source_id != "adhoc" else {}
+        return self._known
+
+    def parse_detail(self, response: Response, fields: dict[str, Any], digest: str) -> Iterator[Any]:
+        try:
+            page = parse_detail(response.body, response.url, fields["external_id"])
+        except Exception:  # noqa: BLE001 - lxml raises several kinds on broken pages
+            self.logger.exception("unreadable detail page %s", response.url)
+            count_warning(self.crawler.stats, "eyp_detail_unreadable")
+            yield self.raw_item(fields)  # published alone; its page is asked for again next crawl
+            return
+        for section in page.missing:
+            count_warning(self.crawler.stats, f"eyp_detail_missing_{section}")
+        yield self.raw_item({**merge(fields, page), "_change_hash": digest})
+
+    def detail_failed(self, failure: Failure) -> Iterator[Any]:
+        """The page could not be had: the API record is published alone, without the
+        change hash, so the next crawl asks for the page again."""
+        request = failure.request  # type: ignore[attr-defined]
+        fields = request.cb_kwargs["fields"]
+        if failure.check(HttpError) and failure.value.response.status in (404, 410):
+            count_warning(self.crawler.stats, "eyp_detail_unavailable")
+        # Other failures (5xx, 429, timeouts after retries) are already counted as errors.
+        yield self.raw_item(fields)

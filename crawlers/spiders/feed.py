@@ -40,5 +40,6 @@ class FeedSpider(SourceSpider):
             yield self.raw_item(merged)
             return
         query = self.options.get("content_selector", "article, main")
-        body = select(Selector(text=response.text), query, html=True)
+        body = select(Selector(text=response.text, base_url=response.url), query, html=True,
+                      base_url=response.url)  # relative links in the article resolved
         yield self.raw_item({**fields, "description_html": body[0]} if body else fields)

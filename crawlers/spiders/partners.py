@@ -18,6 +18,7 @@ import scrapy
 from scrapy.http import Response
 
 from crawlers.parsers import (
+    doit_next,
     idealist_page,
     parse_doit,
     parse_idealist,
@@ -39,27 +40,34 @@ class VolunteerConnectorSpider(_KeyedSpider):
     name = "volunteer_connector"
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
-        yield from self.emit(response, parse_volunteer_connector(response.body, response.url))
+        yield from self.emit(response, parse_volunteer_connector(response.body, response.url,
+                                                                 self.options))
         following = volunteer_connector_next(response.body)
         if following:
             yield response.follow(following, callback=self.parse)
 
 
 class DoItSpider(_KeyedSpider):
-    """``/v1/opportunities?lat=&lng=&miles=`` around each point in ``options.points``."""
+    """``/v1/opportunities?lat=&lng=&miles=`` around each point in ``options.points``,
+    following ``links.next.href`` page after page."""
 
     name = "doit"
 
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
     def _start_requests(self) -> Iterator[scrapy.Request]:
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         points = self.options.get("points") or [{}]
         for endpoint in self.start_urls:
             for point in points:
                 query = f"?{urlencode(point)}" if point else ""
-                yield scrapy.Request(endpoint + query, headers=headers, callback=self.parse)
+                yield scrapy.Request(endpoint + query, headers=self._headers(), callback=self.parse)
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
-        yield from self.emit(response, parse_doit(response.body, response.url))
+        yield from self.emit(response, parse_doit(response.body, response.url, self.options))
+        following = doit_next(response.body)
+        if following:
+            yield response.follow(following, headers=self._headers(), callback=self.parse)
 
 
 class IdealistSpider(_KeyedSpider):
@@ -83,7 +91,7 @@ class IdealistSpider(_KeyedSpider):
             yield self._request(endpoint, self.options.get("since"))
 
     def parse(self, response: Response, endpoint: str = "", **kwargs: Any) -> Iterator[Any]:
-        yield from self.emit(response, parse_idealist(response.body, response.url))
+        yield from self.emit(response, parse_idealist(response.body, response.url, self.options))
         more, newest = idealist_page(response.body)
         if more and newest and endpoint:
             yield self._request(endpoint, newest)

@@ -28,6 +28,7 @@ from pipeline.events import (
     Provenance,
     RawOpportunity,
     Status,
+    Support,
     opportunity_id,
     stable_hash,
     web_url,
@@ -61,35 +62,63 @@ def content_hash(opp: Opportunity) -> str:
 
 
 def _city_name(raw: RawOpportunity, country: str | None) -> str | None:
+    """The city as the source wrote it: its city field, else the town of its address."""
     city = one_line(raw.city)
     if city:
-        return city.title() if city.isupper() else city
+        return city
     return places.city_from_location(one_line(raw.location_text), country)
 
 
+# Languages whose place names change form with their role in the sentence
+# ("Igaunijā", "в Эстонии", "w Niemczech"): there an inflected country name
+# after a preposition says where; in German "ins Kino" it is no country at all.
+_INFLECTING = frozenset({"lv", "lt", "et", "pl", "ru", "uk", "be", "cs", "sk", "sl", "hr", "sr",
+                         "bs", "bg", "fi", "hu"})
+
+
 def _locate(raw: RawOpportunity, title: str, text: str, remote: bool) -> Location | None:
-    gaz = places.gazetteer()
-    country = places.country_code(raw.country)
-    title_countries = places.countries_in(title)
+    """Where the listing is.
+
+    The country: the source's structured country; else the country of the
+    city it names (known in its home country first: "Hamburg" stays in DE
+    whatever the title says); else a country the title puts the listing in
+    ("волонтёрство в Эстонии", "darbs Igaunijā"; never where people come from:
+    "Geflüchtete aus Syrien", "from Ukraine", "для біженців з України"), or
+    the country of a city the title or first sentence names (abroad only
+    after "in"/"у"/"w"…); else the address's country; else the source's
+    default country. The city: the gazetteer's name for what the source wrote
+    ("Kauno m." → Kaunas), with its coordinates unless the source has its own.
+    """
+    structured = places.country_code(raw.country)
     default = places.country_code(raw.default_country)
-    hint = country or (title_countries[0] if title_countries else None) or default
-    city_name = _city_name(raw, hint)
-    city = gaz.lookup(city_name, hint) if city_name else None
-    if city is None and city_name:
-        city = gaz.find_in(city_name, hint)
-    if not city_name and not remote:
-        first = sentences(text)[:1]
-        city = gaz.find_in(title, hint) or (gaz.find_in(first[0], hint, skip_first=True)
-                                             if first else None)
-        city_name = city.name if city else None
-    if country and city and city.country != country:
-        city = None
-    if not country:
-        if title_countries:
-            country = title_countries[0]
+    inflecting = (raw.source_language or "").lower()[:2] in _INFLECTING
+    hint, mentioned = structured or default, None
+    if hint is None:  # only the title may say which country's Valencia it is
+        mentioned = places.location_countries_in(title, None, inflecting=inflecting)
+        hint = mentioned[0] if mentioned else None
+    written = _city_name(raw, hint)
+    place = places.resolve_city(written, hint, anywhere=structured is None)
+    city = place.city if place else None
+    city_name = place.name if place else None
+    country = structured or (city.country if city else None)
+    if country is None:
+        if mentioned is None:
+            mentioned = places.location_countries_in(title, default, inflecting=inflecting)
+        if not city_name and not remote:
+            hint = mentioned[0] if mentioned else default
+            first = sentences(text)[:1]
+            city = places.city_in_text(title, hint, default, inflecting=inflecting) or (
+                places.city_in_text(first[0], hint, default, skip_first=True, inflecting=inflecting)
+                if first else None)
+            city_name = city.label if city else None
+        if mentioned:
+            country = mentioned[0]
+            if city is not None and city.country != country:  # a city of the title's country only
+                city = None
+                city_name = place.name if place else None
         elif city is not None:
             country = city.country
-        elif raw.location_text and (found := places.countries_in(raw.location_text)):
+        elif raw.location_text and (found := places.location_countries_in(raw.location_text)):
             country = found[0]
         elif not remote:
             country = default
@@ -101,8 +130,11 @@ def _locate(raw: RawOpportunity, title: str, text: str, remote: bool) -> Locatio
     elif city is not None:
         geo = GeoPoint(lat=city.lat, lon=city.lon)
     location = Location(
-        country=country, region=one_line(raw.region) or None, city=city_name or None,
-        postal_code=one_line(raw.postal_code) or None, geo=geo,
+        country=country,
+        region=one_line(raw.region) or (place.district if place else None) or None,
+        city=city_name or None,
+        postal_code=one_line(raw.postal_code) or (place.postal_code if place else None) or None,
+        geo=geo,
     )
     return location if any(v for v in location.model_dump().values()) else None
 
@@ -126,6 +158,15 @@ def _places(value: str | None, dropped: list[str]) -> int | None:
         return int(text)
     dropped.append("places_available: not a number of places")
     return None
+
+
+def _support(text: str, section: str | None) -> Support:
+    """Support stated in the text, overridden by a section that says what the host covers."""
+    found = eligibility.support(text)
+    if not section:
+        return found
+    stated = eligibility.support(section, section=True).model_dump(exclude_none=True)
+    return found.model_copy(update=stated)
 
 
 def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
@@ -210,7 +251,7 @@ def normalize(raw: RawOpportunity, now: datetime | None = None) -> Opportunity:
             age_min=age_min, age_max=age_max, residence_countries=residence,
             languages=language.required_languages(text),
         ),
-        support=eligibility.support(text),
+        support=_support(text, raw.support_text),
         places_available=_places(raw.places_available, dropped),
         status=status,
         provenance=Provenance(

@@ -93,9 +93,9 @@ def programme_age(programme: str | None, humanitarian: bool) -> tuple[int | None
 
 _SUPPORT_TERMS: dict[str, str] = {  # word stems and phrases, matched on folded text
     "accommodation": (
-        "accommodation, alloggio, alojamiento, apgyvendin, board and lodging, dzivesviet, "
+        "accommodat, alloggio, alojamiento, apgyvendin, board and lodging, dzivesviet, heberge, "
         "hebergement, housing, izmitinas, lodging, logement, majutus, naktsmitn, nocleg, "
-        "unterkunft, zakwaterowan, жиль, житл, проживани, проживанн"),
+        "unterkunft, untergebracht, zakwaterowan, жиль, житл, проживани, проживанн"),
     "food": (
         "board and lodging, breakfast, comida, desayuno, dinner, edinas, food, full board, "
         "half board, lounasook, lunch, mahlzeit, maitinim, maltit, meal, meals, nourriture, "
@@ -135,7 +135,7 @@ _PROVIDED = re.compile(
     r"|dla wolontariusz|savanoriams|vabatahtlikele",
 )
 _NOT_PROVIDED = re.compile(
-    r"\bnot (?:provided|covered|included|offered)|\bno (?:accommodation|food|travel|insurance"
+    r"\bnot (?:provided|covered|included|offered|reimbursed|paid|compensated)|\bno (?:accommodation|food|travel|insurance"
     r"|allowance|pocket money)|netiek (?:segt|nodrosin)|nav nodrosin|не (?:предоставля|покрыва"
     r"|оплачива|обеспечива)|не (?:надає|покрива|забезпеч)|nicht (?:ubernommen|enthalten|gestellt)"
     r"|keine (?:unterkunft|verpflegung|fahrtkosten)|non (?:fourni|pris en charge|inclus)"
@@ -168,19 +168,25 @@ _ANY_TERM = re.compile(r"(?<!\w)(?:" + literal_alternation(t for terms in _TERMS
                        + r")|курс|course|corso|curso|kurs")
 
 
-def support(text: str) -> Support:
+def support(text: str, *, section: bool = False) -> Support:
+    """What ``text`` says the host covers. With ``section``, the text is a section
+    whose heading already says so (the European Youth Portal's "Accommodation,
+    food and transport arrangements"): every support word counts unless its
+    sentence says it is not covered, and a "not covered" outweighs a partial cover."""
     flags: dict[str, bool] = {}
     for sentence in sentences(text):
         folded = fold(sentence)
         if not _ANY_TERM.search(folded):
             continue
         negative = bool(_NOT_PROVIDED.search(folded))
-        if not negative and not _PROVIDED.search(folded):
+        if not negative and not section and not _PROVIDED.search(folded):
             continue
         for flag, pattern in _SUPPORT.items():
             hit = bool(pattern.search(folded))
             if flag == "language_course":
                 hit = hit or bool(_LANGUAGE_COURSE.search(folded))
-            if hit and flag not in flags:
+            # The first statement wins; in a section, a "not covered" wins over
+            # a partial one ("local transport" vs "international travel is not reimbursed").
+            if hit and (flag not in flags or (section and negative)):
                 flags[flag] = not negative
     return Support(**flags)

@@ -1,7 +1,8 @@
 """A small real HTTP server on 127.0.0.1 for spider tests.
 
 Routes map a path to a handler ``(query) -> (status, headers, body)`` or a
-fixed ``(status, headers, body)``; ``{BASE}`` in a body becomes the server's
+fixed ``(status, headers, body)`` (a POST's body reaches a handler as
+``query["_body"]``); ``{BASE}`` in a body becomes the server's
 base URL. Every request is recorded (path, query, headers, time) so tests can
 check politeness: robots.txt read first, User-Agent, no offsite requests.
 """
@@ -33,11 +34,17 @@ class FixtureSite(LoopbackServer):
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.do_GET(body=self.rfile.read(length).decode("utf-8", "replace"))
+
+            def do_GET(self, body: str | None = None) -> None:
                 parts = urlsplit(self.path)
                 query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                if body is not None:  # a POST: handlers see its body as query["_body"]
+                    query["_body"] = body
                 site.requests.append({"path": parts.path, "query": query, "time": time.monotonic(),
-                                      "headers": dict(self.headers)})
+                                      "headers": dict(self.headers), "method": self.command})
                 route = site.routes.get(parts.path)
                 if route is None:
                     status, headers, body = 404, {"Content-Type": "text/plain"}, "not found"
