@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +46,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 from crawlers.failures import count_error, errors_by_kind, warnings_by_kind
 from crawlers.items import CrawlDeadLetter
 from crawlers.seen import SeenSet
-from pipeline.bus import Bus, BusError, open_bus
+from pipeline.bus import Bus, BusError, open_bus, retrying
 from pipeline.events import (
     CRAWL_STATS_TOPIC,
     DLQ_TOPIC,
@@ -79,19 +78,11 @@ class BusPublishPipeline:
     def _retrying(self, what: str, action: Callable[[], None]) -> None:
         """``action`` until it succeeds, backing off; BusError after ``retry_seconds``.
         Blocking the reactor is the point: the crawl waits for the bus."""
-        deadline = time.monotonic() + self.retry_seconds
-        delay = 0.5
-        while True:
-            try:
-                action()
-                return
-            except BusError as exc:
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
-                self.crawler.stats.inc_value("tilts/bus_retries")
-                time.sleep(delay)
-                delay = min(delay * 2, 15.0)
+        def heard(exc: BusError, delay: float) -> None:
+            log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+            self.crawler.stats.inc_value("tilts/bus_retries")
+
+        retrying(action, self.retry_seconds, on_retry=heard)
 
     def _publish(self, topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         assert self.bus is not None

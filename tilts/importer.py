@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Self, get_origin
 
-from pipeline.bus import Bus, BusError
+from pipeline.bus import Bus, BusError, retrying
 from pipeline.events import (
     NORMALIZED_TOPIC,
     RAW_TOPIC,
@@ -637,20 +637,12 @@ class Importer:
         self._unacked.clear()
 
     def _retrying(self, action: Callable[[], None]) -> None:
-        deadline = time.monotonic() + self.retry_seconds
-        delay = 0.5
-        while True:
-            try:
-                action()
-                return
-            except BusError as exc:
-                if time.monotonic() + delay > deadline:
-                    raise BusError(f"{exc} (gave up after {self.retry_seconds:.0f}s; records not "
-                                   "acknowledged may be missing: import the file again, it is idempotent)"
-                                   ) from exc
-                self.say(f"bus unavailable ({exc}); retrying in {delay:.1f}s")
-                self._sleep(delay)
-                delay = min(delay * 2, 15.0)
+        try:
+            retrying(action, self.retry_seconds, sleep=self._sleep,
+                     on_retry=lambda exc, delay: self.say(f"bus unavailable ({exc}); retrying in {delay:.1f}s"))
+        except BusError as exc:
+            raise BusError(f"{exc} (gave up after {self.retry_seconds:.0f}s; records not "
+                           "acknowledged may be missing: import the file again, it is idempotent)") from exc
 
 
 def _tell(position: Callable[[], int] | None) -> int:

@@ -11,7 +11,28 @@ from collections.abc import Callable
 
 from pipeline.bus.base import Bus, BusError, Consumer, Headers, Message
 
-__all__ = ["Bus", "BusError", "Consumer", "Headers", "Message", "open_bus", "read_to_end"]
+__all__ = ["Bus", "BusError", "Consumer", "Headers", "Message", "open_bus", "read_to_end", "retrying"]
+
+
+def retrying(action: Callable[[], None], seconds: float, *,
+             on_retry: Callable[[BusError, float], None] | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> None:
+    """``action`` until it stops raising BusError, waiting 0.5 s, 1 s, 2 s… (at most 15 s)
+    between tries; the last BusError once waiting longer would pass ``seconds``.
+    ``on_retry(error, delay)`` hears of each failure before the wait."""
+    deadline = time.monotonic() + seconds
+    delay = 0.5
+    while True:
+        try:
+            action()
+            return
+        except BusError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            if on_retry is not None:
+                on_retry(exc, delay)
+            sleep(delay)
+            delay = min(delay * 2, 15.0)
 
 
 def read_to_end(bus: Bus, group: str, topic: str, handle: Callable[[Message], None], *,

@@ -76,9 +76,9 @@ def _stems(name: str) -> set[str]:
     return {s for s in out if len(s) >= 3}
 
 
-def _lookup_word(word: str, index: Any) -> list:
-    """Entries whose stem the word starts with, leaving a plausible ending:
-    at most one letter after a 3-letter stem, two after 4, three after longer."""
+def word_stems(word: str) -> Iterator[str]:
+    """The stems an inflected word may have, longest first, leaving a plausible
+    ending: at most one letter after a 3-letter stem, two after 4, three after longer."""
     folded = fold(word)
     for cut in range(4):
         stem = folded[: len(folded) - cut] if cut else folded
@@ -86,6 +86,12 @@ def _lookup_word(word: str, index: Any) -> list:
             break
         if cut > max(1, len(stem) - 2) or (len(stem) == 4 and cut > 2):
             continue
+        yield stem
+
+
+def _lookup_word(word: str, index: Any) -> list:
+    """Entries under the longest stem of ``word`` (:func:`word_stems`) that has any."""
+    for stem in word_stems(word):
         found = index.get(stem)
         if found:
             return found
@@ -499,13 +505,7 @@ class Gazetteer:
     def in_country(self, word: str, country: str) -> City | None:
         """The tier-1 city of ``country`` an inflected word names ("Rīgas" →
         Riga, "Vilniaus" → Vilnius), only when exactly one name fits."""
-        folded = fold(word)
-        for cut in range(4):
-            stem = folded[: len(folded) - cut] if cut else folded
-            if len(stem) < 3:
-                break
-            if cut > max(1, len(stem) - 2) or (len(stem) == 4 and cut > 2):
-                continue
+        for stem in word_stems(word):
             local = [c for c in self._cities("stems", stem) if c.country == country]
             if local:
                 names = {c.name for c in local}
