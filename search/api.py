@@ -249,6 +249,8 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
             "support_label": lambda item: ui.gettext(SUPPORT_LABELS[item]),
             "value_label": lambda facet, value: _value_label(ui, facet, value),
             "hidden_pairs": lambda req: [p for p in req.query_pairs() if p[0] != "q"],
+            "country_list": lambda codes: _country_list(ui, codes),
+            "resident": None, "full": False,
         }
         resp = TEMPLATES.TemplateResponse(request, template, {**ui.context(), **helpers, **context})
         resp.headers["Content-Language"] = ui.lang
@@ -264,8 +266,16 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
         result = run_search(req)
         pairs = _ui_pairs(req, near)
         filter_fields = _FORM_FIELDS | ({"lat", "lon"} if near else set())
+        hidden, show_hidden_url = 0, None
+        if req.resident:  # listings "Where I live" hides: said, with a way to see them
+            everyone = req.model_copy(update={"resident": None, "cursor": None, "size": 1})
+            found = run_search(everyone)
+            hidden = max(0, (found.clusters if req.collapse else found.total)
+                         - (result.clusters if req.collapse else result.total))
+            show_hidden_url = "?" + urlencode(_ui_pairs(everyone.model_copy(update={"size": req.size}), near))
         resp = page(request, ui, "search.html", {
             "req": req, "result": result, "query_string": _query_string(req), "near": near,
+            "resident_hidden": hidden, "show_hidden_url": show_hidden_url, "resident": req.resident,
             "errors": {field: _error_text(ui, field, code, near) for field, code in errors.items()},
             "raw": {k: request.query_params.get(k, "") for k in ("age", "resident", "near", "within_km")},
             "count": result.clusters if req.collapse else result.total,
@@ -302,6 +312,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
         similar = run_search(SearchRequest(like=opportunity_id, size=5)).hits
         return page(request, ui, "detail.html", {
             "o": doc, "similar": similar, "today": datetime.now(UTC).date(), "languages": UI_LANGUAGES,
+            "resident": None, "full": True,
             "support_items": SUPPORT_ITEMS, "json": json,
         }, lang)
 
@@ -525,6 +536,14 @@ def _countries_cached(lang: str) -> tuple[tuple[str, str], ...]:
 def _countries(ui: UI) -> tuple[tuple[str, str], ...]:
     """Every country as (code, name in the UI's language), sorted by that name."""
     return _countries_cached(ui.lang)
+
+
+def _country_list(ui: UI, codes: list[str]) -> str:
+    """``codes`` as names in the UI's language, in its alphabetical order."""
+    wanted = set(codes)
+    named = [name for code, name in _countries(ui) if code in wanted]
+    known = {code for code, _name in _countries(ui)}
+    return ", ".join(named + sorted(ui.country_name(c) for c in wanted - known))
 
 
 def _facet_values(ui: UI, req: SearchRequest, result: SearchResult,

@@ -84,7 +84,7 @@ def run(search: Callable[[SearchRequest], SearchResult], req: SearchRequest) -> 
     if understood is None:
         return result
     relaxed: list[str] = []
-    current = planned
+    current, first = planned, result
     for step in RELAX_ORDER:
         if result.total > 0:
             break
@@ -107,4 +107,6 @@ def run(search: Callable[[SearchRequest], SearchResult], req: SearchRequest) -> 
             continue
         relaxed.append(step)
         result = search(current)
+    if result.total == 0:  # relaxing found nothing either: show the search as asked, nothing left out
+        result, relaxed = first, []
     return result.model_copy(update={"understood": understood, "relaxed": relaxed})

@@ -85,6 +85,11 @@ def test_nothing_found_is_relaxed_and_said(loaded) -> None:
     assert ids(result) == in_country(docs, "LV")
     none = run(backend.search, SearchRequest(q="qqzzyxw", collapse=False, size=100))
     assert none.total == 0 and none.relaxed == []  # nothing understood: nothing to relax
+    # relaxing finds nothing either (no listing in Iceland): nothing is said to be left out
+    assert not in_country(docs, "IS")
+    nowhere = run(backend.search, SearchRequest(q="sport in Iceland", collapse=False, size=100))
+    assert nowhere.total == 0 and nowhere.relaxed == []
+    assert nowhere.understood["country"] == ["IS"] and nowhere.understood["theme"] == ["sport"]
 
 
 def test_the_page_shows_what_was_understood_and_undoes_it(loaded) -> None:

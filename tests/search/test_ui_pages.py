@@ -193,3 +193,32 @@ def test_count_is_the_number_of_cards_when_duplicates_collapse(client: TestClien
 def test_latvian_accommodation_is_lodging_not_residence(client: TestClient) -> None:
     html = client.get("/", params={"lang": "lv", "support": "accommodation"}).text
     assert "Naktsmītne" in html and "Dzīvesvieta" not in html
+
+
+def test_who_may_apply_is_shown_and_where_i_live_says_what_it_hides(client: TestClient) -> None:
+    """Two ESC listings take residents of a few countries only: "Where I live" = France hides
+    them, and the page says so with a way to see them; a card says who may apply."""
+    everyone = client.get("/", params={"lang": "uk", "collapse": "false"}).text
+    total = int(re.sub(r"\D", "", re.search(r'id="total"[^>]*>([^<]*)<', everyone).group(1)))
+    assert "Можуть брати участь мешканці 6 країн" in everyone  # en-3, short on the card
+
+    html = client.get("/", params={"resident": "FR", "lang": "uk", "collapse": "false"}).text
+    notice = re.search(r'id="resident-notice">(.*?)</p>', html, re.S).group(1)
+    assert "Ще 2 можливості недоступні" in notice and "Франція" in notice, notice
+    shown = int(re.sub(r"\D", "", re.search(r'id="total"[^>]*>([^<]*)<', html).group(1)))
+    assert shown == total - 2
+    link = re.search(r'href="([^"]*)" id="show-hidden"', html).group(1).replace("&amp;", "&")
+    assert "resident=" not in link and "collapse=false" in link  # the rest of the search is kept
+    again = client.get("/" + link).text
+    assert int(re.sub(r"\D", "", re.search(r'id="total"[^>]*>([^<]*)<', again).group(1))) == total
+
+    assert "resident-notice" not in client.get("/", params={"resident": "LV", "lang": "uk"}).text  # none hidden
+    lisbon = client.get("/", params={"resident": "LV", "q": "Lisbon", "understand": "false", "lang": "lv"}).text
+    assert "Var pieteikties šīs valsts iedzīvotāji: Latvija" in lisbon
+
+    detail = client.get("/o/en-3", params={"lang": "uk"}).text
+    residence = re.search(r'id="residence">(.*?)</p>', detail, re.S).group(1)
+    names = ["Естонія", "Латвія", "Литва", "Німеччина", "Польща", "Португалія"]  # Ukrainian alphabetical order
+    assert [n for n in names if n in residence] == names
+    assert [residence.index(n) for n in names] == sorted(residence.index(n) for n in names)
+    assert "European Solidarity Corps" in detail
