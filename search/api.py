@@ -34,8 +34,10 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.trustedhost import TrustedHostMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from pydantic import BaseModel, ValidationError, model_validator
@@ -196,6 +198,8 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
         from search.feeds import calendar
 
         doc = fetch(opportunity_id)
+        if not (doc.get("start_date") or doc.get("deadline")):
+            raise HTTPException(status_code=404, detail="this opportunity has no dates for a calendar")
         return Response(calendar(doc), media_type="text/calendar; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{opportunity_id}.ics"'})
 
@@ -259,6 +263,25 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
             resp.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
         return resp
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """A person's browser gets a page in its language; API clients keep the JSON."""
+        if request.url.path.startswith(API_PATHS) or "text/html" not in request.headers.get("accept", ""):
+            return await http_exception_handler(request, exc)
+        ui = ui_for(request, request.query_params.get("lang"))
+        title, text = ERROR_TEXTS.get(exc.status_code, ERROR_TEXTS[500])
+        resp = page(request, ui, "message.html", {"title": ui.gettext(title), "text": ui.gettext(text),
+                                                  "languages": UI_LANGUAGES}, None)
+        resp.status_code = exc.status_code
+        for name, value in (exc.headers or {}).items():
+            resp.headers[name] = value
+        return resp
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, lang: Annotated[str | None, Query(max_length=5)] = None) -> HTMLResponse:
         ui = ui_for(request, lang)
@@ -319,6 +342,16 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
     return app
 
 
+# Paths of the JSON API: their errors stay JSON whatever the client accepts.
+API_PATHS = ("/search", "/facets", "/suggest", "/opportunities", "/healthz", "/docs", "/openapi", "/redoc",
+             "/metrics")
+ERROR_TEXTS = {
+    404: ("Not found", "There is no such page or opportunity here. It may have closed or been removed."),
+    401: ("Sign-in needed", "This page is for the project's staff: sign in to see it."),
+    429: ("Too many requests", "Please wait a minute and try again."),
+    500: ("Something went wrong", "Please try again in a moment."),
+    503: ("Search is unavailable", "Search is unavailable for a moment. Please try again shortly."),
+}
 NATIVE_NAMES = {"lv": "Latviešu", "en": "English", "ru": "Русский", "uk": "Українська"}
 FACET_LABELS = {
     "country": "Country", "city": "City", "theme": "Theme", "activity_type": "Type",

@@ -222,3 +222,25 @@ def test_who_may_apply_is_shown_and_where_i_live_says_what_it_hides(client: Test
     assert [n for n in names if n in residence] == names
     assert [residence.index(n) for n in names] == sorted(residence.index(n) for n in names)
     assert "European Solidarity Corps" in detail
+
+
+def test_errors_are_pages_in_the_persons_language_and_json_for_the_api(client: TestClient) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    page = client.get("/o/no-such-listing", params={"lang": "uk"}, headers=html)
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Не знайдено" in page.text and 'href="/"' in page.text
+    lv = client.get("/nowhere", params={"lang": "lv"}, headers=html)
+    assert lv.status_code == 404 and "Nav atrasts" in lv.text
+    api = client.get("/opportunities/no-such-listing", headers=html)  # the API stays JSON
+    assert api.status_code == 404 and api.json()["detail"] == "no such opportunity"
+    assert client.get("/o/no-such-listing").headers["content-type"].startswith("application/json")
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_a_calendar_is_offered_only_for_listings_with_dates(client: TestClient) -> None:
+    assert ".ics" not in client.get("/o/en-2").text  # no start, no deadline
+    assert client.get("/opportunities/en-2.ics").status_code == 404
+    assert "/opportunities/lv-1.ics" in client.get("/o/lv-1").text
+    ics = client.get("/opportunities/lv-1.ics")
+    assert ics.status_code == 200 and "BEGIN:VEVENT" in ics.text
