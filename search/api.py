@@ -312,6 +312,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
             "filter_hidden": [p for p in pairs if p[0] not in filter_fields],
             "chips": _chips(ui, req, near), "clear_url": "?" + urlencode([("q", req.q)] if req.q else []),
             "countries": _countries(ui),
+            "deadline_options": _deadline_options(ui, req.deadline_to),
             "next_url": ("?" + urlencode([*pairs, ("cursor", result.next_cursor)]))
             if result.next_cursor else None,
             "languages": UI_LANGUAGES, "subscriptions": subscriptions is not None,
@@ -492,7 +493,7 @@ def _toggle(req: SearchRequest, facet: str, value: str, near: str | None = None)
 
 
 # Fields the filter form itself submits (everything else it carries as hidden inputs).
-_FORM_FIELDS = frozenset({"speaks", "age", "resident", "near", "within_km", "sort"})
+_FORM_FIELDS = frozenset({"speaks", "age", "resident", "near", "within_km", "deadline_to", "sort"})
 TOP_VALUES = 8  # facet values shown before "show all"
 
 
@@ -525,6 +526,8 @@ def _chips(ui: UI, req: SearchRequest, near: str | None) -> list[tuple[str, str,
     if req.resident:
         chips.append((ui.gettext("Where I live"), ui.country_name(req.resident),
                       _without(req, near, ("resident", None))))
+    if req.deadline_to is not None:
+        chips.append((ui.gettext("Apply by"), ui.date(req.deadline_to), _without(req, near, ("deadline_to", None))))
     if near or req.lat is not None:
         place = near or f"{req.lat:.3f}, {req.lon:.3f}"
         if req.within_km:
@@ -569,6 +572,17 @@ def _countries_cached(lang: str) -> tuple[tuple[str, str], ...]:
 def _countries(ui: UI) -> tuple[tuple[str, str], ...]:
     """Every country as (code, name in the UI's language), sorted by that name."""
     return _countries_cached(ui.lang)
+
+
+def _deadline_options(ui: UI, chosen: date | None) -> list[tuple[str, str, bool]]:
+    """(value, label, selected) for "Apply by": within 7 or 30 days from today, or the date
+    a link carries."""
+    today = datetime.now(UTC).date()
+    options = [(str(today + timedelta(days=n)), ui.ngettext("Within %(num)s day", "Within %(num)s days", n)
+                % {"num": ui.number(n)}, chosen == today + timedelta(days=n)) for n in (7, 30)]
+    if chosen is not None and not any(selected for _v, _l, selected in options):
+        options.append((str(chosen), ui.date(chosen), True))
+    return options
 
 
 def _country_list(ui: UI, codes: list[str]) -> str:

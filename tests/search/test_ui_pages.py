@@ -244,3 +244,23 @@ def test_a_calendar_is_offered_only_for_listings_with_dates(client: TestClient) 
     assert "/opportunities/lv-1.ics" in client.get("/o/lv-1").text
     ics = client.get("/opportunities/lv-1.ics")
     assert ics.status_code == 200 and "BEGIN:VEVENT" in ics.text
+
+
+def test_deadline_soon_is_a_filter_with_a_chip(client: TestClient) -> None:
+    from datetime import UTC, date, datetime, timedelta
+
+    from tests.search.corpus import corpus as listings
+
+    today = datetime.now(UTC).date()
+    html = client.get("/", params={"lang": "uk"}).text
+    options = Page(html).options["deadline_to"]
+    assert [label for _v, label, _on in options][:3] == ["Будь-коли", "Протягом 7 днів", "Протягом 30 днів"]
+    soon = str(today + timedelta(days=30))
+    assert (soon, "Протягом 30 днів", False) in options
+    page = client.get("/", params={"deadline_to": soon, "lang": "uk", "collapse": "false"}).text
+    want = sum(1 for d in listings() if d.status.value == "open" and d.deadline and today <= d.deadline
+               <= date.fromisoformat(soon))
+    assert Page(page).hits == want
+    assert (soon, "Протягом 30 днів", True) in Page(page).options["deadline_to"]
+    chip = next(c for c in Page(page).chips if "Подати заявку до" in c["text"])
+    assert "deadline_to" not in chip["href"] and "collapse=false" in chip["href"]
