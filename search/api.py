@@ -213,7 +213,8 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
 
         result = run_search(req.model_copy(update={"sort": "newest" if not req.text else req.sort}))
         base = public_base(public_url, request)
-        body = search_feed(result, req, base, kind)
+        ui = UI.of(pick_language(request.query_params.get("lang"), None, request.headers.get("accept-language")))
+        body = search_feed(result, req, base, kind, ui)
         media = "application/rss+xml" if kind == "rss" else "application/atom+xml"
         return Response(body, media_type=f"{media}; charset=utf-8",
                         headers={"Cache-Control": f"public, max-age={CACHE_SECONDS * 5}"})

@@ -23,16 +23,23 @@ def _when(value: str | None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def search_feed(result: SearchResult, req: SearchRequest, base_url: str, kind: str) -> bytes:
-    query = urlencode(req.query_pairs())
+def search_feed(result: SearchResult, req: SearchRequest, base_url: str, kind: str, ui: Any = None) -> bytes:
+    """The search as a feed in the UI language ``ui`` (a search.i18n.UI; English without)."""
+    if ui is None:
+        from search.i18n import UI
+
+        ui = UI.of("en")
+    _ = ui.gettext
+    pairs = req.query_pairs() + ([("lang", ui.lang)] if ui.lang != "en" else [])
+    query = urlencode(pairs)
     fg = FeedGenerator()
     fg.id(f"{base_url}/search.{kind}?{query}")
-    fg.title(f"tilts: {req.text}" if req.text else "tilts: volunteering opportunities")
-    fg.subtitle("Volunteering opportunities matching a saved search")
+    fg.title(f"tilts: {req.text}" if req.text else _("tilts: volunteering opportunities"))
+    fg.subtitle(_("Volunteering opportunities matching a saved search"))
     fg.link(href=f"{base_url}/?{query}", rel="alternate")
     fg.link(href=f"{base_url}/search.{kind}?{query}", rel="self")
-    fg.language("en")
-    newest = datetime(2000, 1, 1, tzinfo=UTC)
+    fg.language(ui.lang)
+    newest: datetime | None = None
     for hit in reversed(result.hits):  # feedgen prepends: keep the result order
         o: dict[str, Any] = hit.opportunity
         fe = fg.add_entry()
@@ -41,16 +48,18 @@ def search_feed(result: SearchResult, req: SearchRequest, base_url: str, kind: s
         fe.title(html_to_text(o["title"]) or o["id"])
         fe.link(href=f"{base_url}/o/{o['id']}")
         org = (o.get("organisation") or {}).get("name")
-        where = ", ".join(filter(None, [(loc.get("city") or loc.get("country")) for loc in o.get("locations", [])]))
-        facts = " · ".join(filter(None, [org, where, f"deadline {o['deadline']}" if o.get("deadline") else None]))
+        where = ", ".join(filter(None, [loc.get("city") or (ui.country_name(loc["country"]) if loc.get("country")
+                                                             else None) for loc in o.get("locations", [])]))
+        deadline = f"{_('Apply by')} {ui.date(o['deadline'])}" if o.get("deadline") else None
+        facts = " · ".join(filter(None, [org, where, deadline]))
         fe.description(html_to_text(f"{facts}\n\n{o.get('summary') or ''}".strip()))
         seen = _when((o.get("provenance") or {}).get("first_seen"))
         fe.published(seen)
         fe.updated(_when((o.get("provenance") or {}).get("last_seen")))
         for theme in o.get("themes", []):
             fe.category(term=theme)
-        newest = max(newest, seen)
-    fg.updated(newest)
+        newest = seen if newest is None else max(newest, seen)
+    fg.updated(newest or datetime.now(UTC))  # an empty feed is as fresh as the search
     return fg.rss_str(pretty=True) if kind == "rss" else fg.atom_str(pretty=True)
 
 

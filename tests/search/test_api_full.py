@@ -81,6 +81,23 @@ def test_feeds_parse_and_carry_no_markup(client: TestClient) -> None:
         assert "<script" not in evil.title
 
 
+def test_feeds_speak_the_page_language_and_the_page_links_them_so(client: TestClient) -> None:
+    from datetime import UTC, datetime
+
+    page = client.get("/", params={"q": "Riga", "lang": "uk"}).text
+    link = re.search(r'href="(/search\.rss\?[^"]*)" id="feed-link"', page).group(1).replace("&amp;", "&")
+    assert "lang=uk" in link
+    feed = feedparser.parse(client.get(link).content)
+    assert not feed.bozo and feed.feed.language == "uk"
+    assert feed.feed.title == "tilts: Riga" and feed.feed.subtitle == "Волонтерські можливості за збереженим пошуком"
+    assert any("Подати заявку до" in e.description for e in feed.entries), [e.description for e in feed.entries]
+    assert not any("deadline" in e.description for e in feed.entries)
+    lv = feedparser.parse(client.get("/search.atom", params={"lang": "lv"}).content)
+    assert lv.feed.title == "tilts: brīvprātīgā darba iespējas"
+    empty = feedparser.parse(client.get("/search.rss", params={"q": "qqzzyxw", "understand": "false"}).content)
+    assert empty.entries == [] and empty.feed.updated_parsed.tm_year == datetime.now(UTC).year  # not 2000
+
+
 def test_calendar_has_deadline_and_dates(client: TestClient) -> None:
     cal = Calendar.from_ical(client.get("/opportunities/lv-3.ics").content)
     events = {str(e["uid"]): e for e in cal.walk("VEVENT")}

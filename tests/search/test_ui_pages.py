@@ -264,3 +264,4 @@ def test_deadline_soon_is_a_filter_with_a_chip(client: TestClient) -> None:
     assert (soon, "Протягом 30 днів", True) in Page(page).options["deadline_to"]
     chip = next(c for c in Page(page).chips if "Подати заявку до" in c["text"])
     assert "deadline_to" not in chip["href"] and "collapse=false" in chip["href"]
+
