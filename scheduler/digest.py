@@ -230,11 +230,14 @@ class Subscriptions:
             o = hit.opportunity
             if o["id"] in already or (o.get("deadline") and date.fromisoformat(o["deadline"]) < today):
                 continue
-            org = ((o.get("organisation") or {}).get("name") or o["source_id"]).lower()
-            if per_org.get(org, 0) >= PER_ORGANISATION:
+            # Variety among organisations; a listing that names none (every European
+            # Youth Portal record) is not one organisation, and is not limited.
+            org = ((o.get("organisation") or {}).get("name") or "").strip().lower()
+            if org and per_org.get(org, 0) >= PER_ORGANISATION:
                 digest.more += 1
                 continue
-            per_org[org] = per_org.get(org, 0) + 1
+            if org:
+                per_org[org] = per_org.get(org, 0) + 1
             kept.append(o)
         digest.more += max(0, len(kept) - MAX_ITEMS) + max(0, result.clusters - len(result.hits))
         kept = kept[:MAX_ITEMS]

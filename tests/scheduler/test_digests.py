@@ -228,3 +228,31 @@ def test_digest_email_keeps_source_markup_inert(tmp_path: Path, smtp: SmtpSink) 
         assert active not in html, active
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown as text
     engine.dispose()
+
+
+def test_listings_without_an_organisation_are_not_one_organisation(tmp_path: Path, smtp: SmtpSink) -> None:
+    """European Youth Portal records name no organisation: a digest must not stop at three of them,
+    while one named organisation still gets at most three places."""
+    from search.backends import open_backend
+
+    backend = open_backend(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    backend.setup()
+    base = shifted(16)[0]
+    unnamed = [base.model_copy(update={"id": f"esc-{n}", "cluster_id": f"esc-{n}", "title": f"ESC listing {n}",
+                                       "source_id": "european-youth-portal",
+                                       "organisation": base.organisation.model_copy(update={"name": None})})
+               for n in range(6)]
+    named = [base.model_copy(update={"id": f"org-{n}", "cluster_id": f"org-{n}", "title": f"Org listing {n}",
+                                     "organisation": base.organisation.model_copy(update={"name": "Same NGO"})})
+             for n in range(5)]
+    backend.upsert_many(unnamed + named)
+    backend.refresh()
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", smtp)
+    engine = connect(settings.db_url)
+    subs = Subscriptions(settings, engine)
+    sub_id = subs.subscribe("y@example.org", SearchRequest())
+    digest = subs.build(subs.get(sub_id), backend, MONDAY)
+    ids = {o["id"] for o in digest.closing + digest.new}
+    assert {o.id for o in unnamed} <= ids
+    assert len(ids & {o.id for o in named}) == 3 and digest.more >= 2
+    engine.dispose()
