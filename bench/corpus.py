@@ -9,9 +9,7 @@ dates). Without the shared data folder only the gold set is used.
 
 from __future__ import annotations
 
-import ast
 import csv
-import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,6 +17,7 @@ from pathlib import Path
 
 from pipeline.evaluation import load_gold
 from pipeline.events import RawOpportunity
+from tilts.replay.corpus import ESC_FILE, NYC_FILE, esc_records, nyc_place, nyc_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TILTS_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -26,10 +25,10 @@ FETCHED = datetime(2026, 8, 22, 6, 0, tzinfo=UTC)
 
 
 def _esc() -> Iterator[RawOpportunity]:
-    path = DATA / "esc-opportunities-2026-08.json"
+    path = DATA / ESC_FILE
     if not path.exists():
         return
-    for o in json.loads(path.read_text(encoding="utf-8"))["opportunities"]:
+    for o in esc_records(path):
         yield RawOpportunity(
             source_id="european-youth-portal", external_id=str(o["opid"]), url=o["url"],
             crawl_id="bench", fetched_at=FETCHED, extraction_method="api",
@@ -63,29 +62,22 @@ def _hamburg() -> Iterator[RawOpportunity]:
 
 
 def _nyc() -> Iterator[RawOpportunity]:
-    path = DATA / "nyc-service-volunteer-opportunities.csv"
+    path = DATA / NYC_FILE
     if not path.exists():
         return
-    with path.open(encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            lat = lon = city = None
-            try:
-                loc = ast.literal_eval(row["locality"]) if row.get("locality") else {}
-                lat, lon = loc.get("latitude"), loc.get("longitude")
-                city = json.loads(loc.get("human_address", "{}")).get("city") or None
-            except (ValueError, SyntaxError):
-                pass
-            yield RawOpportunity(
-                source_id="nyc-service", external_id=row["opportunity_id"],
-                url=f"https://www.nycservice.org/opportunities/{row['opportunity_id']}",
-                crawl_id="bench", fetched_at=FETCHED, extraction_method="api",
-                source_language="en", default_country="US", title=row["title"] or None,
-                organisation_name=row["org_title"], description_html=row["summary"],
-                city=city, region=row["region"], postal_code=row["Postcode"], latitude=lat,
-                longitude=lon, start_date=row["start_date_date"], end_date=row["end_date_date"],
-                posted_date=row["created_date"], duration_text=row["recurrence_type"],
-                categories=[row["category_desc"]] if row["category_desc"] else [],
-            )
+    for row in nyc_rows(path):
+        place = nyc_place(row)
+        yield RawOpportunity(
+            source_id="nyc-service", external_id=row["opportunity_id"],
+            url=f"https://www.nycservice.org/opportunities/{row['opportunity_id']}",
+            crawl_id="bench", fetched_at=FETCHED, extraction_method="api",
+            source_language="en", default_country="US", title=row["title"] or None,
+            organisation_name=row["org_title"], description_html=row["summary"],
+            city=place.city, region=row["region"], postal_code=row["Postcode"], latitude=place.latitude,
+            longitude=place.longitude, start_date=row["start_date_date"], end_date=row["end_date_date"],
+            posted_date=row["created_date"], duration_text=row["recurrence_type"],
+            categories=[row["category_desc"]] if row["category_desc"] else [],
+        )
 
 
 def realistic_events() -> list[RawOpportunity]:

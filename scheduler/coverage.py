@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from scheduler import report
 from scheduler.db import coverage_snapshots, crawl_runs, utcnow
 from search.backends import SearchBackend, SearchRequest
 
@@ -90,9 +91,13 @@ def trends(engine: Engine, weeks: int = 12) -> list[dict[str, Any]]:
 def source_health(engine: Engine, backend: SearchBackend, sources: dict[str, Any],
                   now: datetime | None = None) -> list[dict[str, Any]]:
     """Per registered source: last good crawl, runs and error rate of the last
-    20, open listings, freshness (median days since listings were first seen)
-    and whether it has been silent too long."""
+    20, open listings, freshness (median days since listings were first seen),
+    whether it has been silent too long, and its last crawl as the crawl line
+    says it (:mod:`scheduler.report`): when, outcome, pages, new / changed /
+    unchanged, errors by kind, the reason when it failed, and the next run."""
     now = now or utcnow()
+    reports = report.latest_reports(engine)
+    scheduled = report.scheduled_runs(engine)
     out = []
     for source_id, source in sorted(sources.items()):
         with engine.connect() as conn:
@@ -106,7 +111,7 @@ def source_health(engine: Engine, backend: SearchBackend, sources: dict[str, Any
         result = backend.search(SearchRequest(source=[source_id], size=100, collapse=False, sort="newest"))
         ages = []
         for hit in result.hits:
-            seen = datetime.fromisoformat(hit.opportunity["provenance"]["first_seen"].replace("Z", "+00:00"))
+            seen = datetime.fromisoformat(hit.opportunity["provenance"]["first_seen"])
             ages.append((now - seen).total_seconds() / 86400)
         disabled = getattr(source, "disabled_reason", None)
         out.append({
@@ -118,8 +123,36 @@ def source_health(engine: Engine, backend: SearchBackend, sources: dict[str, Any
             "open": result.total,
             "median_age_days": round(statistics.median(ages), 1) if ages else None,
             "silent": (not disabled) and (last_ok is None or now - last_ok > SILENT_AFTER),
+            **_last_crawl(reports.get(source_id), runs[0] if runs else None, scheduled.get(source_id), now),
         })
     return out
+
+
+def _last_crawl(last: report.CrawlReport | None, run: Any, scheduled: datetime | None,
+                now: datetime) -> dict[str, Any]:
+    """The last crawl's facts; its next run is the one it announced, or the job
+    store's when that has passed (a scheduler restarted since)."""
+    if last is None:
+        finished = None
+        if run is not None:
+            finished = run[1] if run[1].tzinfo else run[1].replace(tzinfo=UTC)
+        return {"last_crawl": finished.isoformat() if finished else None,
+                "outcome": None if run is None else ("ok" if run[0] else "failed"),
+                "pages": None, "new": None, "changed": None, "unchanged": None, "errors_by_kind": {},
+                "reason": None, "next_run": scheduled.isoformat() if scheduled else None, "backoff": False,
+                "line": None}
+    next_run, backoff = last.next_run, last.backoff
+    if scheduled is not None and (next_run is None or next_run < now):
+        next_run, backoff = scheduled, False
+    if next_run != last.next_run:
+        last = report.CrawlReport(**{**last.__dict__, "next_run": next_run, "backoff": backoff})
+    facts = last.as_dict()
+    line = report.crawl_line(last, now)
+    return {"last_crawl": facts["finished_at"], "outcome": facts["outcome"],
+            "pages": last.pages if last.has_stats else None,
+            "new": last.new if last.has_stats else None, "changed": last.changed if last.has_stats else None,
+            "unchanged": last.unchanged if last.has_stats else None, "errors_by_kind": last.errors_by_kind,
+            "reason": last.reason, "next_run": facts["next_run"], "backoff": backoff, "line": line}
 
 
 def gaps(counts: dict[str, Any], previous: dict[str, Any] | None, countries: list[str],

@@ -5,6 +5,7 @@ can refer to them by name ("scheduler.jobs:crawl"). They read the process's
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy import desc, insert, select
 from sqlalchemy.engine import Engine
 
+from scheduler import interval_seconds, report
 from scheduler.db import crawl_runs, utcnow
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ class Context:
     holder: str = ""
     crawl: Any = None  # (settings, source) -> CrawlResult; crawl_source by default
     stop: Any = None  # threading.Event set when the scheduler stops
+    scheduler: Any = None  # the APScheduler: next run times for the crawl lines
+    reports: Any = None  # scheduler.report.StatsReader, opened on first use
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,42 +70,81 @@ def backoff_until(engine: Engine, source_id: str, interval: timedelta) -> dateti
     return last + wait if wait > timedelta(0) else None
 
 
-def crawl(source_id: str) -> None:
+def crawl(source_id: str) -> report.CrawlReport | None:
     """One scheduled crawl: a child process with a time limit; the run is
-    recorded, and a failing source backs off (never blocking the others)."""
-    from scheduler import interval_seconds
+    recorded, said in one line (:mod:`scheduler.report`), and a failing source
+    backs off (never blocking the others). Returns the report (None when the
+    crawl did not run)."""
     from tilts.runtime import crawl_source
 
     ctx = _ctx()
     source = ctx.sources.get(source_id)
     if source is None or source.disabled_reason:
         log.warning("crawl %s skipped: not registered or disabled", source_id)
-        return
-    interval = timedelta(seconds=interval_seconds(source.schedule)) if source.schedule.startswith("every") \
-        else timedelta(days=1)
+        return None
+    interval = source_interval(source)
     until = backoff_until(ctx.engine, source_id, interval)
     if until and until > utcnow():
-        log.warning("crawl %s backing off after failures until %s", source_id, until.isoformat())
-        return
+        failures, _ = consecutive_failures(ctx.engine, source_id)
+        report.log.info(report.skipped_line(source_id, until, failures))
+        return None
     started = utcnow()
     t0 = time.monotonic()
-    ok, code, message = False, None, None
+    code, tail, raised = None, "", None
     try:
         if ctx.crawl is not None:
             result = ctx.crawl(ctx.settings, source)
         else:
             result = crawl_source(ctx.settings, source, timeout=ctx.settings.crawl_timeout)
         code = getattr(result, "returncode", 0)
-        ok = code == 0
-        message = None if ok else (getattr(result, "log_tail", "") or "")[-2000:]
+        tail = getattr(result, "log_tail", "") or ""
     except Exception as exc:  # noqa: BLE001 - recorded; other sources go on
-        message = f"{type(exc).__name__}: {exc}"[:2000]
+        raised = f"{type(exc).__name__}: {exc}"[:2000]
         log.exception("crawl %s raised", source_id)
+    stats = None
+    if raised is None and code == 0:
+        stats = _reports(ctx).report_for(source_id, since=started - timedelta(seconds=2))
+    outcome = report.judge(source, code, tail, stats, timeout=ctx.settings.crawl_timeout, raised=raised)
+    message = None if outcome.ok else (raised or f"{outcome.reason}\n{tail[-1800:]}")[:2000]
     with ctx.engine.begin() as conn:
-        conn.execute(insert(crawl_runs).values(
-            source_id=source_id, started_at=started, finished_at=utcnow(), ok=ok, exit_code=code,
+        run = conn.execute(insert(crawl_runs).values(
+            source_id=source_id, started_at=started, finished_at=utcnow(), ok=outcome.ok, exit_code=code,
+            items=outcome.items, errors=outcome.errors,
             duration_seconds=round(time.monotonic() - t0, 3), message=message, runner=ctx.holder,
         ))
+        run_id = run.inserted_primary_key[0]
+    outcome.next_run, outcome.backoff = next_run(ctx, source_id, interval)
+    report.record(ctx.engine, run_id, outcome)
+    report.emit(outcome)
+    return outcome
+
+
+def source_interval(source: Any) -> timedelta:
+    return timedelta(seconds=interval_seconds(source.schedule)) if source.schedule.startswith("every") \
+        else timedelta(days=1)
+
+
+def next_run(ctx: Context, source_id: str, interval: timedelta) -> tuple[datetime | None, bool]:
+    """When the source's crawl runs next, after its back-off if it is backing
+    off; ``(None, False)`` outside a running scheduler."""
+    job = ctx.scheduler.get_job(f"crawl:{source_id}") if ctx.scheduler is not None else None
+    if job is None:
+        return None, False
+    first, trigger = job.next_run_time, job.trigger
+    now = utcnow()
+    if first is not None and first <= now:  # not yet moved on by the scheduler
+        first = trigger.get_next_fire_time(first, now)
+    return report.next_after(trigger, first, backoff_until(ctx.engine, source_id, interval))
+
+
+_READER_LOCK = threading.Lock()
+
+
+def _reports(ctx: Context) -> report.StatsReader:
+    with _READER_LOCK:
+        if ctx.reports is None:
+            ctx.reports = report.StatsReader(ctx.settings)
+        return ctx.reports
 
 
 def digests() -> None:

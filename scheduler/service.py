@@ -89,7 +89,8 @@ class SchedulerService:
         )
         self._stop = threading.Event()
         jobs.CONTEXT = jobs.Context(settings=settings, engine=self.engine, sources=sources,
-                                    holder=self.lock.holder, crawl=crawl, stop=self._stop)
+                                    holder=self.lock.holder, crawl=crawl, stop=self._stop,
+                                    scheduler=self.scheduler)
         self._thread = threading.Thread(target=self._lead, name="tilts-leader", daemon=True)
         self.leading = False
 
@@ -145,6 +146,10 @@ class SchedulerService:
             self.scheduler.shutdown(wait=True)
         if self.leading:
             self.lock.release()
+        context = jobs.CONTEXT
+        if context is not None and context.reports is not None:
+            context.reports.close()
+            context.reports = None
         self.engine.dispose()
 
     def listing(self) -> list[tuple[str, str, str]]:

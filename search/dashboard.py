@@ -19,7 +19,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import func, select
 
-from scheduler import coverage
+from scheduler import coverage, report
 from scheduler.db import coverage_snapshots, crawl_runs, subscriptions
 from search.backends import SearchBackend
 from search.security import FailureThrottle, basic_credentials, same_secret
@@ -266,6 +266,7 @@ def add_dashboard_routes(app: FastAPI, dashboard: Dashboard, backend: SearchBack
             **ui.context(), "n": n, "cur": cur, "charts": charts, "themes": themes,
             "languages": ("lv", "en", "ru", "uk"), "lang_query": lambda code: f"lang={code}",
             "language_label": lambda code: code.upper(),
+            "kinds_text": report.kinds_text,
         })
 
     @app.get("/coverage/summary.json", tags=["coverage"], responses=protected)
@@ -275,7 +276,8 @@ def add_dashboard_routes(app: FastAPI, dashboard: Dashboard, backend: SearchBack
 
     @app.get("/coverage/sources.json", tags=["coverage"], responses=protected)
     def sources(_: str = Depends(officer)) -> JSONResponse:
-        """Per source: last successful crawl, error rate, open listings, freshness, silent flag."""
+        """Per source: last successful crawl, error rate, open listings, freshness, silent flag, and the
+        last crawl (when, outcome, pages, new/changed/unchanged, errors by kind, failure reason, next run, line)."""
         return JSONResponse(coverage.source_health(dashboard.engine, backend, dashboard.sources))
 
     @app.get("/coverage/trends.json", tags=["coverage"], responses=protected)
@@ -302,7 +304,8 @@ def add_dashboard_routes(app: FastAPI, dashboard: Dashboard, backend: SearchBack
         if name == "sources":
             health = coverage.source_health(dashboard.engine, backend, dashboard.sources)
             keys = list(health[0]) if health else ["source"]
-            return _csv([keys, *([h[k] for k in keys] for h in health)], name)
+            return _csv([keys, *([report.kinds_text(h[k]) if k == "errors_by_kind" else h[k] for k in keys]
+                                 for h in health)], name)
         if name == "trends":
             rows = coverage.trends(dashboard.engine)
             return _csv([["week", "open", "new", "closed"], *([r["week"], r["open"], r["new"], r["closed"]]

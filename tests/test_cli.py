@@ -28,17 +28,36 @@ def embedded_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_demo_once_on_embedded_default(tmp_path: Path) -> None:
+    from search.backends import open_backend
+    from tilts.replay import Replay
+
     env = embedded_env(tmp_path)
+    env.pop("TILTS_DATABASE_URL", None)  # as on a fresh machine: the scheduler database in the data dir
     proc = subprocess.run([sys.executable, "-m", "tilts.cli", "demo", "--once"], capture_output=True,
-                          timeout=300, env=env)
+                          timeout=300, env=env, check=False)
     assert proc.returncode == 0, proc.stderr.decode()
-    summary = json.loads(proc.stdout.decode().strip().splitlines()[-1])
-    # 6 raw listings and the crawl's report; the untitled listing is dead-lettered.
-    assert summary == {"mode": "bus=embedded search=embedded", "normalizer_messages": 7,
-                       "indexed_messages": 5, "documents": 5, "dead_letters_in_pipeline": 1}
-    found = subprocess.run([sys.executable, "-m", "tilts.cli", "search", "Tartu river"],
-                           capture_output=True, timeout=60, env=env)
-    assert b"River clean-up volunteers, Tartu" in found.stdout
+    out = proc.stdout.decode()
+    summary = json.loads(out.strip().splitlines()[-1])
+    with Replay(limit=20) as replay:  # what the demo replayed: 20 listings per corpus, seed 0
+        truth = replay.truth()
+        sources = replay.sources()
+    assert len(truth) >= 40 and {t.source_id for t in truth} >= {"replay-esc", "replay-nyc-site"}
+    # every listing once, plus one crawl report per source; nothing dead-lettered
+    assert summary == {"mode": "bus=embedded search=embedded", "normalizer_messages": len(truth) + len(sources),
+                       "indexed_messages": len(truth), "documents": len(truth), "dead_letters_in_pipeline": 0}
+    backend = open_backend(f"sqlite:///{tmp_path / 'search.sqlite3'}")
+    try:
+        assert all(backend.get(t.id) is not None for t in truth)  # the replay's listings, by id
+    finally:
+        backend.close()
+    # a line per crawl and the publishers' attribution, on the terminal
+    for source in sources:
+        assert f"crawl {source.id}: ok, " in out, out
+    assert "European Youth Portal, CC BY 4.0" in out and "NYC Open Data" in out
+    title = next(t.fields["title"] for t in truth if t.source_id == "replay-esc")
+    found = subprocess.run([sys.executable, "-m", "tilts.cli", "search", title],
+                           capture_output=True, timeout=60, env=env, check=False)
+    assert title in found.stdout.decode(), found.stdout.decode()
 
 
 def test_normalize_stdin_filters_json_lines() -> None:

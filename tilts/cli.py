@@ -83,50 +83,198 @@ def _serve(settings: Settings, backend, host: str, port: int) -> None:  # noqa: 
 
 @app.command()
 def demo(
-    once: Annotated[bool, typer.Option("--once", help="Index the demo site, print a summary, exit.")] = False,
+    once: Annotated[bool, typer.Option("--once", help="Crawl each replayed source once, index, print a summary, exit.")]
+    = False,
     port: Annotated[Optional[int], typer.Option(help="Port for the UI/API (default TILTS_API_PORT, 8000).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many listings per replayed corpus "
+                                                             "(default: all of them; 20 with --once).")] = None,
 ) -> None:
-    """Crawl a bundled demo site on 127.0.0.1 through the real spider, normalize,
-    index into the configured backends (embedded by default) and serve the UI."""
-    from tilts.runtime import Pipeline, crawl_source
-    from tilts.site import StaticSite
+    """Replay real sources on 127.0.0.1 (the European Youth Portal's European Solidarity Corps
+    opportunities, NYC Service's volunteer opportunities), crawl them with the scheduler's crawls and
+    the real spiders, normalize, index into the configured backends (embedded by default) and serve
+    the UI while it fills, with each source's progress on the terminal."""
+    import secrets
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import insert, select
+
+    from scheduler import coverage, jobs, report
+    from scheduler.db import connect, subscriptions, utcnow
+    from scheduler.service import SchedulerService
+    from tilts.replay import Replay
+    from tilts.runtime import Pipeline, make_backend
 
     settings = _settings()
     if settings.download_delay == Settings.model_fields["download_delay"].default:
-        settings.download_delay = 0.05  # our own loopback site: no need to wait
-    with StaticSite() as site:
-        source = Source(
-            id="demo", name="tilts demo site", home_url=site.url + "/",
-            start_urls=[site.url + "/"], allowed_domains=["127.0.0.1"], language=None,
-        )
+        settings.download_delay = 0.05  # our own loopback server: no need to wait
+        os.environ["TILTS_DOWNLOAD_DELAY"] = "0.05"  # the crawl children's AutoThrottle starts there too
+    if once and limit is None:
+        limit = 20
+    settings.ensure_data_dir()
+    report.show_on_terminal(timestamps=False)
+    with Replay(limit=limit) as replay:
+        sources = {s.id: s for s in replay.sources(polite=False)}
+        # the coverage dashboard's source health lists the replayed sources
+        registry = replay.write_registry(Path(settings.data_dir) / "demo-sources.yaml")
+        os.environ["TILTS_SOURCES_FILE"] = str(registry)
+        credits = "; ".join(dict.fromkeys(s.attribution for s in sources.values() if s.attribution))
+        typer.echo(f"mode: {settings.mode}; data: {settings.data_dir}")
+        typer.echo(f"replaying real sources on {replay.url}/ (today there: {replay.today}):")
+        for s in sources.values():
+            typer.echo(f"  {s.id:<17} {s.spider:<9} {s.name}")
+        typer.echo(f"listings by: {credits}")
         pipeline = Pipeline.build(settings)
+        engine = connect(settings.db_url)
+        t0 = time.monotonic()
+        service = None
+        stop = threading.Event()
         try:
-            typer.echo(f"mode: {settings.mode}; data: {settings.data_dir}")
-            typer.echo(f"crawling demo site {site.url}/ ...")
-            result = crawl_source(settings, source, timeout=300)
-            if result.returncode != 0:
-                raise fail(f"demo crawl failed (exit {result.returncode}):\n{result.log_tail}")
-            counts = pipeline.drain(idle=1.5)
-            dlq = sum(w.dead_lettered for w in pipeline.workers)
-            summary = {
-                "mode": settings.mode,
-                "normalizer_messages": counts.get("normalize", 0),  # listings + crawl report
-                "indexed_messages": counts.get("index", 0),
-                "documents": pipeline.backend.count(),
-                "dead_letters_in_pipeline": dlq,
-            }
-            typer.echo(json.dumps(summary))
             if once:
+                jobs.CONTEXT = jobs.Context(settings=settings, engine=engine, sources=sources,
+                                            holder="tilts demo --once")
+                with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+                    outcomes = dict(zip(sources, pool.map(jobs.crawl, sources)))
+                counts = pipeline.drain(idle=1.5)
+                summary = {
+                    "mode": settings.mode,
+                    "normalizer_messages": counts.get("normalize", 0),  # listings + one report per crawl
+                    "indexed_messages": counts.get("index", 0),
+                    "documents": pipeline.backend.count(),
+                    "dead_letters_in_pipeline": sum(w.dead_lettered for w in pipeline.workers),
+                }
+                typer.echo(json.dumps(summary))
+                failed = [sid for sid, o in outcomes.items() if o is None or not o.ok]
+                if failed:
+                    raise fail(f"demo crawl of {', '.join(failed)} failed (see the crawl lines above)")
                 return
+
+            settings.dashboard_password = settings.dashboard_password or secrets.token_urlsafe(9)
+            demo_email = "demo@example.org"
+            with engine.begin() as conn:  # a saved search of everything, never confirmed: never mailed
+                if conn.execute(select(subscriptions.c.id).where(subscriptions.c.email == demo_email)).first() is None:
+                    conn.execute(insert(subscriptions).values(
+                        id=secrets.token_hex(16), email=demo_email, search={}, lang="en", frequency="weekly",
+                        timezone="Europe/Riga", created_at=utcnow()))
+            host, port = settings.api_host, port or settings.api_port
+            site = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+            env_prefix = f"TILTS_DATA_DIR={settings.data_dir} " if os.environ.get("TILTS_DATA_DIR") else ""
+            if not settings.public_url and port != settings.api_port:  # the digest's links
+                env_prefix += f"TILTS_PUBLIC_URL={site} "
             pipeline.start()
-            _serve(settings, pipeline.backend, settings.api_host, port or settings.api_port)
+            logging.getLogger("scheduler.service").setLevel(logging.ERROR)  # "this scheduler is the leader"
+            service = SchedulerService(settings, sources)
+            service.start()
+
+            def clock() -> str:
+                seconds = int(time.monotonic() - t0)
+                return f"{seconds // 60}:{seconds % 60:02d}"
+
+            def fill() -> None:
+                """Crawl every source now (not spread over the first 30 s), and say how it goes."""
+                try:
+                    from tilts.replay.harness import owner
+                except ImportError:  # pages are then not told apart per source
+                    def owner(path: str, _crawled: set[str]) -> str:
+                        return "other"
+                lease = service.lock.lease.total_seconds()
+                deadline = time.monotonic() + lease + 5
+                while not service.leading and time.monotonic() < deadline and not stop.wait(0.2):
+                    pass
+                if not service.leading:
+                    typer.echo(f"another scheduler holds the lease in {settings.db_url}: the crawls wait for it")
+                since = utcnow()
+                waiting = set()
+                for sid, source in sources.items():
+                    until = jobs.backoff_until(engine, sid, jobs.source_interval(source))
+                    if until and until > since:  # failed before in this data folder: it waits
+                        typer.echo(f"{sid} is backing off after failed crawls until {until:%Y-%m-%d %H:%M} UTC")
+                        continue
+                    waiting.add(sid)
+                    service.scheduler.modify_job(f"crawl:{sid}", next_run_time=since)
+                backend = make_backend(settings)
+                reports: dict[str, report.CrawlReport] = {}
+                pages: Counter[str] = Counter()
+                errors: Counter[str] = Counter()
+                read, said, first, tick = 0, "", False, 0
+                try:
+                    while not stop.wait(1.0):
+                        tick += 1
+                        result = backend.search(SearchRequest(size=0, collapse=False))
+                        if result.total and not first:
+                            first = True
+                            typer.echo(f"[{clock()}] first listings searchable: {result.total:,} at {site}/")
+                        reports = {sid: r for sid, r in report.latest_reports(engine).items()
+                                   if sid in waiting and r.finished_at >= since}
+                        done = set(reports)
+                        if done == waiting:
+                            break
+                        if tick % 5:
+                            continue
+                        served = replay.request_log(read)
+                        read += len(served)
+                        for req in served:
+                            who = owner(req.path, set(sources))
+                            pages[who] += 1
+                            errors[who] += req.status >= 500 or req.status == 429
+                        searchable = result.facets.get("source", {})
+                        block = "".join(
+                            f"\n    {sid}: {pages[sid]:,} pages, {searchable.get(sid, 0):,} listings searchable, "
+                            f"{errors[sid]:,} errors" for sid in sorted(waiting - done))
+                        if block != said:  # only when something moved
+                            said = block
+                            typer.echo(f"[{clock()}] {result.total:,} listings searchable; crawling:{block}")
+                    last, quiet = None, time.monotonic()
+                    while not stop.wait(0.5):  # until the normalizer and the indexer are done too
+                        now = tuple(w.processed for w in pipeline.workers)
+                        if now != last:
+                            last, quiet = now, time.monotonic()
+                        elif time.monotonic() - quiet >= 2.0:
+                            break
+                    if stop.is_set():
+                        return
+                    backend.refresh()
+                    coverage.take_snapshot(settings, engine, backend=backend)
+                    result = backend.search(SearchRequest(size=0, collapse=False))
+                    facets = result.facets
+                    failed = sorted(sid for sid, r in reports.items() if not r.ok)
+                    typer.echo(
+                        (f"crawls of {', '.join(failed)} failed: see their lines above and the coverage dashboard\n"
+                         if failed else "") +
+                        f"[{clock()}] ready: {result.total:,} listings searchable ({result.clusters:,} after merging "
+                        f"duplicates) from {len(sources)} sources, {len(facets.get('country', {}))} countries, "
+                        f"{len(facets.get('language', {}))} languages\n"
+                        f"  search:   {site}/\n"
+                        f"  coverage: {site}/coverage  (user {settings.dashboard_user}, "
+                        f"password {settings.dashboard_password})\n"
+                        f"  digest:   {env_prefix}tilts digest --preview {demo_email}  "
+                        f"(a saved search of everything; never mailed)\n"
+                        f"  listings by: {credits}\n"
+                        f"Ctrl-C to stop.")
+                except Exception as exc:  # noqa: BLE001 - the UI goes on; say what went wrong
+                    typer.echo(f"tilts demo: progress stopped: {exc!r}", err=True)
+                finally:
+                    backend.close()
+
+            threading.Thread(target=fill, name="tilts-demo-progress", daemon=True).start()
+            _serve(settings, pipeline.backend, host, port)
         finally:
+            stop.set()
+            if service is not None:
+                service.stop()
+            context = jobs.CONTEXT
+            if context is not None and context.reports is not None:
+                context.reports.close()
+            jobs.CONTEXT = None
             pipeline.close()
+            engine.dispose()
 
 
 @app.command()
 def run(port: Annotated[Optional[int], typer.Option(help="Port for the UI/API.")] = None) -> None:
-    """Everything in one process: scheduled jobs, normalizer, indexer, API."""
+    """Everything in one process: scheduled jobs, normalizer, indexer, API.
+    Prints one line per finished crawl."""
+    from scheduler import report
     from scheduler.service import SchedulerService
     from tilts.runtime import Pipeline
 
@@ -134,10 +282,11 @@ def run(port: Annotated[Optional[int], typer.Option(help="Port for the UI/API.")
     sources = load_sources()
     pipeline = Pipeline.build(settings)
     service = SchedulerService(settings, sources)
+    report.show_on_terminal()
     try:
         pipeline.start()
         service.start()
-        typer.echo(f"mode: {settings.mode}; {len(sources)} sources scheduled")
+        typer.echo(f"mode: {settings.mode}; {len(sources)} sources scheduled; one line per finished crawl")
         _serve(settings, pipeline.backend, settings.api_host, port or settings.api_port)
     finally:
         service.stop()
@@ -149,7 +298,8 @@ def schedule(
     list_jobs: Annotated[bool, typer.Option("--list", help="Show every job with its next run time and exit.")] = False,
 ) -> None:
     """Run the scheduler: crawls per source, digests, expiry sweeps, coverage snapshots.
-    Several may run; one acts (a lease in the database)."""
+    Several may run; one acts (a lease in the database). Prints one line per finished crawl."""
+    from scheduler import report
     from scheduler.service import SchedulerService
     from tilts.runtime import make_bus
 
@@ -166,6 +316,7 @@ def schedule(
     import signal
 
     make_bus(settings).ensure_topics()
+    report.show_on_terminal()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     service.start()
