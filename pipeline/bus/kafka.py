@@ -8,7 +8,9 @@ after its batch is safely written downstream.
 Topics are created with ``partitions`` partitions (setting
 ``TILTS_KAFKA_PARTITIONS``, default 6: room for six normalizers or indexers per
 group) and replication factor 1 (raise it on a real cluster); the normalized
-topic is log-compacted so replaying it rebuilds the index.
+topic is log-compacted so replaying it rebuilds the index. Consumer groups carry
+the topic prefix too (`<prefix>tilts-normalizer`), so deployments or tests
+sharing a cluster under different prefixes never rebalance each other.
 """
 
 from __future__ import annotations
@@ -121,8 +123,14 @@ class KafkaBus:
             failures, self._failures = self._failures, []
             raise BusError(f"Kafka did not acknowledge {len(failures)} message(s): {failures[0]}")
 
+    def _g(self, group: str) -> str:
+        """Consumer groups carry the topic prefix too: deployments (or tests) that share a
+        cluster under different prefixes never join, and rebalance, each other's groups."""
+        return self.prefix + group
+
     def consumer(self, group: str, topics: list[str]) -> KafkaGroupConsumer:
-        return KafkaGroupConsumer(self.bootstrap_servers, group, [self._t(t) for t in topics], self.prefix)
+        return KafkaGroupConsumer(self.bootstrap_servers, self._g(group), [self._t(t) for t in topics],
+                                  self.prefix)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
@@ -139,7 +147,7 @@ class KafkaBus:
 
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id)
         try:
-            offsets = admin.list_consumer_group_offsets(group)
+            offsets = admin.list_consumer_group_offsets(self._g(group))
         finally:
             admin.close()
         return {tp.partition: meta.offset for tp, meta in offsets.items()

@@ -113,3 +113,32 @@ def test_delete_topics_removes_only_the_prefix(kafka_servers: str, unique: str) 
         admin.close()
     assert not set(deleted) & left
     assert any(t.startswith(f"{unique}-b.") for t in left)
+
+
+def test_consumer_groups_carry_the_prefix(kafka_servers: str, unique: str) -> None:
+    """Two deployments sharing a cluster under different prefixes never share (and
+    rebalance) a consumer group such as tilts-normalizer; checked with plain kafka-python."""
+    from kafka import KafkaAdminClient
+
+    from pipeline.bus import open_bus
+
+    bus = open_bus(f"kafka://{kafka_servers}", prefix=f"{unique}.", partitions=1)
+    try:
+        bus.ensure_topics()
+        bus.publish(RAW_TOPIC, "k", b"x")
+        bus.flush()
+        consumer = bus.consumer("tilts-normalizer", [RAW_TOPIC])
+        assert len(drain(consumer, 1)) == 1
+        consumer.commit()
+        consumer.close()
+        assert sum(bus.committed("tilts-normalizer", RAW_TOPIC).values()) == 1
+    finally:
+        bus.close()
+    admin = KafkaAdminClient(bootstrap_servers=kafka_servers)
+    try:
+        groups = {g[0] for g in admin.list_consumer_groups()}
+        offsets = admin.list_consumer_group_offsets(f"{unique}.tilts-normalizer")
+    finally:
+        admin.close()
+    assert f"{unique}.tilts-normalizer" in groups
+    assert [tp.topic for tp in offsets] == [f"{unique}.{RAW_TOPIC}"]
