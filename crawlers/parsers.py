@@ -21,6 +21,7 @@ import feedparser
 from parsel import Selector
 
 from crawlers.extract import iter_opportunities, jsonld_blocks, to_raw_fields
+from crawlers.eyp_detail import parse_detail
 
 Fields = dict[str, Any]
 Result = tuple[list[Fields], list[str]]
@@ -341,8 +342,6 @@ def parse_eyp(body: bytes, url: str, options: dict[str, Any] | None = None) -> R
 
 def parse_eyp_page(body: bytes, url: str) -> Result:
     """One detail page alone (``tilts extract --kind eyp page.html``)."""
-    from crawlers.eyp_detail import parse_detail
-
     found = _EYP_OPID.search(url)
     try:
         page = parse_detail(body, url, found.group(1) if found else None)
