@@ -8,6 +8,10 @@ COPY pipeline ./pipeline
 COPY crawlers ./crawlers
 COPY search ./search
 COPY scheduler ./scheduler
+COPY storage ./storage
+COPY coverage ./coverage
+COPY subscriptions ./subscriptions
+COPY devtools ./devtools
 RUN pip install --no-cache-dir . && useradd --create-home tilts && mkdir /data && chown tilts /data \
     && python -c "from pipeline.normalize.places import gazetteer; gazetteer()"
 USER tilts

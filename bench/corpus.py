@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devtools.replay.corpus import ESC_FILE, NYC_FILE, esc_records, nyc_place, nyc_rows
 from pipeline.evaluation import load_gold
 from pipeline.events import RawOpportunity
-from tilts.replay.corpus import ESC_FILE, NYC_FILE, esc_records, nyc_place, nyc_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TILTS_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.corpus import DATA
 from crawlers import runner
-from tilts.site import StaticSite
+from devtools.site import StaticSite
 
 SETTINGS = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "False", "LOG_LEVEL": "INFO",
             "CONCURRENT_REQUESTS_PER_DOMAIN": "8", "HTTPCACHE_ENABLED": "False"}

@@ -95,7 +95,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str, Any]:
-    from tilts import services
+    from devtools import services
 
     up = services.up(["kafka", "elasticsearch"])
     kafka, es_url = up["kafka"], up["elasticsearch"]

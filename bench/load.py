@@ -54,7 +54,7 @@ def parse_wrk(out: str) -> dict[str, Any]:
 
 
 def run(n: int = 100_000, seconds: int = 30, connections: int = 8, workers: int = 1) -> dict[str, Any]:
-    from tilts import services
+    from devtools import services
 
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")

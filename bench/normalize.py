@@ -25,7 +25,7 @@ from pipeline.events import RawOpportunity, parse_event
 from pipeline.normalizer import normalize_bytes
 
 
-def _rate(fn, payloads: list[bytes], repeat: int) -> float:  # noqa: ANN001
+def _rate(fn, payloads: list[bytes], repeat: int) -> float:
     best = 0.0
     for _ in range(repeat):
         started = time.perf_counter()

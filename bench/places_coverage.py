@@ -50,7 +50,7 @@ def _normalized(events: list[RawOpportunity]) -> list[Opportunity | None]:
     for e in events:
         try:
             out.append(normalize(e, now=corpus.FETCHED))
-        except Exception:  # noqa: BLE001 - an untitled listing counts as placeless
+        except Exception:
             out.append(None)
     return out
 

@@ -101,7 +101,7 @@ def iter_docs(n: int, seed: int = 7) -> Iterator[Opportunity]:
         })
 
 
-def load_es(es: Any, n: int, chunk: int = 5000) -> None:  # noqa: ANN401 - an ElasticsearchBackend
+def load_es(es: Any, n: int, chunk: int = 5000) -> None:
     """Index the ``n`` benchmark documents into ``es``, streaming."""
     batch: list[Opportunity] = []
     for doc in iter_docs(n):
@@ -185,7 +185,7 @@ def _time_api(url: str, queries: list[dict[str, Any]], *, reset: Callable[[], ob
     return times
 
 
-def clear_request_cache(es: Any, alias: str) -> None:  # noqa: ANN401 - an ElasticsearchBackend
+def clear_request_cache(es: Any, alias: str) -> None:
     """Empty Elasticsearch's shard request cache (the counts of earlier queries)."""
     es.es.indices.clear_cache(index=alias, request=True)
 
@@ -194,7 +194,7 @@ def run(n: int = 100_000, queries: int = 400, embedded: bool = True,
         alias: str = "bench-search", keep: bool = False) -> dict[str, Any]:
     """Time the mix on Elasticsearch (bare and API) and, with ``embedded``, on
     SQLite. ``keep`` leaves the Elasticsearch index for ``bench.load``."""
-    from tilts import services
+    from devtools import services
 
     es_url = os.environ.get("ELASTICSEARCH_URL") or services.up(["elasticsearch"])["elasticsearch"]
     es = open_backend(es_url, alias=alias)

@@ -42,7 +42,7 @@ def parse_schemaorg(body: bytes, url: str, options: dict[str, Any] | None = None
         return [], []
     try:
         blocks, errors = jsonld_blocks(body.decode("utf-8", "replace"), url)
-    except Exception as exc:  # noqa: BLE001 - lxml raises several kinds on broken pages
+    except Exception as exc:
         return [], [f"unreadable page {url}: {exc}"]
     items = [to_raw_fields(node, url, i) | {"_method": "json-ld"}
              for i, node in enumerate(iter_opportunities(blocks))]
@@ -58,7 +58,7 @@ def _microdata_rdfa(body: bytes, url: str) -> Result:
 
     try:
         data = extruct.extract(body, base_url=url, syntaxes=["microdata", "rdfa"], uniform=True)
-    except Exception as exc:  # noqa: BLE001 - extruct raises many kinds on bad markup
+    except Exception as exc:
         return [], [f"unreadable microdata/RDFa: {exc}"]
     items: list[Fields] = []
     for syntax in ("microdata", "rdfa"):
@@ -345,7 +345,7 @@ def parse_eyp_page(body: bytes, url: str) -> Result:
     found = _EYP_OPID.search(url)
     try:
         page = parse_detail(body, url, found.group(1) if found else None)
-    except Exception as exc:  # noqa: BLE001 - lxml raises several kinds on broken pages
+    except Exception as exc:
         return [], [f"unreadable European Youth Portal page {url}: {exc}"]
     if not page.fields.get("title"):
         return [], [f"no title on European Youth Portal page {url}"]
@@ -431,7 +431,7 @@ def select(sel: Selector, query: str, *, html: bool = False, link: bool = False,
         nodes = sel.xpath(query[len("xpath:"):])
     else:
         nodes = sel.css(query)
-    attribute = "::attr(" in query or query.startswith("xpath:") and "@" in query.rsplit("/", 1)[-1]
+    attribute = "::attr(" in query or (query.startswith("xpath:") and "@" in query.rsplit("/", 1)[-1])
     values: list[str] = []
     for node in nodes:
         from_text = True

@@ -14,6 +14,12 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.config import Settings
+
+if TYPE_CHECKING:
+    from crawlers.sources import Source
 
 
 @dataclass
@@ -68,3 +74,34 @@ def crawl(
             # Scrapy exits 0 whatever the close reason; the publisher said it failed.
             code, tail = EX_TEMPFAIL, f"{tail}\ntilts: {outcome.get('error')}"
     return CrawlResult(code, tail)
+
+
+def crawl_source(settings: Settings, source: Source, timeout: float = 3600, *,
+                 full: bool = True) -> CrawlResult:
+    """Crawl one registered source in a child process; ``full=False`` for ad-hoc URLs."""
+    from crawlers.sources import SourceError
+
+    reason = source.disabled_reason
+    if reason:
+        raise SourceError(f"source {source.id} is disabled: {reason}")
+    args = source.spider_args()
+    if not full:
+        args.pop("full_crawl", None)
+    state = Path(settings.data_dir)
+    return crawl(
+        source.spider,
+        args,
+        bus_url=settings.bus_url,
+        topic_prefix=settings.topic_prefix,
+        settings={
+            "DOWNLOAD_DELAY": str(settings.download_delay),
+            # Incremental: conditional GETs (ETag / Last-Modified) from an HTTP
+            # cache per source, and the seen-set of listings (crawlers.seen).
+            "HTTPCACHE_ENABLED": "True",
+            "HTTPCACHE_POLICY": "scrapy.extensions.httpcache.RFC2616Policy",
+            "HTTPCACHE_DIR": str(state / "httpcache" / f"{settings.topic_prefix}{source.id}"),
+            "TILTS_CRAWL_STATE_DIR": str(state / "crawl-state" / settings.topic_prefix.rstrip(".")),
+            **source.scrapy_settings(),
+        },
+        timeout=timeout,
+    )

@@ -92,7 +92,7 @@ def _normalize_one(value: bytes | None) -> Normalized:
     try:
         opp = normalize(parse_event(RawOpportunity, value))
         return opp, fingerprint(opp), None
-    except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, never dropped
+    except Exception as exc:
         return None, None, exc
 
 
@@ -103,7 +103,7 @@ def _normalize_in_child(value: bytes | None) -> tuple[bytes | None, Fingerprint 
         return opp.to_bytes(), prints, None
     try:
         pickle.dumps(exc)
-    except Exception:  # noqa: BLE001 - an exception that cannot cross processes
+    except Exception:
         exc = RuntimeError(f"{type(exc).__name__}: {exc}")
     return None, None, exc
 
@@ -218,7 +218,7 @@ def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None
             if opp is not None:
                 try:
                     opp = dedupe.place(opp, prints)
-                except Exception as exc:  # noqa: BLE001 - dead-lettered, never dropped
+                except Exception as exc:
                     opp, error = None, exc
             if opp is None:
                 worker.dead_letter(msg, error or RuntimeError("normalization failed"))

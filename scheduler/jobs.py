@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import desc, insert, select
 from sqlalchemy.engine import Engine
 
-from scheduler import interval_seconds, report
-from scheduler.db import crawl_runs, utcnow
+from coverage import crawl_reports as report
+from scheduler import interval_seconds
+from storage.db import crawl_runs, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class Context:
     crawl: Any = None  # (settings, source) -> CrawlResult; crawl_source by default
     stop: Any = None  # threading.Event set when the scheduler stops
     scheduler: Any = None  # the APScheduler: next run times for the crawl lines
-    reports: Any = None  # scheduler.report.StatsReader, opened on first use
+    reports: Any = None  # coverage.crawl_reports.StatsReader, opened on first use
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,10 +73,10 @@ def backoff_until(engine: Engine, source_id: str, interval: timedelta) -> dateti
 
 def crawl(source_id: str) -> report.CrawlReport | None:
     """One scheduled crawl: a child process with a time limit; the run is
-    recorded, said in one line (:mod:`scheduler.report`), and a failing source
+    recorded, said in one line (:mod:`coverage.crawl_reports`), and a failing source
     backs off (never blocking the others). Returns the report (None when the
     crawl did not run)."""
-    from tilts.runtime import crawl_source
+    from crawlers.runner import crawl_source
 
     ctx = _ctx()
     source = ctx.sources.get(source_id)
@@ -98,7 +99,7 @@ def crawl(source_id: str) -> report.CrawlReport | None:
             result = crawl_source(ctx.settings, source, timeout=ctx.settings.crawl_timeout)
         code = getattr(result, "returncode", 0)
         tail = getattr(result, "log_tail", "") or ""
-    except Exception as exc:  # noqa: BLE001 - recorded; other sources go on
+    except Exception as exc:
         raised = f"{type(exc).__name__}: {exc}"[:2000]
         log.exception("crawl %s raised", source_id)
     stats = None
@@ -149,7 +150,7 @@ def _reports(ctx: Context) -> report.StatsReader:
 
 def digests() -> None:
     """Send every digest that is due (idempotent: each period once)."""
-    from scheduler.digest import send_due_digests
+    from subscriptions.digest import send_due_digests
 
     ctx = _ctx()
     send_due_digests(ctx.settings, ctx.engine, stop=ctx.stop)
@@ -157,14 +158,14 @@ def digests() -> None:
 
 def expiry_sweep() -> None:
     """Close listings whose deadline has passed (republished as expired)."""
-    from scheduler.expiry import expire_past_deadlines
+    from search.expiry import expire_past_deadlines
 
     expire_past_deadlines(_ctx().settings)
 
 
 def coverage_snapshot() -> None:
     """Today's counts of open listings per country, theme, programme and source."""
-    from scheduler.coverage import take_snapshot
+    from coverage.numbers import take_snapshot
 
     ctx = _ctx()
     take_snapshot(ctx.settings, ctx.engine)

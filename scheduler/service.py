@@ -39,8 +39,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from scheduler import interval_seconds, jobs
-from scheduler.db import connect, utcnow
-from scheduler.lock import LeaderLock
+from scheduler.lease import LeaderLock
+from storage.db import connect, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class SchedulerService:
         while not self._stop.is_set():
             try:
                 leader = self.lock.try_acquire()
-            except Exception:  # noqa: BLE001 - database down: stop acting, retry
+            except Exception:
                 log.exception("leader lock check failed")
                 leader = False
             if leader and not self.leading:

@@ -14,7 +14,7 @@ ROOT = REPO / "search"
 _CALL = re.compile(r"""\b_\(\s*(["'])(.+?)\1\s*\)""")
 _GETTEXT = re.compile(r"""\bgettext\(\s*(["'])(.+?)\1\s*[,)]""")
 _NGETTEXT = re.compile(r"""ngettext\(\s*"(.+?)",\s*"(.+?)\"""", re.S)
-TEMPLATE_DIRS = (REPO / "search" / "templates", REPO / "scheduler" / "templates")
+TEMPLATE_DIRS = (REPO / "search" / "templates", REPO / "subscriptions" / "templates")
 CODE = (REPO / "search" / "api.py", REPO / "scheduler" / "digest.py", REPO / "search" / "dashboard.py")
 
 

@@ -31,16 +31,16 @@ from urllib.parse import urlencode, urlsplit
 
 import pycountry
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from pydantic import BaseModel, ValidationError, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.events import web_url
 from pipeline.normalize.text import sanitize_html
@@ -325,7 +325,7 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
     if subscriptions is not None:
         _add_subscription_routes(app, subscriptions, RateLimiter(*subscribe_limit), ui_for, page, public_url)
     if dashboard is not None:
-        from search.dashboard import add_dashboard_routes
+        from coverage.dashboard import add_dashboard_routes
 
         add_dashboard_routes(app, dashboard, backend, TEMPLATES, ui_for)
 
@@ -399,8 +399,8 @@ def _value_label(ui: UI, facet: str, value: str) -> str:
 
 def _add_subscription_routes(app: FastAPI, subs: Any, limiter: RateLimiter, ui_for: Any, page: Any,
                              public_url: str) -> None:
-    from scheduler.digest import SubscriptionError
-    from scheduler.mail import MailError
+    from subscriptions.digest import SubscriptionError
+    from subscriptions.mail import MailError
 
     def message(request: Request, ui: UI, title: str, text: str, status: int = 200) -> HTMLResponse:
         resp = page(request, ui, "message.html", {"title": title, "text": text, "languages": UI_LANGUAGES}, None)

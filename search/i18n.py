@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ DEFAULT_LANGUAGE = "en"
 LOCALES = Path(__file__).parent / "locales"
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> NullTranslations:
     po = LOCALES / lang / "LC_MESSAGES" / "messages.po"
     if not po.exists():
@@ -62,7 +62,7 @@ class UI:
     language: ``UI.of(lang)``)."""
 
     @staticmethod
-    @lru_cache(maxsize=None)
+    @cache
     def of(lang: str) -> UI:
         return UI(lang)
 

@@ -40,7 +40,7 @@ class ReindexReport:
     deleted: list[str] = field(default_factory=list)
 
 
-def _reader(report: ReindexReport, latest: dict[str, Opportunity | None]):  # noqa: ANN202
+def _reader(report: ReindexReport, latest: dict[str, Opportunity | None]):
     def handle(msg: Message) -> None:
         if msg.value is None:
             if msg.key is not None:

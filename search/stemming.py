@@ -14,7 +14,7 @@ fields.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import snowballstemmer
 
@@ -32,8 +32,7 @@ _LV_ENDINGS = sorted(
     {
         "ajiem", "ajām", "ajai", "ajam", "ajos", "ajās", "ajā", "ajo", "ais", "ajs",
         "iem", "ām", "ēm", "īm", "ai", "am", "ei", "os", "ās", "ēs", "is", "us", "ij",
-        "ie", "es", "as", "ot", "at", "ēt", "īt", "ēja", "āja", "ēji", "āji", "ām",
-        "u", "a", "e", "i", "o", "s", "š", "ā", "ē", "ī", "ū",
+        "ie", "es", "as", "ot", "at", "ēt", "īt", "ēja", "āja", "ēji", "āji", "u", "a", "e", "i", "o", "s", "š", "ā", "ē", "ī", "ū",
     },
     key=len, reverse=True,
 )
@@ -47,7 +46,7 @@ def _latvian(word: str) -> str:
     return word
 
 
-@lru_cache(maxsize=None)
+@cache
 def _snowball(lang: str) -> snowballstemmer.Stemmer:  # type: ignore[name-defined]
     return snowballstemmer.stemmer(SNOWBALL[lang])
 

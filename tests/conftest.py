@@ -23,7 +23,7 @@ import pytest
 
 from pipeline.bus import Bus, open_bus
 from pipeline.bus.kafka import delete_topics
-from pipeline.events import Opportunity, Organisation, Location, Provenance, Theme
+from pipeline.events import Location, Opportunity, Organisation, Provenance, Theme
 from search.backends import SearchBackend, open_backend
 
 REQUIRE = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -90,13 +90,13 @@ class _Leftovers:
                     found = []
                 for template in found:
                     self._es.indices.delete_index_template(name=template["name"])
-            except Exception as exc:  # noqa: BLE001 - reported, never fails the test
+            except Exception as exc:
                 self._failed.add("es")
                 warnings.warn(f"test indices {name}* left on {es_url}: {exc!r}", stacklevel=1)
         if servers and "kafka" not in self._failed:
             try:
                 self._drop_topics(servers, name)
-            except Exception as exc:  # noqa: BLE001 - reported, never fails the test
+            except Exception as exc:
                 self._failed.add("kafka")
                 warnings.warn(f"test topics {name}* left on {servers}: {exc!r}", stacklevel=1)
 
@@ -237,7 +237,7 @@ class SmtpSink:
         sink = self
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+            async def handle_DATA(self, server, session, envelope):
                 if delay:
                     import asyncio
 
@@ -271,7 +271,7 @@ def smtp() -> Iterator[SmtpSink]:
     sink.stop()
 
 
-def wait_until(check, timeout: float, what: str, every: float = 0.3) -> None:  # noqa: ANN001
+def wait_until(check, timeout: float, what: str, every: float = 0.3) -> None:
     """Poll ``check`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
     import time
 
@@ -283,7 +283,7 @@ def wait_until(check, timeout: float, what: str, every: float = 0.3) -> None:  #
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def stop_processes(procs, timeout: float = 20.0) -> None:  # noqa: ANN001
+def stop_processes(procs, timeout: float = 20.0) -> None:
     """SIGTERM each still-running process, SIGKILL it if it does not exit in time."""
     import signal
     import subprocess

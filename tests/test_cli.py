@@ -28,8 +28,8 @@ def embedded_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_demo_once_on_embedded_default(tmp_path: Path) -> None:
+    from devtools.replay import Replay
     from search.backends import open_backend
-    from tilts.replay import Replay
 
     env = embedded_env(tmp_path)
     env.pop("TILTS_DATABASE_URL", None)  # as on a fresh machine: the scheduler database in the data dir

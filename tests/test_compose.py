@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from typer.main import get_command
 
-from tilts import services
+from devtools import services
 from tilts.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent

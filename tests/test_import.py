@@ -368,8 +368,8 @@ def test_import_to_kafka_read_back_with_kafka_python(tmp_path: Path, kafka_serve
 
 @pytest.mark.kafka
 def test_wait_on_kafka_watches_the_running_workers(tmp_path: Path, kafka_servers: str, unique: str) -> None:
+    from pipeline.config import Settings
     from tilts.runtime import Pipeline
-    from tilts.settings import Settings
 
     env = kafka_env(tmp_path, kafka_servers, unique)
     dump = tmp_path / "listings.jsonl"

@@ -15,16 +15,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from crawlers.sources import Source, SourceError, load_sources
+from devtools import services as svc
 from pipeline.bus import Bus, BusError
+from pipeline.config import Settings
 from pipeline.events import InvalidEvent
 from search.backends import SearchRequest, SearchUnavailable
-from tilts import services as svc
-from tilts.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 services_app = typer.Typer(no_args_is_help=True, help="Real Kafka and Elasticsearch on 127.0.0.1, no Docker.")
@@ -46,13 +46,13 @@ def _settings() -> Settings:
     return Settings()
 
 
-def build_app(settings: Settings, backend):  # noqa: ANN001, ANN201
+def build_app(settings: Settings, backend):
     """The web app with subscriptions and the dashboard wired to ``settings``."""
-    from scheduler.db import connect
-    from scheduler.digest import Subscriptions
+    from coverage.dashboard import Dashboard
+    from pipeline.bus import make_bus
     from search.api import create_app
-    from search.dashboard import Dashboard
-    from tilts.runtime import make_bus
+    from storage.db import connect
+    from subscriptions.digest import Subscriptions
 
     engine = connect(settings.db_url)
     subs = Subscriptions(settings, engine)
@@ -61,9 +61,9 @@ def build_app(settings: Settings, backend):  # noqa: ANN001, ANN201
                       subscriptions=subs, dashboard=dashboard, allowed_hosts=settings.allowed_hosts)
 
 
-def app_factory():  # noqa: ANN201
+def app_factory():
     """For ``uvicorn --factory`` and ``tilts serve --workers N``: one app per worker process."""
-    from tilts.runtime import make_backend
+    from search.backends import make_backend
 
     settings = _settings()
     backend = make_backend(settings)
@@ -71,11 +71,11 @@ def app_factory():  # noqa: ANN201
     return build_app(settings, backend)
 
 
-def _serve(settings: Settings, backend, host: str, port: int) -> None:  # noqa: ANN001
+def _serve(settings: Settings, backend, host: str, port: int) -> None:
     import uvicorn
 
     if not settings.public_url:  # links in feeds and e-mails: where this server listens
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         settings = settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
     typer.echo(f"serving on http://{host}:{port}/  (API docs: /docs)")
     uvicorn.run(build_app(settings, backend), host=host, port=port, log_level="warning")
@@ -85,8 +85,8 @@ def _serve(settings: Settings, backend, host: str, port: int) -> None:  # noqa: 
 def demo(
     once: Annotated[bool, typer.Option("--once", help="Crawl each replayed source once, index, print a summary, exit.")]
     = False,
-    port: Annotated[Optional[int], typer.Option(help="Port for the UI/API (default TILTS_API_PORT, 8000).")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many listings per replayed corpus "
+    port: Annotated[int | None, typer.Option(help="Port for the UI/API (default TILTS_API_PORT, 8000).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many listings per replayed corpus "
                                                              "(default: all of them; 20 with --once).")] = None,
 ) -> None:
     """Replay real sources on 127.0.0.1 (the European Youth Portal's European Solidarity Corps
@@ -99,11 +99,14 @@ def demo(
 
     from sqlalchemy import insert, select
 
-    from scheduler import coverage, jobs, report
-    from scheduler.db import connect, subscriptions, utcnow
+    from coverage import crawl_reports as report
+    from coverage import numbers as coverage
+    from devtools.replay import Replay
+    from scheduler import jobs
     from scheduler.service import SchedulerService
-    from tilts.replay import Replay
-    from tilts.runtime import Pipeline, make_backend
+    from search.backends import make_backend
+    from storage.db import connect, subscriptions, utcnow
+    from tilts.runtime import Pipeline
 
     settings = _settings()
     if settings.download_delay == Settings.model_fields["download_delay"].default:
@@ -173,7 +176,7 @@ def demo(
             def fill() -> None:
                 """Crawl every source now (not spread over the first 30 s), and say how it goes."""
                 try:
-                    from tilts.replay.harness import owner
+                    from tilts.replay_harness import owner
                 except ImportError:  # pages are then not told apart per source
                     def owner(path: str, _crawled: set[str]) -> str:
                         return "other"
@@ -251,7 +254,7 @@ def demo(
                         f"(a saved search of everything; never mailed)\n"
                         f"  listings by: {credits}\n"
                         f"Ctrl-C to stop.")
-                except Exception as exc:  # noqa: BLE001 - the UI goes on; say what went wrong
+                except Exception as exc:
                     typer.echo(f"tilts demo: progress stopped: {exc!r}", err=True)
                 finally:
                     backend.close()
@@ -271,10 +274,10 @@ def demo(
 
 
 @app.command()
-def run(port: Annotated[Optional[int], typer.Option(help="Port for the UI/API.")] = None) -> None:
+def run(port: Annotated[int | None, typer.Option(help="Port for the UI/API.")] = None) -> None:
     """Everything in one process: scheduled jobs, normalizer, indexer, API.
     Prints one line per finished crawl."""
-    from scheduler import report
+    from coverage import crawl_reports as report
     from scheduler.service import SchedulerService
     from tilts.runtime import Pipeline
 
@@ -299,9 +302,9 @@ def schedule(
 ) -> None:
     """Run the scheduler: crawls per source, digests, expiry sweeps, coverage snapshots.
     Several may run; one acts (a lease in the database). Prints one line per finished crawl."""
-    from scheduler import report
+    from coverage import crawl_reports as report
+    from pipeline.bus import make_bus
     from scheduler.service import SchedulerService
-    from tilts.runtime import make_bus
 
     settings = _settings()
     sources = load_sources()
@@ -332,11 +335,11 @@ def schedule(
 
 @app.command()
 def crawl(
-    source_id: Annotated[Optional[str], typer.Argument(help="A source id from the registry.")] = None,
-    url: Annotated[Optional[str], typer.Option(help="Crawl this URL ad hoc instead.")] = None,
+    source_id: Annotated[str | None, typer.Argument(help="A source id from the registry.")] = None,
+    url: Annotated[str | None, typer.Option(help="Crawl this URL ad hoc instead.")] = None,
 ) -> None:
     """Crawl one source (in a child process) and publish what it finds to the bus."""
-    from tilts.runtime import crawl_source
+    from crawlers.runner import crawl_source
 
     settings = _settings()
     if url:
@@ -358,14 +361,14 @@ def crawl(
 @app.command()
 def normalize(
     stdin: Annotated[bool, typer.Option("--stdin", help="RawOpportunity JSON lines in, Opportunity JSON lines out.")] = False,
-    processes: Annotated[Optional[int], typer.Option(help="Child processes that normalize (0: one per CPU); default TILTS_NORMALIZE_PROCESSES.")] = None,
+    processes: Annotated[int | None, typer.Option(help="Child processes that normalize (0: one per CPU); default TILTS_NORMALIZE_PROCESSES.")] = None,
 ) -> None:
     """Run the normalizer worker (raw → normalized), or filter JSON lines with --stdin."""
     if stdin:
         _normalize_lines()
         return
+    from pipeline.bus import make_bus
     from pipeline.normalizer import make_normalizer
-    from tilts.runtime import make_bus
 
     settings = _settings()
     bus = make_bus(settings)
@@ -393,7 +396,7 @@ def _normalize_lines() -> None:
         try:
             opp = dedupe.place(normalize_raw(parse_event(RawOpportunity, line.strip())))
             sys.stdout.buffer.write(opp.to_bytes() + b"\n")
-        except Exception as exc:  # noqa: BLE001 - reported per line, never dropped
+        except Exception as exc:
             bad += 1
             typer.echo(f"line {n}: {type(exc).__name__}: {exc}", err=True)
     sys.stdout.flush()
@@ -434,8 +437,9 @@ def index(
     = False,
 ) -> None:
     """Run the indexer worker (normalized → search backend), or index JSON lines with --stdin."""
+    from pipeline.bus import make_bus
     from pipeline.indexer import make_indexer
-    from tilts.runtime import make_backend, make_bus
+    from search.backends import make_backend
 
     settings = _settings()
     if stdin:
@@ -481,8 +485,8 @@ def import_file(
 ) -> None:
     """Publish a file of listings to the raw topic, one clear line per bad record
     (FILE:LINE: reason); exit 1 if any record was bad."""
+    from pipeline.bus import make_bus
     from tilts import importer as imp
-    from tilts.runtime import make_bus
 
     if wait and dry_run:
         raise fail("--wait and --dry-run exclude each other")
@@ -542,16 +546,15 @@ def import_file(
 
 @app.command()
 def digest(
-    preview: Annotated[Optional[str], typer.Option("--preview", metavar="EMAIL",
+    preview: Annotated[str | None, typer.Option("--preview", metavar="EMAIL",
                                                    help="Render this subscriber's next digest without sending.")] = None,
     html: Annotated[bool, typer.Option("--html", help="With --preview: print the HTML part.")] = False,
     send_due: Annotated[bool, typer.Option("--send-due", help="Send every due digest now.")] = False,
 ) -> None:
     """Weekly/daily digests: preview one subscriber's, or send the due ones now."""
-    from scheduler.db import connect
-    from scheduler.digest import Subscriptions, send_due_digests
-    from scheduler.db import utcnow
-    from tilts.runtime import make_backend
+    from search.backends import make_backend
+    from storage.db import connect, utcnow
+    from subscriptions.digest import Subscriptions, send_due_digests
 
     settings = _settings()
     engine = connect(settings.db_url)
@@ -584,8 +587,9 @@ def reindex(
     keep: Annotated[int, typer.Option(min=0, help="Previous index versions kept for rollback.")] = 1,
 ) -> None:
     """Rebuild the search index from the normalized topic and switch to it with no downtime."""
+    from pipeline.bus import make_bus
+    from search.backends import make_backend
     from search.reindex import reindex as run_reindex
-    from tilts.runtime import make_backend, make_bus
 
     settings = _settings()
     bus = make_bus(settings)
@@ -607,7 +611,7 @@ def reindex(
     )
 
 
-def _run_worker(worker) -> None:  # noqa: ANN001
+def _run_worker(worker) -> None:
     stop = threading.Event()
     typer.echo(f"{worker.stage} worker running (group {worker.group}); Ctrl-C to stop")
     try:
@@ -620,12 +624,12 @@ def _run_worker(worker) -> None:  # noqa: ANN001
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option()] = None,
-    port: Annotated[Optional[int], typer.Option()] = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (uvicorn).")] = 1,
 ) -> None:
     """Serve the search API and web UI."""
-    from tilts.runtime import make_backend
+    from search.backends import make_backend
 
     settings = _settings()
     if workers > 1:
@@ -644,11 +648,11 @@ def serve(
 @app.command()
 def search(
     query: Annotated[str, typer.Argument()],
-    country: Annotated[Optional[list[str]], typer.Option()] = None,
+    country: Annotated[list[str] | None, typer.Option()] = None,
     size: Annotated[int, typer.Option(min=1, max=100)] = 10,
 ) -> None:
     """Search the index from the terminal."""
-    from tilts.runtime import make_backend
+    from search.backends import make_backend
 
     backend = make_backend(_settings())
     backend.setup()
@@ -667,7 +671,7 @@ def search(
 
 
 @services_app.command("up")
-def services_up(names: Annotated[Optional[list[str]], typer.Argument()] = None) -> None:
+def services_up(names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
     """Provision (once) and start Kafka and Elasticsearch on 127.0.0.1."""
     started = time.monotonic()
     svc.up(names)
@@ -676,7 +680,7 @@ def services_up(names: Annotated[Optional[list[str]], typer.Argument()] = None) 
 
 
 @services_app.command("down")
-def services_down(names: Annotated[Optional[list[str]], typer.Argument()] = None) -> None:
+def services_down(names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
     """Stop the services started by `tilts services up`."""
     stopped = svc.down(names)
     typer.echo(f"stopped: {', '.join(stopped) or 'nothing was running'}")
@@ -702,12 +706,12 @@ def sources_list() -> None:
     """Print the source registry, with the reason when a source is disabled."""
     for source in load_sources().values():
         state = f"disabled: {source.disabled_reason}" if source.disabled_reason else source.schedule
-        typer.echo(f"{source.id:28} {source.spider:10} {str(source.home_url):48} {state}")
+        typer.echo(f"{source.id:28} {source.spider:10} {source.home_url!s:48} {state}")
 
 
 @sources_app.command("check")
 def sources_check(
-    source_id: Annotated[Optional[str], typer.Argument(help="One source; default all.")] = None,
+    source_id: Annotated[str | None, typer.Argument(help="One source; default all.")] = None,
     network: Annotated[bool, typer.Option("--network", help="Also fetch robots.txt and the first start URL.")] = False,
 ) -> None:
     """Validate the registry (and, with --network, reach each source's robots.txt and first page)."""
@@ -770,7 +774,7 @@ def extract(
 @contextmanager
 def _bus() -> Iterator[Bus]:
     """The configured bus, closed afterwards."""
-    from tilts.runtime import make_bus
+    from pipeline.bus import make_bus
 
     bus = make_bus(_settings())
     try:
@@ -781,7 +785,7 @@ def _bus() -> Iterator[Bus]:
 
 @dlq_app.command("list")
 def dlq_list(
-    stage: Annotated[Optional[str], typer.Option(help="Only this stage: crawl, normalize, index.")] = None,
+    stage: Annotated[str | None, typer.Option(help="Only this stage: crawl, normalize, index.")] = None,
     limit: Annotated[int, typer.Option(help="The latest N letters.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="DeadLetter JSON lines.")] = False,
 ) -> None:
@@ -802,7 +806,7 @@ def dlq_list(
 
 @dlq_app.command("replay")
 def dlq_replay(
-    stage: Annotated[Optional[str], typer.Option(help="Only this stage: crawl, normalize, index.")] = None,
+    stage: Annotated[str | None, typer.Option(help="Only this stage: crawl, normalize, index.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be re-driven.")] = False,
 ) -> None:
     """Send dead letters back to their original topics, each once, after a fix."""
@@ -834,15 +838,15 @@ def main() -> None:
 def relevance(
     backend: Annotated[str, typer.Option(help="sqlite (a temporary embedded index) or elasticsearch "
                                               "(a throw-away alias on ELASTICSEARCH_URL).")] = "sqlite",
-    data: Annotated[Optional[Path], typer.Option(help="Folder with the real corpora "
+    data: Annotated[Path | None, typer.Option(help="Folder with the real corpora "
                                                       "(default ../shared/data next to the repository).")] = None,
-    folder: Annotated[Optional[Path], typer.Option(help="Judged query set (needs.yaml, thresholds.toml; "
+    folder: Annotated[Path | None, typer.Option(help="Judged query set (needs.yaml, thresholds.toml; "
                                                         "default tests/relevance).")] = None,
     mode: Annotated[str, typer.Option(help="query: through search.query.run (understanding); plain: "
                                            "backend.search alone; auto: query when available.")] = "auto",
-    sample: Annotated[Optional[int], typer.Option(help="At most this many Hamburg and NYC records each "
+    sample: Annotated[int | None, typer.Option(help="At most this many Hamburg and NYC records each "
                                                        "(chosen by hash; ESC always whole).")] = None,
-    es_url: Annotated[Optional[str], typer.Option(help="Elasticsearch URL (default ELASTICSEARCH_URL).")] = None,
+    es_url: Annotated[str | None, typer.Option(help="Elasticsearch URL (default ELASTICSEARCH_URL).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail below the issue's targets, not only the floor.")]
     = False,
     worst: Annotated[int, typer.Option(help="Also list the N worst queries.")] = 0,

@@ -778,7 +778,7 @@ def wait_until_searchable(settings: Any, bus: Bus, report: ImportReport, *, time
     """``tilts import --wait``: on the embedded bus run the normalizer and the
     indexer here until they caught up; on Kafka wait (up to ``timeout``) for
     the running ones. Then check which imported listings the index holds."""
-    from tilts.runtime import make_backend
+    from search.backends import make_backend
 
     started = time.monotonic()
     names = {"normalize": "normalizing", "index": "indexing"}

@@ -1,39 +1,23 @@
-"""Wiring: build the bus, the search backend and the workers from Settings.
+"""Wiring: the normalizer and the indexer of this process, in background threads.
 
-The one place that turns configuration into components; everything below it
-receives its dependencies.
+The bus and the backend come from the settings (:func:`pipeline.bus.make_bus`,
+:func:`search.backends.make_backend`).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import logging
 import threading
 from dataclasses import dataclass, field
 
-from crawlers import runner
-from crawlers.sources import Source, SourceError
-from pipeline.bus import Bus, open_bus
+from pipeline.bus import Bus, make_bus
+from pipeline.config import Settings
 from pipeline.indexer import make_indexer
 from pipeline.normalizer import make_normalizer
 from pipeline.worker import Worker
-from search.backends import SearchBackend, open_backend
-from tilts.settings import Settings
+from search.backends import SearchBackend, make_backend
 
 log = logging.getLogger(__name__)
-
-
-def make_bus(settings: Settings) -> Bus:
-    if not settings.kafka_bootstrap_servers:
-        settings.ensure_data_dir()
-    return open_bus(settings.bus_url, prefix=settings.topic_prefix, partitions=settings.kafka_partitions)
-
-
-def make_backend(settings: Settings) -> SearchBackend:
-    if not settings.elasticsearch_url:
-        settings.ensure_data_dir()
-    return open_backend(settings.search_url, alias=settings.index_alias)
 
 
 @dataclass
@@ -76,32 +60,3 @@ class Pipeline:
             w.close()
         self.bus.close()
         self.backend.close()
-
-
-def crawl_source(settings: Settings, source: Source, timeout: float = 3600, *,
-                 full: bool = True) -> runner.CrawlResult:
-    """Crawl one registered source in a child process; ``full=False`` for ad-hoc URLs."""
-    reason = source.disabled_reason
-    if reason:
-        raise SourceError(f"source {source.id} is disabled: {reason}")
-    args = source.spider_args()
-    if not full:
-        args.pop("full_crawl", None)
-    state = Path(settings.data_dir)
-    return runner.crawl(
-        source.spider,
-        args,
-        bus_url=settings.bus_url,
-        topic_prefix=settings.topic_prefix,
-        settings={
-            "DOWNLOAD_DELAY": str(settings.download_delay),
-            # Incremental: conditional GETs (ETag / Last-Modified) from an HTTP
-            # cache per source, and the seen-set of listings (crawlers.seen).
-            "HTTPCACHE_ENABLED": "True",
-            "HTTPCACHE_POLICY": "scrapy.extensions.httpcache.RFC2616Policy",
-            "HTTPCACHE_DIR": str(state / "httpcache" / f"{settings.topic_prefix}{source.id}"),
-            "TILTS_CRAWL_STATE_DIR": str(state / "crawl-state" / settings.topic_prefix.rstrip(".")),
-            **source.scrapy_settings(),
-        },
-        timeout=timeout,
-    )

@@ -44,7 +44,7 @@ def _json_arg(value: str | dict | None, name: str) -> dict[str, Any]:
     except ValueError as exc:
         raise ValueError(f"-a {name}= must be a JSON object: {exc}") from exc
     if not isinstance(parsed, dict):
-        raise ValueError(f"-a {name}= must be a JSON object")  # noqa: TRY004 - callers catch ValueError
+        raise ValueError(f"-a {name}= must be a JSON object")
     return parsed
 
 

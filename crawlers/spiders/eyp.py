@@ -135,7 +135,7 @@ class EuropeanYouthPortalSpider(OffsetPagedSpider):
     def parse_detail(self, response: Response, fields: dict[str, Any], digest: str) -> Iterator[Any]:
         try:
             page = parse_detail(response.body, response.url, fields["external_id"])
-        except Exception:  # noqa: BLE001 - lxml raises several kinds on broken pages
+        except Exception:
             self.logger.exception("unreadable detail page %s", response.url)
             count_warning(self.crawler.stats, "eyp_detail_unreadable")
             yield self.raw_item(fields)  # published alone; its page is asked for again next crawl

@@ -61,7 +61,7 @@ class SchemaOrgSpider(SourceSpider):
             return
         try:
             sitemap = Sitemap(body)
-        except Exception as exc:  # noqa: BLE001 - lxml raises several kinds
+        except Exception as exc:
             count_error(self.crawler.stats, "sitemap_errors")
             self.logger.warning("unreadable sitemap %s: %s", response.url, exc)
             return

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from pipeline.bus.base import Bus, BusError, Consumer, Headers, Message
+from pipeline.config import Settings
 
 __all__ = ["Bus", "BusError", "Consumer", "Headers", "Message", "open_bus", "read_to_end", "retrying"]
 
@@ -76,3 +77,10 @@ def open_bus(url: str, prefix: str = "", partitions: int = 6) -> Bus:
         # SQLAlchemy's convention: sqlite:///relative/path, sqlite:////absolute/path
         return LocalBus(rest[1:] if rest.startswith("/") else rest, prefix=prefix)
     raise BusError(f"unknown bus URL scheme {scheme!r} in {url!r} (expected kafka:// or sqlite:///)")
+
+
+def make_bus(settings: Settings) -> Bus:
+    """The bus these settings name: Kafka, or the embedded SQLite log in the data dir."""
+    if not settings.kafka_bootstrap_servers:
+        settings.ensure_data_dir()
+    return open_bus(settings.bus_url, prefix=settings.topic_prefix, partitions=settings.kafka_partitions)

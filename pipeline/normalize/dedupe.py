@@ -44,9 +44,7 @@ _SCHEMA = 4  # the file layout's version; another one is dropped and rebuilt
 _WORD = re.compile(r"\w+")
 _SEP = "\x1f"
 _STOP = set(
-    "the and for with from into our your des der die das und les une pour dans avec del los las "
-    "per con della nel una uno par sur aux een het van voor met ir su uz un ar par для при под "
-    "над или без это".split()
+    ["the", "and", "for", "with", "from", "into", "our", "your", "des", "der", "die", "das", "und", "les", "une", "pour", "dans", "avec", "del", "los", "las", "per", "con", "della", "nel", "una", "uno", "par", "sur", "aux", "een", "het", "van", "voor", "met", "ir", "su", "uz", "un", "ar", "par", "для", "при", "под", "над", "или", "без", "это"]
 )
 
 

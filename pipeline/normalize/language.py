@@ -28,11 +28,7 @@ from pipeline.normalize.text import literal_alternation, sentences
 
 # ------------------------------------------------------------------ detection
 
-_DETECTABLE = (
-    "BULGARIAN CROATIAN CZECH DANISH DUTCH ENGLISH ESTONIAN FINNISH FRENCH GERMAN GREEK "
-    "HUNGARIAN ICELANDIC IRISH ITALIAN LATVIAN LITHUANIAN BOKMAL POLISH PORTUGUESE ROMANIAN "
-    "SLOVAK SLOVENE SPANISH SWEDISH RUSSIAN UKRAINIAN ARABIC TURKISH"
-).split()
+_DETECTABLE = ["BULGARIAN", "CROATIAN", "CZECH", "DANISH", "DUTCH", "ENGLISH", "ESTONIAN", "FINNISH", "FRENCH", "GERMAN", "GREEK", "HUNGARIAN", "ICELANDIC", "IRISH", "ITALIAN", "LATVIAN", "LITHUANIAN", "BOKMAL", "POLISH", "PORTUGUESE", "ROMANIAN", "SLOVAK", "SLOVENE", "SPANISH", "SWEDISH", "RUSSIAN", "UKRAINIAN", "ARABIC", "TURKISH"]
 MIN_DETECT_CHARS = 25
 MIN_CONFIDENCE = 0.5
 SAMPLE_CHARS = 250  # the title and the opening: enough to tell, and fast
@@ -54,14 +50,14 @@ CLD2_PERCENT = 95
 
 
 @lru_cache(maxsize=1)
-def _detector():  # noqa: ANN202 - lingua type
+def _detector():
     from lingua import Language, LanguageDetectorBuilder
 
     languages = [getattr(Language, name) for name in _DETECTABLE]
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 
-def _code(language) -> str:  # noqa: ANN001 - lingua Language
+def _code(language) -> str:
     code = language.iso_code_639_1.name.lower()
     return "no" if code == "nb" else code
 

@@ -465,7 +465,7 @@ class Gazetteer:
         if clean.letters(key) < 3:
             return None
         found = [(c.population * (10 if main else 1) + 1, c) for c, big, main in self._loose(key)
-                 if (country is None and big or c.country == country and (big or villages and not own_name))
+                 if ((country is None and big) or (c.country == country and (big or (villages and not own_name))))
                  and c.population >= min_population and (main or not own_name)]
         return max(found, key=lambda x: x[0])[1] if found else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipeline.config import Settings
 from search.backends.base import (
     DocumentRejected,
     SearchBackend,
@@ -13,7 +14,7 @@ from search.backends.base import (
 
 __all__ = [
     "DocumentRejected", "SearchBackend", "SearchHit", "SearchRequest", "SearchResult",
-    "SearchUnavailable", "open_backend",
+    "SearchUnavailable", "make_backend", "open_backend",
 ]
 
 
@@ -28,3 +29,10 @@ def open_backend(url: str, alias: str = "opportunities") -> SearchBackend:
         rest = url[len("sqlite://"):]
         return SqliteBackend(rest[1:] if rest.startswith("/") else rest)
     raise SearchUnavailable(f"unknown search URL {url!r} (expected http(s):// or sqlite:///)")
+
+
+def make_backend(settings: Settings) -> SearchBackend:
+    """The backend these settings name: Elasticsearch, or SQLite FTS5 in the data dir."""
+    if not settings.elasticsearch_url:
+        settings.ensure_data_dir()
+    return open_backend(settings.search_url, alias=settings.index_alias)

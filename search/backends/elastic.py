@@ -572,7 +572,7 @@ class ElasticsearchBackend:
                 "backend": self.name,
                 "cluster": status,
             }
-        except Exception as exc:  # noqa: BLE001 - health never raises
+        except Exception as exc:
             return {"status": "degraded", "backend": self.name, "error": type(exc).__name__}
 
     def close(self) -> None:

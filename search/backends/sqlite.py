@@ -155,7 +155,7 @@ def _bounding_box(lat: float, lon: float, km: float) -> tuple[str, list[float]]:
         ratio = math.sin(r) / math.cos(center)
         if ratio < 1:
             spread = math.degrees(math.asin(ratio)) + eps
-            if -180 <= lon - spread and lon + spread <= 180:
+            if lon - spread >= -180 and lon + spread <= 180:
                 clause += " AND lon BETWEEN ? AND ?"
                 params += [lon - spread, lon + spread]
     return clause, params

@@ -14,15 +14,15 @@ import pytest
 import uvicorn
 from sqlalchemy import insert
 
-from scheduler.coverage import take_snapshot
-from scheduler.db import connect, crawl_runs
+from coverage.dashboard import Dashboard
+from coverage.numbers import take_snapshot
+from pipeline.config import Settings
 from search.api import create_app
 from search.backends import SearchBackend
-from search.dashboard import Dashboard
+from storage.db import connect, crawl_runs
 from tests.browser.test_ui import browser  # noqa: F401 - the shared Chromium fixture
 from tests.scheduler.test_dashboard import AUTH, Src
 from tests.search.corpus import corpus
-from tilts.settings import Settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -52,7 +52,7 @@ def dashboard_site(tmp_path: Path, backend: SearchBackend) -> Iterator[str]:
     engine.dispose()
 
 
-def test_dashboard_in_chromium(dashboard_site: str, browser, backend: SearchBackend) -> None:  # noqa: ANN001, F811
+def test_dashboard_in_chromium(dashboard_site: str, browser, backend: SearchBackend) -> None:  # noqa: F811
     anonymous = browser.new_context()
     assert anonymous.request.get(dashboard_site + "/coverage").status == 401
     anonymous.close()

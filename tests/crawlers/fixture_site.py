@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tilts.site import LoopbackServer
+from devtools.site import LoopbackServer
 
 FIXTURES = Path(__file__).with_name("fixtures")
 Response = tuple[int, dict[str, str], bytes | str]

@@ -15,13 +15,13 @@ import pytest
 from crawlers import runner
 from crawlers.eyp_detail import merge, parse_detail
 from crawlers.parsers import parse_eyp
+from crawlers.runner import crawl_source
 from crawlers.sources import Source
 from pipeline.bus import open_bus
+from pipeline.config import Settings
 from pipeline.events import CRAWL_STATS_TOPIC, RAW_TOPIC, CrawlStats, RawOpportunity, parse_event
 from pipeline.normalize import normalize
 from tests.crawlers.fixture_site import FIXTURES, FixtureSite, crawl_events
-from tilts.runtime import crawl_source
-from tilts.settings import Settings
 
 PAGES = FIXTURES / "eyp"
 JSON = {"Content-Type": "application/json; charset=UTF-8"}
@@ -184,7 +184,7 @@ def test_detail_pages_only_for_new_or_changed_listings_and_politely(tmp_path: Pa
     def search(query: dict[str, str]) -> tuple[int, dict[str, str], str]:
         return 200, JSON, search_body(records, int(query.get("from", 0)), int(query.get("size", 10)))
 
-    def detail(opid: str, name: str):  # noqa: ANN202
+    def detail(opid: str, name: str):
         def serve(query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
             if throttled.get(opid):
                 throttled[opid] -= 1

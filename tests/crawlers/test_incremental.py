@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from crawlers.runner import crawl_source
 from crawlers.sources import Source
 from pipeline.bus import open_bus
+from pipeline.config import Settings
 from pipeline.events import CRAWL_STATS_TOPIC, RAW_TOPIC, CrawlStats, RawOpportunity, parse_event
 from tests.crawlers.fixture_site import FixtureSite, fixture
-from tilts.runtime import crawl_source
-from tilts.settings import Settings
 
 ITEM_B = fixture("dobro-ru.rss").split("<item>")[2].split("</item>")[0]
 

@@ -45,7 +45,7 @@ def test_malformed_json_is_an_error_not_a_crash(kind: str, body: bytes) -> None:
     items, errors = PARSERS[kind](body, "https://api.example/x", {})
     assert items == []
     if body in (b"{not json", b"", b"\xff\xfe\x00"):
-        assert errors and "JSON" in errors[0] or "unexpected" in errors[0]
+        assert (errors and "JSON" in errors[0]) or "unexpected" in errors[0]
 
 
 @pytest.mark.parametrize("kind", ["schemaorg", "feed", "ical", "listing"])

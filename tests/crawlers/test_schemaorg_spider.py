@@ -8,6 +8,7 @@ import pytest
 
 from crawlers import runner
 from crawlers.extract import iter_opportunities, jsonld_blocks, to_raw_fields
+from devtools.site import DEMO_SITE, StaticSite
 from pipeline.events import (
     CRAWL_STATS_TOPIC,
     DLQ_TOPIC,
@@ -17,7 +18,6 @@ from pipeline.events import (
     parse_event,
 )
 from tests.crawlers.fixture_site import crawl_events
-from tilts.site import DEMO_SITE, StaticSite
 
 
 def crawl_demo(tmp_path: Path, start: str) -> dict[str, list]:

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from crawlers.runner import crawl_source
 from crawlers.sources import Source
+from devtools.site import StaticSite
+from pipeline.config import Settings
 from search.api import create_app
-from tilts.runtime import Pipeline, crawl_source
-from tilts.settings import Settings
-from tilts.site import StaticSite
+from tilts.runtime import Pipeline
 
 
 @pytest.fixture(params=["embedded", "distributed"])

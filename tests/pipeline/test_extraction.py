@@ -78,7 +78,7 @@ def test_text_dates(text: str, start: date | None, end: date | None, deadline: d
     (date(2027, 4, 24), None, "Talka", None, DurationClass.one_off, (None, None)),
     (None, None, "", None, DurationClass.unknown, (None, None)),
 ])
-def test_duration(start, end, text, declared, cls, days) -> None:  # noqa: ANN001
+def test_duration(start, end, text, declared, cls, days) -> None:
     got = duration(start, end, text, declared)
     assert (got.cls, (got.min_days, got.max_days)) == (cls, days)
 

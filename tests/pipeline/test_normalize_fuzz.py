@@ -58,7 +58,7 @@ def _check(opp: Opportunity) -> None:
 @given(title=text, description=maybe, start=maybe, end=maybe, deadline=maybe, city=maybe,
        country=maybe, location=maybe, lat=maybe, categories=st.lists(text, max_size=4),
        places=maybe, duration=maybe)
-def test_any_fields_give_a_clean_opportunity_or_invalid_event(  # noqa: PLR0913
+def test_any_fields_give_a_clean_opportunity_or_invalid_event(
     title, description, start, end, deadline, city, country, location, lat, categories, places,
     duration,
 ) -> None:

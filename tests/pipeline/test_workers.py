@@ -241,7 +241,7 @@ def test_a_killed_normalizer_child_means_retry_not_loss() -> None:
     try:
         values = [raw_event(n).to_bytes() for n in range(20)]
         assert all(out is not None for out, _, _ in pool.map(values))
-        for pid in list(pool._pool()._processes):  # noqa: SLF001 - the real child processes
+        for pid in list(pool._pool()._processes):
             os.kill(pid, signal.SIGKILL)
         with pytest.raises(Retryable):
             pool.map(values)

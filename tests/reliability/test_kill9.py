@@ -34,13 +34,13 @@ import pytest
 from bench import child_pids
 from bench.corpus import repeated_events
 from pipeline.bus import Bus, Message, open_bus, read_to_end
+from pipeline.config import Settings
 from pipeline.events import NORMALIZED_TOPIC, RAW_TOPIC, Opportunity, RawOpportunity, opportunity_id
 from pipeline.indexer import GROUP as INDEXER_GROUP
 from pipeline.normalize import normalize
 from pipeline.normalize.dedupe import MAX_ALSO_LISTED
 from pipeline.normalizer import GROUP as NORMALIZER_GROUP
 from search.backends import SearchBackend, open_backend
-from tilts.settings import Settings
 
 EVENTS = int(os.environ.get("TILTS_RELIABILITY_EVENTS", "20000"))
 DEADLINE = 420.0

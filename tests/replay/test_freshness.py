@@ -14,10 +14,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from crawlers.seen import CLOSE_AFTER_MISSED_CRAWLS
-from tilts.replay import Replay
-from tilts.replay.corpus import ESC_SNAPSHOT
-from tilts.replay.harness import Cycle, Harness
-from tilts.settings import Settings
+from devtools.replay import Replay
+from devtools.replay.corpus import ESC_SNAPSHOT
+from pipeline.config import Settings
+from tilts.replay_harness import Cycle, Harness
 
 DAYS = 3
 # Sources whose every compared field is structured data (an API, JSON-LD, iCalendar).

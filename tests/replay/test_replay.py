@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from crawlers.runner import crawl_source
 from crawlers.sources import Source, load_sources
+from devtools.replay import SOURCE_IDS, Replay
+from devtools.replay.compare import Closed, Place, Truth, compare, place_matches, wrong_fields
+from devtools.replay.corpus import ESC_SNAPSHOT, esc_records, nyc_rows
+from devtools.replay.model import NYC_SHIFT_DAYS
+from pipeline.config import Settings
 from pipeline.events import DLQ_TOPIC
 from tests.crawlers.fixture_site import crawl_events
-from tilts.replay import SOURCE_IDS, Replay
-from tilts.replay.compare import Closed, Place, Truth, compare, place_matches, wrong_fields
-from tilts.replay.corpus import ESC_SNAPSHOT, esc_records, nyc_rows
-from tilts.replay.model import NYC_SHIFT_DAYS
-from tilts.runtime import crawl_source
-from tilts.settings import Settings
 
 SEARCH = "/api/rest/eyp/v1/search_en"
 

@@ -24,17 +24,18 @@ from apscheduler.triggers.interval import IntervalTrigger
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from coverage import crawl_reports as report
+from coverage.dashboard import Dashboard
 from crawlers.sources import load_sources
-from scheduler import jobs, report
-from scheduler.db import connect, crawl_runs
+from pipeline.bus import make_bus
+from pipeline.config import Settings
+from scheduler import jobs
 from scheduler.service import SchedulerService
 from search.api import create_app
 from search.backends import open_backend
-from search.dashboard import Dashboard
+from storage.db import connect, crawl_runs
 from tests.conftest import wait_until
 from tests.crawlers.fixture_site import FIXTURES, FixtureSite, crawl_events
-from tilts.runtime import make_bus
-from tilts.settings import Settings
 
 AUTH = ("officer", "crawl-lines-officer")
 

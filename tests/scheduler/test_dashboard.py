@@ -14,14 +14,14 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
+from coverage.dashboard import Dashboard
+from coverage.numbers import take_snapshot
 from pipeline.bus import open_bus
-from scheduler.coverage import take_snapshot
-from scheduler.db import connect, crawl_runs
+from pipeline.config import Settings
 from search.api import create_app
 from search.backends import SearchBackend
-from search.dashboard import Dashboard
+from storage.db import connect, crawl_runs
 from tests.search.corpus import corpus
-from tilts.settings import Settings
 
 AUTH = ("officer", "s3cret-officer")
 
@@ -32,7 +32,7 @@ class Src:
 
 
 @pytest.fixture
-def dash(tmp_path: Path, backend: SearchBackend, database_url: str):  # noqa: ANN201
+def dash(tmp_path: Path, backend: SearchBackend, database_url: str):
     docs = corpus()
     assert backend.upsert_many(docs) == []
     backend.refresh()
@@ -58,7 +58,7 @@ def dash(tmp_path: Path, backend: SearchBackend, database_url: str):  # noqa: AN
     engine.dispose()
 
 
-def expected(docs):  # noqa: ANN001, ANN201
+def expected(docs):
     open_docs = [d for d in docs if d.status.value == "open"]
     by_country = Counter(c for d in open_docs for c in d.countries)
     matrix: dict[str, Counter] = {}
@@ -68,7 +68,7 @@ def expected(docs):  # noqa: ANN001, ANN201
     return open_docs, by_country, matrix
 
 
-def test_everything_is_protected(dash, tmp_path: Path, backend: SearchBackend) -> None:  # noqa: ANN001
+def test_everything_is_protected(dash, tmp_path: Path, backend: SearchBackend) -> None:
     client, _ = dash
     for path in ("/coverage", "/coverage/summary.json", "/coverage/matrix.csv", "/metrics", "/coverage/sources.json"):
         assert client.get(path).status_code == 401
@@ -79,7 +79,7 @@ def test_everything_is_protected(dash, tmp_path: Path, backend: SearchBackend) -
     assert TestClient(create_app(backend, dashboard=closed)).get("/coverage", auth=AUTH).status_code == 503
 
 
-def test_numbers_match_the_seeded_corpus(dash) -> None:  # noqa: ANN001
+def test_numbers_match_the_seeded_corpus(dash) -> None:
     client, docs = dash
     open_docs, by_country, matrix = expected(docs)
     summary = client.get("/coverage/summary.json", auth=AUTH).json()
@@ -111,7 +111,7 @@ def test_numbers_match_the_seeded_corpus(dash) -> None:  # noqa: ANN001
     assert "Состояние источников" in russian
 
 
-def test_metrics_are_prometheus_text(dash) -> None:  # noqa: ANN001
+def test_metrics_are_prometheus_text(dash) -> None:
     client, docs = dash
     _, by_country, _ = expected(docs)
     text = client.get("/metrics", auth=AUTH).text

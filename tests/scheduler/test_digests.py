@@ -11,14 +11,14 @@ from urllib.parse import urlsplit
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from pipeline.config import Settings
 from pipeline.events import Opportunity
-from scheduler.db import connect, digest_sends, sent_items, subscriptions
-from scheduler.digest import Subscriptions, period_of, send_due_digests
 from search.api import create_app
 from search.backends import SearchBackend, SearchRequest
+from storage.db import connect, digest_sends, sent_items, subscriptions
+from subscriptions.digest import Subscriptions, period_of, send_due_digests
 from tests.conftest import SmtpSink
 from tests.search.corpus import corpus
-from tilts.settings import Settings
 
 MONDAY = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # 08:30 in Riga
 
@@ -157,7 +157,7 @@ def test_a_failing_smtp_server_loses_nothing(tmp_path: Path, database_url: str, 
     assert subs.confirm(subs.tokens.confirm(sub_id))
     smtp.stop()  # the server goes away: the digest is released, not lost
     down = Settings(**{**settings.model_dump(), "smtp_port": smtp.port})
-    from scheduler.mail import Mailer
+    from subscriptions.mail import Mailer
 
     outcome = send_due_digests(down, engine, now=MONDAY, backend=backend, mailer=Mailer(down, attempts=2, backoff=0.1))
     assert list(outcome.values()) == ["failed"]

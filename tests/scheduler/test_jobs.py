@@ -11,16 +11,16 @@ import pytest
 from sqlalchemy import select
 
 from crawlers.sources import Source
+from pipeline.bus import make_bus
+from pipeline.config import Settings
 from pipeline.events import Status
 from pipeline.indexer import make_indexer
 from scheduler import jobs
-from scheduler.db import connect, crawl_runs
-from scheduler.expiry import expire_past_deadlines
 from scheduler.service import SchedulerService, desired_jobs
 from search.backends import SearchRequest, open_backend
+from search.expiry import expire_past_deadlines
+from storage.db import connect, crawl_runs
 from tests.search.corpus import corpus
-from tilts.runtime import make_bus
-from tilts.settings import Settings
 
 
 def local(tmp_path: Path, **kw: object) -> Settings:

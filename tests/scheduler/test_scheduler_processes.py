@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from scheduler.db import connect, crawl_runs, digest_sends
-from scheduler.digest import Subscriptions
+from pipeline.config import Settings
 from search.backends import SearchRequest, open_backend
+from storage.db import connect, crawl_runs, digest_sends
+from subscriptions.digest import Subscriptions
 from tests.conftest import SmtpSink, wait_until
 from tests.crawlers.fixture_site import FixtureSite
 from tests.scheduler.test_digests import shifted
-from tilts.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "crawlers" / "fixtures"
 

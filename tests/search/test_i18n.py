@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from catalogs import missing, used_messages  # noqa: E402
+from catalogs import missing, used_messages
 
-from search.i18n import pick_language  # noqa: E402
+from search.i18n import pick_language
 
 
 @pytest.mark.parametrize("lang", ["lv", "ru", "uk"])

@@ -23,7 +23,7 @@ from tests.search.corpus import corpus
 EXAMPLES = 50
 
 
-def _app(url: str, alias: str):  # noqa: ANN202
+def _app(url: str, alias: str):
     backend = open_backend(url, alias=alias)
     if backend.name == "elasticsearch":
         backend.drop()  # type: ignore[attr-defined]
@@ -34,14 +34,14 @@ def _app(url: str, alias: str):  # noqa: ANN202
 
 
 @pytest.fixture(scope="module", params=["sqlite", "elasticsearch"])
-def api_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def api_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     if request.param == "sqlite":
         tmp: Path = tmp_path_factory.mktemp("schemathesis")
         return _app(f"sqlite:///{tmp / 's.sqlite3'}", "x")
     return _app(request.getfixturevalue("es_url"), "tilts-schemathesis")
 
 
-def test_api_never_fails_and_keeps_its_schema(api_app) -> None:  # noqa: ANN001
+def test_api_never_fails_and_keeps_its_schema(api_app) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", api_app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 8
@@ -52,7 +52,7 @@ def test_api_never_fails_and_keeps_its_schema(api_app) -> None:  # noqa: ANN001
         @given(case=operation.as_strategy())
         @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
-        def check(case) -> None:  # noqa: ANN001
+        def check(case) -> None:
             case.call_and_validate(checks=checks)
 
         check()

@@ -293,9 +293,9 @@ def test_feed_links_ignore_a_forged_host(backend: SearchBackend) -> None:
 # --------------------------------------------------- 8. cross-site subscribe
 
 def test_cross_site_subscribe_is_refused(tmp_path: Path, backend: SearchBackend, smtp: SmtpSink) -> None:
-    from scheduler.db import connect
-    from scheduler.digest import Subscriptions
-    from tilts.settings import Settings
+    from pipeline.config import Settings
+    from storage.db import connect
+    from subscriptions.digest import Subscriptions
 
     settings = Settings(data_dir=tmp_path, smtp_port=smtp.port, public_url="http://tilts.test",
                         secret_key="test-secret-" + "x" * 20)
@@ -317,9 +317,9 @@ def test_cross_site_subscribe_is_refused(tmp_path: Path, backend: SearchBackend,
 # ------------------------------------------------------------ 7. dashboard login
 
 def test_dashboard_takes_utf8_passwords_and_throttles_guessing(tmp_path: Path, backend: SearchBackend) -> None:
-    from scheduler.db import connect
-    from search.dashboard import Dashboard
-    from tilts.settings import Settings
+    from coverage.dashboard import Dashboard
+    from pipeline.config import Settings
+    from storage.db import connect
 
     password = "paroļu-vārds-пароль"
     settings = Settings(data_dir=tmp_path, dashboard_password=password, dashboard_user="officer")

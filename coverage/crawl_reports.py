@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, String, Table, Text, func, select
 from sqlalchemy.engine import Engine
 
-from scheduler.db import metadata
+from storage.db import metadata
 
 log = logging.getLogger("tilts.crawls")
 
@@ -300,7 +300,7 @@ def scheduled_runs(engine: Engine) -> dict[str, datetime]:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql(
                 "SELECT id, next_run_time FROM apscheduler_jobs WHERE id LIKE 'crawl:%'").all()
-    except Exception:  # noqa: BLE001 - no scheduler has run against this database
+    except Exception:
         return {}
     return {job_id[len("crawl:"):]: datetime.fromtimestamp(ts, UTC) for job_id, ts in rows if ts is not None}
 
@@ -343,7 +343,7 @@ class StatsReader:
         from pipeline.events import CRAWL_STATS_TOPIC
 
         if self._bus is None:
-            from tilts.runtime import make_bus
+            from pipeline.bus import make_bus
 
             self._bus = make_bus(self.settings)
         if self._consumer is None:
@@ -354,7 +354,7 @@ class StatsReader:
         if self._consumer is not None:
             try:
                 self._consumer.close()
-            except Exception as exc:  # noqa: BLE001 - it is being replaced
+            except Exception as exc:
                 log.debug("closing the crawl report reader: %r", exc)
         self._consumer = None
 
@@ -390,7 +390,7 @@ class StatsReader:
                         del kept[:-5]
                     if batch:
                         self._consumer.commit()
-            except Exception as exc:  # noqa: BLE001 - the line says "no crawl report"; next time reconnects
+            except Exception as exc:
                 log.debug("reading crawl reports failed: %r", exc)
                 self._reset()
             since = _aware(since)

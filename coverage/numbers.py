@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from scheduler import report
-from scheduler.db import coverage_snapshots, crawl_runs, utcnow
+from coverage import crawl_reports as report
 from search.backends import SearchBackend, SearchRequest
+from storage.db import coverage_snapshots, crawl_runs, utcnow
 
 DIMENSIONS = ("country", "theme", "programme", "source", "activity_type")
 SILENT_AFTER = timedelta(days=3)  # a source without a good crawl for this long is flagged
@@ -47,7 +47,7 @@ def current(backend: SearchBackend, now: datetime | None = None) -> dict[str, An
 
 def take_snapshot(settings: Any, engine: Engine, *, backend: SearchBackend | None = None,
                   day: date | None = None) -> dict[str, Any]:
-    from tilts.runtime import make_backend
+    from search.backends import make_backend
 
     own = backend is None
     backend = backend or make_backend(settings)
@@ -93,7 +93,7 @@ def source_health(engine: Engine, backend: SearchBackend, sources: dict[str, Any
     """Per registered source: last good crawl, runs and error rate of the last
     20, open listings, freshness (median days since listings were first seen),
     whether it has been silent too long, and its last crawl as the crawl line
-    says it (:mod:`scheduler.report`): when, outcome, pages, new / changed /
+    says it (:mod:`coverage.crawl_reports`): when, outcome, pages, new / changed /
     unchanged, errors by kind, the reason when it failed, and the next run."""
     now = now or utcnow()
     reports = report.latest_reports(engine)

@@ -5,7 +5,7 @@
 - NYC Service volunteer opportunities (NYC Open Data):
   ``nyc-service-volunteer-opportunities.csv``.
 
-Gzipped copies are bundled in ``tilts/replay/data/`` (source and licence in its
+Gzipped copies are bundled in ``devtools/replay/data/`` (source and licence in its
 README). Every function takes an optional path, so the benchmarks can read the
 same files from ``../shared/data`` (``bench/corpus.py`` uses these parsers).
 """

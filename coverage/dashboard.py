@@ -5,7 +5,7 @@ Protected by HTTP Basic credentials (``TILTS_DASHBOARD_USER`` /
 ten wrong tries in five minutes a client waits, 429 with Retry-After); everything
 else in the app stays public. Charts are server-rendered SVG (no scripts, no
 external tiles) and every chart has its table and a CSV export. The numbers
-come from :mod:`scheduler.coverage`, so page, JSON, CSV and metrics agree.
+come from :mod:`coverage.numbers`, so page, JSON, CSV and metrics agree.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import func, select
 
-from scheduler import coverage, report
-from scheduler.db import coverage_snapshots, crawl_runs, subscriptions
+from coverage import crawl_reports as report
+from coverage import numbers as coverage
 from search.backends import SearchBackend
 from search.security import FailureThrottle, basic_credentials, same_secret
+from storage.db import coverage_snapshots, crawl_runs, subscriptions
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="tilts coverage", charset="UTF-8"'}
 
@@ -160,7 +161,7 @@ class Dashboard:
         dash = self
 
         class Collector:
-            def collect(self):  # noqa: ANN202
+            def collect(self):
                 docs = GaugeMetricFamily("tilts_index_documents", "Documents in the search index")
                 docs.add_metric([], backend.count())
                 yield docs

@@ -17,7 +17,8 @@ from search.backends import SearchRequest
 
 
 def expire_past_deadlines(settings: Any, *, today: Any = None, bus: Any = None, backend: Any = None) -> int:
-    from tilts.runtime import make_backend, make_bus
+    from pipeline.bus import make_bus
+    from search.backends import make_backend
 
     today = today or datetime.now(UTC).date()
     own_bus, own_backend = bus is None, backend is None

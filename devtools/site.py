@@ -19,7 +19,7 @@ DEMO_SITE = Path(__file__).parent / "demo_site"
 class _Handler(SimpleHTTPRequestHandler):
     base_url = ""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def send_head(self):  # type: ignore[no-untyped-def]

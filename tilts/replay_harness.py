@@ -1,7 +1,7 @@
 """Scheduled cycles against the replay through the real pipeline, measured.
 
 One **cycle** is what the scheduler does in a simulated day: the hourly
-expiry sweep (``scheduler.expiry.expire_past_deadlines`` with the replay's
+expiry sweep (``search.expiry.expire_past_deadlines`` with the replay's
 today: the accelerated clock) and one crawl of every replay source (each a
 ``tilts.runtime.crawl_source`` child process, all at once, as the
 scheduler's worker threads run them), while the normalizer and indexer run
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from crawlers.sources import Source
-from tilts.replay import Change, Changes, Replay
-from tilts.replay.compare import Report, Truth, compare, searchable, wrong_fields
-from tilts.replay.model import chance
-from tilts.replay.server import Served
+from devtools.replay import Change, Changes, Replay
+from devtools.replay.compare import Report, Truth, compare, searchable, wrong_fields
+from devtools.replay.model import chance
+from devtools.replay.server import Served
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = 3600.0  # the scheduler's expiry sweep runs hourly
@@ -202,14 +202,14 @@ class Harness:
         prober.start()
         swept = 0
         if self.sweep:
-            from scheduler.expiry import expire_past_deadlines
+            from search.expiry import expire_past_deadlines
 
             swept = expire_past_deadlines(self.settings, today=self.replay.today, backend=self.pipeline.backend)
         seconds: dict[str, float] = {}
         failures: dict[str, str] = {}
 
         def crawl(source: Source) -> None:
-            from tilts.runtime import crawl_source
+            from crawlers.runner import crawl_source
 
             started = time.time()
             result = crawl_source(self.settings, source, timeout=self.crawl_timeout)
@@ -266,7 +266,7 @@ class Harness:
         while not stop.wait(self.probe_every):
             try:
                 self._probe_once()
-            except Exception as exc:  # noqa: BLE001 - retried; the comparison decides
+            except Exception as exc:
                 log.debug("probe failed: %s", exc)
 
     def _probe_once(self) -> None:

@@ -115,7 +115,7 @@ def connect(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(conn, _record) -> None:  # noqa: ANN001
+        def _sqlite_pragmas(conn, _record) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
 

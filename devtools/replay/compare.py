@@ -3,7 +3,7 @@ and is every closed one gone?
 
 Nothing here knows about the replay: a :class:`Truth` is one listing as its
 source publishes it now (the fields a correct index must show), built by
-:meth:`tilts.replay.Replay.truth` or from a real source's own listing (its
+:meth:`devtools.replay.Replay.truth` or from a real source's own listing (its
 API, its pages). :func:`compare` reads what tilts shows (open listings, per
 source, through the same search every user gets, never a database peek) and
 returns a :class:`Report`.
@@ -209,7 +209,7 @@ def _gazetteer_names(city: str, country: str | None) -> set[str]:
         from pipeline.normalize.places import resolve_city
 
         found = resolve_city(city, country)
-    except Exception:  # noqa: BLE001 - the gazetteer helps; it is not required
+    except Exception:
         return set()
     if found is None:
         return set()

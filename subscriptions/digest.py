@@ -42,11 +42,11 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from scheduler.db import digest_sends, sent_items, subscriptions, utcnow
-from scheduler.mail import Mailer, MailError
 from search.backends import SearchBackend, SearchRequest
 from search.i18n import UI, UI_LANGUAGES
 from search.query import plan
+from storage.db import digest_sends, sent_items, subscriptions, utcnow
+from subscriptions.mail import Mailer, MailError
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ def send_due_digests(settings: Any, engine: Engine, *, now: datetime | None = No
                      stop: Any = None) -> dict[str, str]:
     """Every due digest, each at most once; subscription id → outcome. Stops
     between subscribers once ``stop`` is set (the rest are due next sweep)."""
-    from tilts.runtime import make_backend
+    from search.backends import make_backend
 
     now = now or utcnow()
     subs = Subscriptions(settings, engine, mailer)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from tilts.replay.corpus import ESC_SNAPSHOT, esc_records, iso_date, nyc_date, nyc_place, nyc_rows
+from devtools.replay.corpus import ESC_SNAPSHOT, esc_records, iso_date, nyc_date, nyc_place, nyc_rows
 
 # The NYC rows were created up to 2011-09-26; whole weeks move that into the
 # week before the ESC snapshot.

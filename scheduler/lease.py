@@ -17,7 +17,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from scheduler.db import locks, utcnow
+from storage.db import locks, utcnow
 
 
 class LeaderLock:

@@ -13,7 +13,7 @@ would against the internet::
         changes = replay.advance(1)              # a simulated day: listings appear, change, close
         report = compare(replay.truth(), backend, replay.today, closed=replay.closed())
 
-Source ids (``tilts/replay/sources.yaml``): ``replay-esc`` (eyp),
+Source ids (``devtools/replay/sources.yaml``): ``replay-esc`` (eyp),
 ``replay-nyc-site`` (schemaorg), ``replay-nyc-sitemap`` (sitemap, off by
 default: the same pages), ``replay-nyc-rss`` (feed), ``replay-nyc-ical``
 (ical). See docs/replay.md for the calendar, the rules of change and the
@@ -32,10 +32,9 @@ from typing import Any
 import yaml
 
 from crawlers.sources import Source
-from pipeline.events import opportunity_id
-from tilts.replay.compare import Closed, Place, Report, Truth, compare
-from tilts.replay.corpus import ESC_SNAPSHOT
-from tilts.replay.model import (
+from devtools.replay.compare import Closed, Place, Report, Truth, compare
+from devtools.replay.corpus import ESC_SNAPSHOT
+from devtools.replay.model import (
     DEFAULT_EDIT_RATE,
     DEFAULT_REMOVAL_RATE,
     State,
@@ -43,8 +42,8 @@ from tilts.replay.model import (
     load_records,
     sample,
 )
-from tilts.replay.pages import ESC_SUPPORT, Renderer, iso_country, revision_note
-from tilts.replay.server import (
+from devtools.replay.pages import ESC_SUPPORT, Renderer, iso_country, revision_note
+from devtools.replay.server import (
     ESC_DETAIL,
     HTML,
     JSON,
@@ -57,7 +56,8 @@ from tilts.replay.server import (
     make_handler,
     search_params,
 )
-from tilts.site import LoopbackServer
+from devtools.site import LoopbackServer
+from pipeline.events import opportunity_id
 
 __all__ = ["SOURCE_IDS", "Change", "Changes", "Closed", "Place", "Replay", "Report", "Truth", "compare"]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import pycountry
 
-from tilts.replay.model import NYC_SHIFT_DAYS, Record, State
+from devtools.replay.model import NYC_SHIFT_DAYS, Record, State
 
 ESC_ATTRIBUTION = "European Youth Portal, CC BY 4.0"
 NYC_ATTRIBUTION = "NYC Open Data: NYC Service Volunteer Opportunities"

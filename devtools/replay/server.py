@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 if TYPE_CHECKING:
-    from tilts.replay import Replay
+    from devtools.replay import Replay
 
 JSON = "application/json; charset=utf-8"
 HTML = "text/html; charset=utf-8"

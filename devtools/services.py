@@ -10,7 +10,7 @@ Provisions from Maven Central with the machine's Maven and Java 17:
   with the transport-netty4 module, no bundled JDK; security off). Elasticsearch
   refuses to run as root, so as root it runs as the system user
   ``tiltsvc`` (created when missing). That archive lacks the analysis-common
-  module, so ``provision`` compiles ``tilts/es_analysis`` (the language
+  module, so ``provision`` compiles ``devtools/es_analysis`` (the language
   analyzers and token filters tilts' index template uses, under the
   distribution's own names, built from the Lucene jars in the server's lib/)
   into the plugin ``analysis-tilts``; the official image needs no plugin.
@@ -149,7 +149,7 @@ class Service:
             )
         self.pid_file.write_text(str(self._proc.pid))
 
-    def _wait(self, check: "callable[[], bool]", timeout: float) -> None:  # type: ignore[valid-type]
+    def _wait(self, check: callable[[], bool], timeout: float) -> None:  # type: ignore[valid-type]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # The child we just spawned tells exactly whether it is alive (the
@@ -304,7 +304,7 @@ class Kafka(Service):
             finally:
                 admin.close()
             return True
-        except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception:
             return False
 
 

@@ -1,0 +1,2 @@
+"""What a programme officer watches: coverage numbers, crawl reports and source
+health, the dashboard and its metrics."""

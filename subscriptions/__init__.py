@@ -1,0 +1,1 @@
+"""Subscriptions and their weekly digests: confirm, send, unsubscribe, mail."""
