@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.corpus import FETCHED, _esc  # noqa: E402
 from crawlers.eyp_detail import merge, parse_detail  # noqa: E402
-from crawlers.parsers import parse_eyp  # noqa: E402
+from crawlers.platforms.eyp import parse_eyp  # noqa: E402
 from pipeline.events import Opportunity, RawOpportunity  # noqa: E402
 from pipeline.normalize import normalize  # noqa: E402
 from tests.crawlers.test_eyp_detail import SEARCH, raw, search_body  # noqa: E402
@@ -39,7 +39,7 @@ def shares(opps: list[Opportunity], everyone: list[bool] | None = None) -> dict[
         "deadline": sum(o.deadline is not None for o in opps) / n,
         "support": sum(any(v is not None for v in o.support.model_dump().values()) for o in opps) / n,
         "residence": sum(bool(o.eligibility.residence_countries) or all_ for o, all_ in
-                         zip(opps, everyone)) / n,
+                         zip(opps, everyone, strict=False)) / n,
     }
 
 

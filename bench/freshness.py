@@ -264,7 +264,8 @@ def section(results: list[dict[str, Any]]) -> str:
         reasons = ", ".join(f"{k} {v}" for k, v in a["closed_still_open_by_reason_max"].items()) or "none"
         costs = "; ".join(f"{k.replace('replay-', '')} {v['requests']} ({v['full']})"
                           for k, v in a["cost_per_listing"].items())
-        yes = lambda flag: "yes" if flag else "**no**"
+        def yes(flag):
+            return "yes" if flag else "**no**"
         out += ["", "| aim | result | met |", "| --- | --- | --- |",
                 (f"| open listings present and correct (title, dates, deadline, place, support) ≥ 99% after "
                  f"every cycle | lowest {a['correct_min']:.2%} (present: lowest {a['present_min']:.2%}); lowest "

@@ -174,7 +174,7 @@ def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str
                  chunk_size=500)
     base.refresh()
     bulk_elapsed = time.perf_counter() - t
-    for b, alias in ((backend, prefix), (base, base_alias)):
+    for b, _alias in ((backend, prefix), (base, base_alias)):
         b.drop()  # type: ignore[attr-defined]
         b.close()
 

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from bench import corpus
 from pipeline.events import Opportunity, RawOpportunity
 from pipeline.normalize import normalize
-from pipeline.normalize.places import gazetteer
+from pipeline.normalize.places.gazetteer import gazetteer
 
 CORPORA: dict[str, Callable[[], Iterable[RawOpportunity]]] = {
     "esc": corpus._esc,

@@ -48,7 +48,7 @@ from pipeline.events import (
 )
 from pipeline.normalize import normalize
 from search.backends import SearchRequest, open_backend
-from search.backends.elastic import build_searches
+from search.backends.elastic.query import build_searches
 
 PLACES = [
     ("LV", "Riga", 56.9496, 24.1052), ("LV", "Daugavpils", 55.8833, 26.5333), ("LV", "Liepāja", 56.5047, 21.0109),
@@ -210,7 +210,7 @@ def run(n: int = 100_000, queries: int = 400, embedded: bool = True,
     sq_load = 0.0
     if embedded:
         t = time.perf_counter()
-        sq.rebuild(iter_docs(n))  # type: ignore[attr-defined]
+        sq.rebuild(iter_docs(n))
         sq_load = time.perf_counter() - t
     mix = query_mix(queries)
     requests = [SearchRequest(**q) for q in mix]

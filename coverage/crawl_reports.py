@@ -10,7 +10,8 @@ once, e.g.::
     crawl un-volunteers: FAILED (DNSLookupError ×1: app.unv.org), 0 listings, next retry 10:12 UTC (backoff)
 
 - :class:`CrawlReport` holds the facts: the child's exit code, the crawl's own
-  ``CrawlStats`` (read back from ``crawl.stats.v1`` by :class:`StatsReader`),
+  ``CrawlStats`` (read back from ``crawl.stats.v1`` by
+  :class:`coverage.crawl_stats.StatsReader`),
   the failure reason and the next run.
 - :func:`judge` decides the outcome. A crawl **fails** when its child failed
   (time limit, bus down, crash) or when it found no listing at all while
@@ -38,41 +39,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, String, Table, Text, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from storage.db import metadata
+from storage.db import crawl_reports
 
 log = logging.getLogger("tilts.crawls")
 
 EX_TEMPFAIL = 75  # crawlers.runner: the crawl could not publish to the bus
-READER_GROUP = "tilts-scheduler-reports"  # reads crawl.stats.v1 back for the crawl lines
 
-
-def _ts(name: str, **kw: Any) -> Column:
-    return Column(name, DateTime(timezone=True), **kw)
-
-
-# The facts of each scheduled crawl (one row per tilts_crawl_runs row).
-crawl_reports = Table(
-    "tilts_crawl_reports", metadata,
-    Column("run_id", Integer, primary_key=True, autoincrement=False),  # tilts_crawl_runs.id
-    Column("source_id", String(100), nullable=False, index=True),
-    _ts("finished_at", nullable=False),
-    Column("ok", Boolean, nullable=False),
-    Column("has_stats", Boolean, nullable=False, default=False),
-    Column("pages", Integer, nullable=False, default=0),
-    Column("items", Integer, nullable=False, default=0),
-    Column("new", Integer, nullable=False, default=0),
-    Column("changed", Integer, nullable=False, default=0),
-    Column("unchanged", Integer, nullable=False, default=0),
-    Column("errors", Integer, nullable=False, default=0),
-    Column("errors_by_kind", JSON, nullable=False, default=dict),
-    Column("reason", Text),
-    _ts("next_run"),
-    Column("backoff", Boolean, nullable=False, default=False),
-    Column("line", Text, nullable=False),
-)
 
 _created: weakref.WeakSet[Engine] = weakref.WeakSet()
 _created_lock = threading.Lock()
@@ -137,7 +112,7 @@ def kinds_text(errors_by_kind: dict[str, int]) -> str:
 
 def when_text(moment: datetime, now: datetime | None = None) -> str:
     """``10:12 UTC`` today, ``2026-11-30 09:00 UTC`` on another day."""
-    moment = _aware(moment).astimezone(UTC)
+    moment = aware(moment).astimezone(UTC)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     return moment.strftime("%H:%M UTC" if moment.date() == now.date() else "%Y-%m-%d %H:%M UTC")
 
@@ -208,7 +183,7 @@ def judge(source: Any, returncode: int | None, log_tail: str, stats: Any, *,
     report = CrawlReport(source_id=getattr(source, "id", str(source)), ok=False)
     if stats is not None:
         report.has_stats = True
-        report.finished_at = _aware(stats.finished_at)
+        report.finished_at = aware(stats.finished_at)
         report.pages, report.items = stats.pages, stats.items
         report.new, report.changed, report.unchanged = stats.new, stats.changed, stats.unchanged
         report.errors_by_kind = dict(stats.errors_by_kind)
@@ -239,7 +214,7 @@ def emit(report: CrawlReport, now: datetime | None = None) -> str:
 
 
 class _Plain(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)  # timestamps in UTC
 
 
 def show_on_terminal(stream: TextIO | None = None, *, timestamps: bool = True) -> logging.Handler:
@@ -271,7 +246,7 @@ def record(engine: Engine, run_id: int, report: CrawlReport, conn: Any = None) -
         own.execute(crawl_reports.insert().values(**values))
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -285,10 +260,10 @@ def latest_reports(engine: Engine) -> dict[str, CrawlReport]:
     out = {}
     for row in rows:
         out[row["source_id"]] = CrawlReport(
-            source_id=row["source_id"], ok=row["ok"], finished_at=_aware(row["finished_at"]),
+            source_id=row["source_id"], ok=row["ok"], finished_at=aware(row["finished_at"]),
             has_stats=row["has_stats"], pages=row["pages"], items=row["items"], new=row["new"],
             changed=row["changed"], unchanged=row["unchanged"], errors_by_kind=dict(row["errors_by_kind"] or {}),
-            reason=row["reason"], next_run=_aware(row["next_run"]) if row["next_run"] else None,
+            reason=row["reason"], next_run=aware(row["next_run"]) if row["next_run"] else None,
             backoff=row["backoff"],
         )
     return out
@@ -323,83 +298,3 @@ def next_after(trigger: Any, first: datetime | None, until: datetime | None) -> 
         if moment >= until:
             return moment, True
     return until, True
-
-
-class StatsReader:
-    """Reads the crawls' own reports back from ``crawl.stats.v1`` (consumer group
-    ``tilts-scheduler-reports``), for the crawl lines. Shared by the crawl jobs of
-    one scheduler; reads are serialized."""
-
-    def __init__(self, settings: Any, bus: Any = None) -> None:
-        self.settings = settings
-        self._bus = bus
-        self._own_bus = bus is None
-        self._consumer: Any = None
-        self._positions: dict[int, int] = {}
-        self._latest: dict[str, list[Any]] = {}
-        self._lock = threading.Lock()
-
-    def _open(self) -> None:
-        from pipeline.events import CRAWL_STATS_TOPIC
-
-        if self._bus is None:
-            from pipeline.bus import make_bus
-
-            self._bus = make_bus(self.settings)
-        if self._consumer is None:
-            self._consumer = self._bus.consumer(READER_GROUP, [CRAWL_STATS_TOPIC])
-            self._positions = dict(self._bus.committed(READER_GROUP, CRAWL_STATS_TOPIC))
-
-    def _reset(self) -> None:
-        if self._consumer is not None:
-            try:
-                self._consumer.close()
-            except Exception as exc:
-                log.debug("closing the crawl report reader: %r", exc)
-        self._consumer = None
-
-    def report_for(self, source_id: str, since: datetime, timeout: float = 30.0) -> Any:
-        """The newest CrawlStats of ``source_id`` that finished at or after
-        ``since``, once everything published so far has been read; ``None``
-        when there is none (the crawl was killed, or the bus is down)."""
-        from pipeline.events import CRAWL_STATS_TOPIC, CrawlStats, InvalidEvent, parse_event
-
-        with self._lock:
-            deadline = time.monotonic() + timeout
-            try:
-                self._open()
-                target = self._bus.end_offsets(CRAWL_STATS_TOPIC)
-                while True:
-                    if all(self._positions.get(p, 0) >= end for p, end in target.items()):
-                        break
-                    if time.monotonic() >= deadline:
-                        log.debug("crawl reports not read up to %s within %.0f s", target, timeout)
-                        break
-                    batch = self._consumer.poll(max_records=500, timeout=0.5)
-                    for msg in batch:
-                        self._positions[msg.partition] = max(self._positions.get(msg.partition, 0),
-                                                             msg.offset + 1)
-                        if msg.value is None:
-                            continue
-                        try:
-                            stats = parse_event(CrawlStats, msg.value)
-                        except InvalidEvent:
-                            continue
-                        kept = self._latest.setdefault(stats.source_id, [])
-                        kept.append(stats)
-                        del kept[:-5]
-                    if batch:
-                        self._consumer.commit()
-            except Exception as exc:
-                log.debug("reading crawl reports failed: %r", exc)
-                self._reset()
-            since = _aware(since)
-            found = [s for s in self._latest.get(source_id, []) if _aware(s.finished_at) >= since]
-            return max(found, key=lambda s: _aware(s.finished_at)) if found else None
-
-    def close(self) -> None:
-        with self._lock:
-            self._reset()
-            if self._own_bus and self._bus is not None:
-                self._bus.close()
-            self._bus = None

@@ -1,4 +1,5 @@
-"""The programme officers' coverage dashboard, its JSON and CSV, and /metrics.
+"""The programme officers' coverage dashboard: its charts, CSV, numbers and
+/metrics (the routes are in :mod:`coverage.routes`).
 
 Protected by HTTP Basic credentials (``TILTS_DASHBOARD_USER`` /
 ``TILTS_DASHBOARD_PASSWORD``, UTF-8; closed while no password is set; after
@@ -12,17 +13,20 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import Response
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 
-from coverage import crawl_reports as report
 from coverage import numbers as coverage
+from pipeline.bus import Bus
+from pipeline.config import Settings
+from pipeline.events import CRAWL_STATS_TOPIC, DLQ_TOPIC, NORMALIZED_TOPIC, RAW_TOPIC
 from search.backends import SearchBackend
-from search.security import FailureThrottle, basic_credentials, same_secret
 from storage.db import coverage_snapshots, crawl_runs, subscriptions
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="tilts coverage", charset="UTF-8"'}
@@ -94,7 +98,8 @@ def lines_svg(rows: list[dict[str, Any]], keys: tuple[str, ...], title: str) -> 
     width, height, pad = 600, 200, 30
     colours = {"open": "#0b5cad", "new": "#2a7d2a", "closed": "#8a3b00"}
     if not rows:
-        return f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_esc(title)}" width="{width}" height="40"></svg>'
+        return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_esc(title)}" '
+                f'width="{width}" height="40"></svg>')
     top = max((r[k] for r in rows for k in keys), default=0) or 1
     step = (width - 2 * pad) / max(1, len(rows) - 1)
     parts = []
@@ -107,8 +112,8 @@ def lines_svg(rows: list[dict[str, Any]], keys: tuple[str, ...], title: str) -> 
                      f'{_esc(r["week"][-3:])}</text>')
     legend = "".join(f'<text x="{pad + j * 90}" y="14" font-size="12" fill="{colours.get(k, "#444")}">■ {k}</text>'
                      for j, k in enumerate(keys))
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_esc(title)}" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}">{legend}{"".join(parts)}</svg>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_esc(title)}" '
+            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">{legend}{"".join(parts)}</svg>')
 
 
 def _esc(text: Any) -> str:
@@ -117,7 +122,8 @@ def _esc(text: Any) -> str:
     return escape(str(text))
 
 
-def _csv(rows: list[list[Any]], name: str) -> Response:
+def csv_response(rows: list[list[Any]], name: str) -> Response:
+    """``rows`` as a CSV download named ``name``.csv."""
     buf = io.StringIO()
     csv.writer(buf).writerows(rows)
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
@@ -125,7 +131,10 @@ def _csv(rows: list[list[Any]], name: str) -> Response:
 
 
 class Dashboard:
-    def __init__(self, settings: Any, engine: Any, sources: dict[str, Any], bus: Any = None) -> None:
+    """What the dashboard counts from: the settings (its credentials), the
+    database, the configured sources and, when there is one, the event bus."""
+
+    def __init__(self, settings: Settings, engine: Engine, sources: dict[str, Any], bus: Bus | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.sources = sources
@@ -151,174 +160,82 @@ class Dashboard:
         }
 
     def metrics(self, backend: SearchBackend) -> bytes:
+        """The Prometheus text exposition of :class:`MetricsCollector`."""
         from prometheus_client import CollectorRegistry, generate_latest
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-        from pipeline.events import CRAWL_STATS_TOPIC, DLQ_TOPIC, NORMALIZED_TOPIC, RAW_TOPIC
-        from pipeline.indexer import GROUP as INDEX_GROUP
-        from pipeline.normalizer import GROUP as NORMALIZE_GROUP
-
-        dash = self
-
-        class Collector:
-            def collect(self):
-                docs = GaugeMetricFamily("tilts_index_documents", "Documents in the search index")
-                docs.add_metric([], backend.count())
-                yield docs
-                counts = coverage.current(backend)
-                open_ = GaugeMetricFamily("tilts_opportunities_open", "Open opportunities by country",
-                                          labels=["country"])
-                for country, n in counts["country"].items():
-                    open_.add_metric([country], n)
-                yield open_
-                with dash.engine.connect() as conn:
-                    runs = conn.execute(select(crawl_runs.c.source_id, crawl_runs.c.ok, func.count())
-                                        .group_by(crawl_runs.c.source_id, crawl_runs.c.ok)).all()
-                    last = conn.execute(select(crawl_runs.c.source_id, func.max(crawl_runs.c.finished_at))
-                                        .where(crawl_runs.c.ok).group_by(crawl_runs.c.source_id)).all()
-                    subs = conn.execute(select(subscriptions.c.confirmed_at.is_not(None), func.count())
-                                        .group_by(subscriptions.c.confirmed_at.is_not(None))).all()
-                crawls = CounterMetricFamily("tilts_crawl_runs", "Scheduled crawl runs by source and outcome",
-                                             labels=["source", "outcome"])
-                errors = CounterMetricFamily("tilts_crawl_errors", "Failed crawl runs by source", labels=["source"])
-                for source, ok, n in runs:
-                    crawls.add_metric([source, "ok" if ok else "failed"], n)
-                    if not ok:
-                        errors.add_metric([source], n)
-                yield crawls
-                yield errors
-                success = GaugeMetricFamily("tilts_source_last_success_timestamp_seconds",
-                                            "Unix time of the last successful crawl", labels=["source"])
-                for source, when in last:
-                    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-                    success.add_metric([source], when.timestamp())
-                yield success
-                subscribed = GaugeMetricFamily("tilts_subscriptions", "Subscriptions by state", labels=["state"])
-                for confirmed, n in subs:
-                    subscribed.add_metric(["confirmed" if confirmed else "pending"], n)
-                yield subscribed
-                if dash.bus is None:
-                    return
-                topics = GaugeMetricFamily("tilts_topic_messages", "Messages written per topic (end offsets)",
-                                           labels=["topic"])
-                ends = {}
-                for topic in (RAW_TOPIC, NORMALIZED_TOPIC, DLQ_TOPIC, CRAWL_STATS_TOPIC):
-                    ends[topic] = dash.bus.end_offsets(topic)
-                    topics.add_metric([topic], sum(ends[topic].values()))
-                yield topics
-                dlq = GaugeMetricFamily("tilts_dlq_messages", "Dead letters written")
-                dlq.add_metric([], sum(ends[DLQ_TOPIC].values()))
-                yield dlq
-                lag = GaugeMetricFamily("tilts_consumer_lag", "Messages not yet consumed, per group",
-                                        labels=["group", "topic"])
-                for group, topic in ((NORMALIZE_GROUP, RAW_TOPIC), (INDEX_GROUP, NORMALIZED_TOPIC)):
-                    done = dash.bus.committed(group, topic)
-                    lag.add_metric([group, topic], sum(max(0, end - done.get(p, 0))
-                                                       for p, end in ends[topic].items()))
-                yield lag
 
         registry = CollectorRegistry()
-        registry.register(Collector())
+        registry.register(MetricsCollector(self, backend))
         return generate_latest(registry)
 
 
-def add_dashboard_routes(app: FastAPI, dashboard: Dashboard, backend: SearchBackend, templates: Any,
-                         ui_for: Any) -> None:
-    throttle = FailureThrottle()
+class MetricsCollector:
+    """The metrics, counted afresh at every scrape: the index, the crawl runs
+    and subscriptions in the database, and the topics of the bus."""
 
-    def officer(request: Request) -> str:
-        """HTTP Basic in UTF-8; a client with too many wrong tries waits (429, Retry-After)."""
-        settings = dashboard.settings
-        if not settings.dashboard_password:
-            raise HTTPException(503, "the dashboard is closed: set TILTS_DASHBOARD_PASSWORD")
-        client = request.client.host if request.client else "unknown"
-        wait = throttle.retry_after(client)
-        if wait:
-            raise HTTPException(429, "too many failed logins; try again later",
-                                headers={"Retry-After": str(wait)})
-        credentials = basic_credentials(request)
-        if credentials is None:
-            raise HTTPException(401, "credentials required", headers=CHALLENGE)
-        user_ok = same_secret(credentials[0], settings.dashboard_user)
-        if not (same_secret(credentials[1], settings.dashboard_password) and user_ok):
-            throttle.failed(client)
-            raise HTTPException(401, "credentials required", headers=CHALLENGE)
-        throttle.succeeded(client)
-        return credentials[0]
+    def __init__(self, dashboard: Dashboard, backend: SearchBackend) -> None:
+        self.dashboard, self.backend = dashboard, backend
 
-    protected = {401: {"description": "Credentials required"},
-                 429: {"description": "Too many failed logins from this client; see Retry-After"},
-                 503: {"description": "Dashboard closed"}}
+    def collect(self) -> Iterator[Metric]:
+        yield from self.index()
+        yield from self.database()
+        if self.dashboard.bus is not None:
+            yield from self.topics(self.dashboard.bus)
 
-    @app.get("/coverage", response_class=HTMLResponse, include_in_schema=False)
-    def page(request: Request, lang: str | None = None, _: str = Depends(officer)) -> HTMLResponse:
-        ui = ui_for(request, lang)
-        n = dashboard.numbers(backend)
-        cur = n["current"]
-        charts = {
-            "grid": country_grid_svg(cur["country"], ui.gettext("Open opportunities by country")),
-            "programme": bars_svg(cur["programme"], ui.gettext("Open opportunities by programme")),
-            "source": bars_svg(cur["source"], ui.gettext("Open opportunities by source")),
-            "theme": bars_svg(cur["theme"], ui.gettext("Open opportunities by theme")),
-            "trends": lines_svg(n["trends"], ("open", "new", "closed"), ui.gettext("Open, new and closed per week")),
-        }
-        themes = sorted({t for row in cur["country_theme"].values() for t in row})
-        return templates.TemplateResponse(request, "coverage.html", {
-            **ui.context(), "n": n, "cur": cur, "charts": charts, "themes": themes,
-            "languages": ("lv", "en", "ru", "uk"), "lang_query": lambda code: f"lang={code}",
-            "language_label": lambda code: code.upper(),
-            "kinds_text": report.kinds_text,
-        })
+    def index(self) -> Iterator[Metric]:
+        docs = GaugeMetricFamily("tilts_index_documents", "Documents in the search index")
+        docs.add_metric([], self.backend.count())
+        yield docs
+        counts = coverage.current(self.backend)
+        open_ = GaugeMetricFamily("tilts_opportunities_open", "Open opportunities by country", labels=["country"])
+        for country, n in counts["country"].items():
+            open_.add_metric([country], n)
+        yield open_
 
-    @app.get("/coverage/summary.json", tags=["coverage"], responses=protected)
-    def summary(_: str = Depends(officer)) -> JSONResponse:
-        """Open listings now: totals, by country, theme, programme, source, and country × theme."""
-        return JSONResponse(coverage.current(backend))
+    def database(self) -> Iterator[Metric]:
+        with self.dashboard.engine.connect() as conn:
+            runs = conn.execute(select(crawl_runs.c.source_id, crawl_runs.c.ok, func.count())
+                                .group_by(crawl_runs.c.source_id, crawl_runs.c.ok)).all()
+            last = conn.execute(select(crawl_runs.c.source_id, func.max(crawl_runs.c.finished_at))
+                                .where(crawl_runs.c.ok).group_by(crawl_runs.c.source_id)).all()
+            subs = conn.execute(select(subscriptions.c.confirmed_at.is_not(None), func.count())
+                                .group_by(subscriptions.c.confirmed_at.is_not(None))).all()
+        crawls = CounterMetricFamily("tilts_crawl_runs", "Scheduled crawl runs by source and outcome",
+                                     labels=["source", "outcome"])
+        errors = CounterMetricFamily("tilts_crawl_errors", "Failed crawl runs by source", labels=["source"])
+        for source, ok, n in runs:
+            crawls.add_metric([source, "ok" if ok else "failed"], n)
+            if not ok:
+                errors.add_metric([source], n)
+        yield crawls
+        yield errors
+        success = GaugeMetricFamily("tilts_source_last_success_timestamp_seconds",
+                                    "Unix time of the last successful crawl", labels=["source"])
+        for source, when in last:
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            success.add_metric([source], when.timestamp())
+        yield success
+        subscribed = GaugeMetricFamily("tilts_subscriptions", "Subscriptions by state", labels=["state"])
+        for confirmed, n in subs:
+            subscribed.add_metric(["confirmed" if confirmed else "pending"], n)
+        yield subscribed
 
-    @app.get("/coverage/sources.json", tags=["coverage"], responses=protected)
-    def sources(_: str = Depends(officer)) -> JSONResponse:
-        """Per source: last successful crawl, error rate, open listings, freshness, silent flag, and the
-        last crawl (when, outcome, pages, new/changed/unchanged, errors by kind, failure reason, next run, line)."""
-        return JSONResponse(coverage.source_health(dashboard.engine, backend, dashboard.sources))
+    def topics(self, bus: Bus) -> Iterator[Metric]:
+        from pipeline.indexer import GROUP as INDEX_GROUP  # the workers' modules: imported when there is a bus
+        from pipeline.normalizer import GROUP as NORMALIZE_GROUP
 
-    @app.get("/coverage/trends.json", tags=["coverage"], responses=protected)
-    def trends(_: str = Depends(officer)) -> JSONResponse:
-        """Open, new and closed listings per ISO week (from the daily snapshots)."""
-        return JSONResponse(coverage.trends(dashboard.engine))
-
-    @app.get("/coverage/gaps.json", tags=["coverage"], responses=protected)
-    def gaps(_: str = Depends(officer)) -> JSONResponse:
-        """Countries and themes with few or no open listings, with the previous week's count."""
-        return JSONResponse(dashboard.gaps(coverage.current(backend)))
-
-    @app.get("/coverage/{name}.csv", tags=["coverage"], responses={**protected, 404: {"description": "No such table"}})
-    def export(name: str, _: str = Depends(officer)) -> Response:
-        """CSV of a dashboard table: matrix, sources, trends, gaps, country, theme, programme, source."""
-        cur = coverage.current(backend)
-        if name in ("country", "theme", "programme", "source", "activity_type"):
-            return _csv([[name, "open"], *sorted(cur[name].items())], name)
-        if name == "matrix":
-            themes = sorted({t for row in cur["country_theme"].values() for t in row})
-            rows = [["country", *themes]] + [[c, *(row.get(t, 0) for t in themes)]
-                                            for c, row in sorted(cur["country_theme"].items())]
-            return _csv(rows, name)
-        if name == "sources":
-            health = coverage.source_health(dashboard.engine, backend, dashboard.sources)
-            keys = list(health[0]) if health else ["source"]
-            return _csv([keys, *([report.kinds_text(h[k]) if k == "errors_by_kind" else h[k] for k in keys]
-                                 for h in health)], name)
-        if name == "trends":
-            rows = coverage.trends(dashboard.engine)
-            return _csv([["week", "open", "new", "closed"], *([r["week"], r["open"], r["new"], r["closed"]]
-                                                              for r in rows)], name)
-        if name == "gaps":
-            g = dashboard.gaps(cur)
-            return _csv([["dimension", "key", "open", "previous"],
-                         *([dim, r["key"], r["open"], r["previous"]] for dim, rs in g.items() for r in rs)], name)
-        raise HTTPException(404, "no such table")
-
-    @app.get("/metrics", tags=["operations"], response_class=Response, responses=protected)
-    def metrics(_: str = Depends(officer)) -> Response:
-        """Prometheus metrics: index size, open listings, crawl runs and errors per source,
-        events per topic, DLQ size, consumer lag per group, subscriptions."""
-        return Response(dashboard.metrics(backend), media_type="text/plain; version=0.0.4; charset=utf-8")
+        topics = GaugeMetricFamily("tilts_topic_messages", "Messages written per topic (end offsets)",
+                                   labels=["topic"])
+        ends = {}
+        for topic in (RAW_TOPIC, NORMALIZED_TOPIC, DLQ_TOPIC, CRAWL_STATS_TOPIC):
+            ends[topic] = bus.end_offsets(topic)
+            topics.add_metric([topic], sum(ends[topic].values()))
+        yield topics
+        dlq = GaugeMetricFamily("tilts_dlq_messages", "Dead letters written")
+        dlq.add_metric([], sum(ends[DLQ_TOPIC].values()))
+        yield dlq
+        lag = GaugeMetricFamily("tilts_consumer_lag", "Messages not yet consumed, per group",
+                                labels=["group", "topic"])
+        for group, topic in ((NORMALIZE_GROUP, RAW_TOPIC), (INDEX_GROUP, NORMALIZED_TOPIC)):
+            done = bus.committed(group, topic)
+            lag.add_metric([group, topic], sum(max(0, end - done.get(p, 0)) for p, end in ends[topic].items()))
+        yield lag

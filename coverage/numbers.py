@@ -19,7 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from coverage import crawl_reports as report
-from search.backends import SearchBackend, SearchRequest
+from pipeline.config import Settings
+from search.backends import SearchBackend, SearchRequest, make_backend
+from search.request import Sort
 from storage.db import coverage_snapshots, crawl_runs, utcnow
 
 DIMENSIONS = ("country", "theme", "programme", "source", "activity_type")
@@ -45,10 +47,8 @@ def current(backend: SearchBackend, now: datetime | None = None) -> dict[str, An
     }
 
 
-def take_snapshot(settings: Any, engine: Engine, *, backend: SearchBackend | None = None,
+def take_snapshot(settings: Settings, engine: Engine, *, backend: SearchBackend | None = None,
                   day: date | None = None) -> dict[str, Any]:
-    from search.backends import make_backend
-
     own = backend is None
     backend = backend or make_backend(settings)
     try:
@@ -108,7 +108,7 @@ def source_health(engine: Engine, backend: SearchBackend, sources: dict[str, Any
                                    .where(crawl_runs.c.source_id == source_id, crawl_runs.c.ok)).scalar()
         if last_ok is not None and last_ok.tzinfo is None:
             last_ok = last_ok.replace(tzinfo=UTC)
-        result = backend.search(SearchRequest(source=[source_id], size=100, collapse=False, sort="newest"))
+        result = backend.search(SearchRequest(source=[source_id], size=100, collapse=False, sort=Sort.newest))
         ages = []
         for hit in result.hits:
             seen = datetime.fromisoformat(hit.opportunity["provenance"]["first_seen"])

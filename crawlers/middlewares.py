@@ -104,7 +104,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
             slot.delay = min(max(slot.delay * 2, self.base), self.max_delay)
             self.crawler.stats.inc_value("tilts/rate_limited")
 
-    async def process_response(self, request: Request, response: Any, spider: Any = None) -> Any:
+    # Scrapy awaits middleware methods that are coroutines; its annotations name only the plain form.
+    async def process_response(  # type: ignore[override]
+            self, request: Request, response: Any, spider: Any = None) -> Any:
         asked = None
         if response.status in (429, 503):
             asked = retry_after(response.headers.get(b"Retry-After"))
@@ -112,7 +114,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
                 self._slow_down(request)
         return await self._pause(super().process_response(request, response, *_spider(spider)), asked)
 
-    async def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> Any:
+    async def process_exception(  # type: ignore[override]  # a coroutine, as above
+            self, request: Request, exception: Exception, spider: Any = None) -> Any:
         return await self._pause(super().process_exception(request, exception, *_spider(spider)))
 
 
@@ -194,6 +197,8 @@ class LoopCountingMetaRefreshMiddleware(_LoopCounting, MetaRefreshMiddleware):
 class SizeCountingHttpCompressionMiddleware(HttpCompressionMiddleware):
     """A compressed body over DOWNLOAD_MAXSIZE once decompressed (a gzip bomb)
     is refused by Scrapy with IgnoreRequest; here it is also a ``too_large`` error."""
+
+    crawler: Any
 
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Any:
         try:
@@ -319,7 +324,7 @@ class EncodingMiddleware:
     def _declared(response: TextResponse) -> tuple[str | None, int]:
         """The declared codec and the length of a byte order mark to skip."""
         bom, mark = read_bom(response.body)
-        if bom:
+        if bom and mark:
             return _codec(bom), len(mark)
         content_type = response.headers.get(b"Content-Type")
         from_header = http_content_type_encoding(content_type.decode("latin-1")) if content_type else None

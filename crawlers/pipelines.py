@@ -190,6 +190,7 @@ class BusPublishPipeline:
         try:
             if self.failure is None:
                 self._flush()  # what was published is durable before the seen-set says so
+                assert spider is not None  # Scrapy closes a pipeline with its crawl's spider
                 self._report(spider)
         except BusError as exc:
             self._give_up(exc)

@@ -63,8 +63,9 @@ def crawl(
                 stdin=subprocess.DEVNULL
             )
         except subprocess.TimeoutExpired as exc:
-            tail = (exc.stderr or b"")[-4000:]
-            return CrawlResult(-9, tail.decode("utf-8", "replace") if isinstance(tail, bytes) else tail)
+            # Even with text=True, the output a timeout caught is bytes on POSIX (str on Windows).
+            partial = (exc.stderr or b"")[-4000:]
+            return CrawlResult(-9, partial.decode("utf-8", "replace") if isinstance(partial, bytes) else partial)
         code, tail = proc.returncode, proc.stderr[-4000:]
         try:
             outcome = json.loads(result_file.read_text())

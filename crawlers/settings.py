@@ -12,8 +12,8 @@ import os
 from pipeline.config import bus_url_from_env
 
 BOT_NAME = "tilts"
-SPIDER_MODULES = ["crawlers.spiders"]
-NEWSPIDER_MODULE = "crawlers.spiders"
+SPIDER_MODULES = ["crawlers.platforms"]
+NEWSPIDER_MODULE = "crawlers.platforms"
 
 # Identify ourselves honestly, with a way to reach us.
 TILTS_CONTACT_URL = os.environ.get("TILTS_CONTACT_URL", "https://github.com/tilts-project/tilts")

@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 DEFAULT_FILE = Path(__file__).with_name("sources.yaml")
 
@@ -159,7 +160,7 @@ class Source(BaseModel):
         return out
 
 
-def _where(err: dict[str, Any]) -> str:
+def _where(err: ErrorDetails) -> str:
     return ".".join(str(p) for p in err["loc"]) or "<entry>"
 
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Self
+from typing import BinaryIO, Self
 
 DEMO_SITE = Path(__file__).parent / "demo_site"
 
@@ -22,7 +22,7 @@ class _Handler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def send_head(self):  # type: ignore[no-untyped-def]
+    def send_head(self) -> io.BytesIO | BinaryIO | None:
         path = Path(self.translate_path(self.path))
         if path.suffix in (".xml", ".txt") and path.is_file():
             body = path.read_bytes().replace(b"{{BASE}}", self.base_url.encode())
@@ -56,6 +56,7 @@ class StaticSite(LoopbackServer):
     """``with StaticSite(folder) as site: site.url`` serves the folder until exit."""
 
     def __init__(self, root: Path = DEMO_SITE, host: str = "127.0.0.1", port: int = 0) -> None:
-        handler = type("Handler", (_Handler,), {})
+        # A fresh subclass per site, so each server's base URL stays its own.
+        handler: type[_Handler] = type("Handler", (_Handler,), {})
         super().__init__(functools.partial(handler, directory=str(root)), host, port)
         handler.base_url = self.url

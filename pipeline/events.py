@@ -14,19 +14,33 @@ Topics (see ARCHITECTURE.md):
 - ``opportunities.dlq.v1``: key as the original, value the original bytes,
   headers naming stage, error class and message.
 - ``crawl.stats.v1``: key source id, value CrawlStats.
+
+The link gate (``web_url``, ``WebUrl``) lives in ``pipeline.urls`` and the
+closed vocabularies (``ActivityType``, ``Theme``...) in
+``pipeline.vocabularies``; both are part of this contract and importable from
+here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import date, datetime
-from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urljoin, urlsplit
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import AfterValidator, AnyUrl, BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.urls import MAX_URL_CHARS, WEB_SCHEMES, WebUrl, require_web_url, web_url
+from pipeline.vocabularies import ActivityType, DurationClass, Status, Theme, WorkMode
+
+__all__ = [
+    "ALL_TOPICS", "COMPACTED_TOPICS", "CONTENT_TYPE", "CRAWL_STATS_TOPIC", "DLQ_TOPIC", "MAX_PLACES",
+    "MAX_URL_CHARS", "NORMALIZED_TOPIC", "RAW_TOPIC", "SCHEMA_VERSION", "WEB_SCHEMES", "ActivityType",
+    "CrawlStats", "DeadLetter", "DurationClass", "Eligibility", "Event", "GeoPoint", "InvalidEvent",
+    "LanguageRequirement", "Location", "Opportunity", "Organisation", "Provenance", "RawOpportunity",
+    "Status", "Support", "Theme", "WebUrl", "WorkMode", "dead_letter_headers", "event_headers",
+    "opportunity_id", "parse_event", "stable_hash", "web_url",
+]
 
 RAW_TOPIC = "opportunities.raw.v1"
 NORMALIZED_TOPIC = "opportunities.normalized.v1"
@@ -36,51 +50,8 @@ ALL_TOPICS = (RAW_TOPIC, NORMALIZED_TOPIC, DLQ_TOPIC, CRAWL_STATS_TOPIC)
 COMPACTED_TOPICS = frozenset({NORMALIZED_TOPIC})
 
 CONTENT_TYPE = "application/json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
-WEB_SCHEMES = frozenset({"http", "https"})
-MAX_URL_CHARS = 4096
-# Browsers drop tab and line breaks anywhere in a URL and C0 controls and
-# spaces at its ends ("java\tscript:" is "javascript:"): do the same before
-# looking at the scheme.
-_URL_STRIPPED = re.compile(r"[\t\n\r]")
-_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*:")
-
-
-def web_url(value: object, base: str | None = None) -> str | None:
-    """``value`` as an absolute http(s) URL (resolved against ``base``), or None.
-
-    The one gate for every link tilts shows, feeds or mails: ``javascript:``,
-    ``data:``, ``vbscript:``, ``file:`` and anything without a host are refused
-    here, in the event contract and again in the templates and feeds.
-    """
-    if value is None:
-        return None
-    text = _URL_STRIPPED.sub("", str(value)).strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c"
-                                                   "\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19"
-                                                   "\x1a\x1b\x1c\x1d\x1e\x1f\x20")
-    if not text or len(text) > MAX_URL_CHARS or any(ord(c) < 0x20 or c == "\x7f" for c in text):
-        return None
-    try:
-        if base and not _SCHEME.match(text):  # relative ("/apply", "//host/x"): against the page
-            text = urljoin(base, text)
-        parts = urlsplit(text)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a port out of range
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in WEB_SCHEMES or not host:
-        return None
-    return text
-
-
-def _web_url(value: object) -> object:
-    if value is not None and web_url(value) != str(value):
-        raise ValueError("only absolute http and https URLs are allowed")
-    return value
-
-
-WebUrl = Annotated[str, AfterValidator(_web_url)]
 
 
 class InvalidEvent(ValueError):
@@ -156,7 +127,7 @@ class RawOpportunity(Event):
 
     source_id: str = Field(min_length=1, max_length=100)
     external_id: str = Field(min_length=1, max_length=2000)
-    url: Annotated[AnyUrl, AfterValidator(_web_url)]  # the listing's page: http(s) only
+    url: Annotated[AnyUrl, AfterValidator(require_web_url)]  # the listing's page: http(s) only
     crawl_id: str = Field(min_length=1)
     fetched_at: datetime
     extraction_method: Literal[
@@ -201,55 +172,6 @@ class RawOpportunity(Event):
 
 
 # -------------------------------------------------------------------- normalized
-
-
-class ActivityType(StrEnum):
-    volunteering = "volunteering"
-    traineeship = "traineeship"
-    solidarity_project = "solidarity_project"
-    exchange = "exchange"
-    job = "job"
-
-
-class DurationClass(StrEnum):
-    one_off = "one_off"
-    short_term = "short_term"
-    long_term = "long_term"
-    ongoing = "ongoing"
-    unknown = "unknown"
-
-
-class WorkMode(StrEnum):
-    onsite = "onsite"
-    remote = "remote"
-    hybrid = "hybrid"
-
-
-class Status(StrEnum):
-    open = "open"
-    closed = "closed"
-    expired = "expired"
-
-
-class Theme(StrEnum):
-    """One taxonomy, aligned with the European Solidarity Corps topics."""
-
-    environment = "environment"
-    inclusion = "inclusion"
-    migrants_refugees = "migrants_refugees"
-    education = "education"
-    culture = "culture"
-    health = "health"
-    community = "community"
-    youth = "youth"
-    sport = "sport"
-    animals = "animals"
-    emergency = "emergency"
-    digital = "digital"
-    social = "social"
-    citizenship = "citizenship"
-    employment = "employment"
-    other = "other"
 
 
 class Organisation(BaseModel):

@@ -11,6 +11,7 @@ stage ``index``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from pipeline.bus import Bus, Message
@@ -21,7 +22,8 @@ GROUP = "tilts-indexer"
 
 
 class Rejected(Protocol):
-    doc_id: str
+    @property
+    def doc_id(self) -> str: ...
 
 
 class IndexSink(Protocol):
@@ -31,7 +33,7 @@ class IndexSink(Protocol):
     ``SearchUnavailable`` is one) when the backend cannot be reached.
     """
 
-    def upsert_many(self, docs: list[Opportunity]) -> list[Rejected]: ...  # type: ignore[misc]
+    def upsert_many(self, docs: list[Opportunity]) -> Sequence[Rejected]: ...
 
     def delete_many(self, ids: list[str]) -> None: ...
 

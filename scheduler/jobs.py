@@ -1,22 +1,33 @@
 """The scheduler's jobs: module-level functions, so the persistent job store
-can refer to them by name ("scheduler.jobs:crawl"). They read the process's
-:data:`CONTEXT`, set by :class:`scheduler.service.SchedulerService`."""
+can refer to them by name ("scheduler.jobs:crawl"). Each takes the running
+scheduler's :class:`Context` as the keyword ``ctx``: the store keeps only the
+job's own arguments (a source id) and the scheduler's executor
+(:class:`scheduler.service.ContextExecutor`) passes the context in."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import desc, insert, select
 from sqlalchemy.engine import Engine
 
 from coverage import crawl_reports as report
+from coverage.crawl_stats import StatsReader
+from coverage.numbers import take_snapshot
+from crawlers.runner import CrawlResult, crawl_source
+from crawlers.sources import Source
+from pipeline.config import Settings
 from scheduler import interval_seconds
+from search.expiry import expire_past_deadlines
 from storage.db import crawl_runs, utcnow
+from subscriptions.digest import send_due_digests
 
 log = logging.getLogger(__name__)
 
@@ -26,24 +37,24 @@ MAX_BACKOFF = timedelta(days=7)
 
 @dataclass
 class Context:
-    settings: Any
+    """What the jobs of one running scheduler share."""
+
+    settings: Settings
     engine: Engine
-    sources: dict[str, Any]
+    sources: dict[str, Source]
     holder: str = ""
-    crawl: Any = None  # (settings, source) -> CrawlResult; crawl_source by default
-    stop: Any = None  # threading.Event set when the scheduler stops
-    scheduler: Any = None  # the APScheduler: next run times for the crawl lines
-    reports: Any = None  # coverage.crawl_reports.StatsReader, opened on first use
+    crawl: Callable[[Settings, Source], CrawlResult] | None = None  # crawl_source by default
+    stop: threading.Event | None = None  # set when the scheduler stops
+    scheduler: BaseScheduler | None = None  # next run times for the crawl lines
+    reports: StatsReader | None = None  # opened on first use
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-CONTEXT: Context | None = None
+def _given(ctx: Context | None) -> Context:
+    if ctx is None:
+        raise RuntimeError("scheduler jobs run with a Context (ctx=...), passed by the scheduler's executor")
+    return ctx
 
-
-def _ctx() -> Context:
-    if CONTEXT is None:
-        raise RuntimeError("scheduler jobs run only inside a SchedulerService")
-    return CONTEXT
 
 
 def consecutive_failures(engine: Engine, source_id: str) -> tuple[int, datetime | None]:
@@ -71,14 +82,12 @@ def backoff_until(engine: Engine, source_id: str, interval: timedelta) -> dateti
     return last + wait if wait > timedelta(0) else None
 
 
-def crawl(source_id: str) -> report.CrawlReport | None:
+def crawl(source_id: str, *, ctx: Context | None = None) -> report.CrawlReport | None:
     """One scheduled crawl: a child process with a time limit; the run is
     recorded, said in one line (:mod:`coverage.crawl_reports`), and a failing source
     backs off (never blocking the others). Returns the report (None when the
     crawl did not run)."""
-    from crawlers.runner import crawl_source
-
-    ctx = _ctx()
+    ctx = _given(ctx)
     source = ctx.sources.get(source_id)
     if source is None or source.disabled_reason:
         log.warning("crawl %s skipped: not registered or disabled", source_id)
@@ -113,14 +122,16 @@ def crawl(source_id: str) -> report.CrawlReport | None:
             items=outcome.items, errors=outcome.errors,
             duration_seconds=round(time.monotonic() - t0, 3), message=message, runner=ctx.holder,
         ))
-        run_id = run.inserted_primary_key[0]
+        key = run.inserted_primary_key
+        assert key is not None  # an INSERT of one row
+        run_id = key[0]
     outcome.next_run, outcome.backoff = next_run(ctx, source_id, interval)
     report.record(ctx.engine, run_id, outcome)
     report.emit(outcome)
     return outcome
 
 
-def source_interval(source: Any) -> timedelta:
+def source_interval(source: Source) -> timedelta:
     return timedelta(seconds=interval_seconds(source.schedule)) if source.schedule.startswith("every") \
         else timedelta(days=1)
 
@@ -141,31 +152,25 @@ def next_run(ctx: Context, source_id: str, interval: timedelta) -> tuple[datetim
 _READER_LOCK = threading.Lock()
 
 
-def _reports(ctx: Context) -> report.StatsReader:
+def _reports(ctx: Context) -> StatsReader:
     with _READER_LOCK:
         if ctx.reports is None:
-            ctx.reports = report.StatsReader(ctx.settings)
+            ctx.reports = StatsReader(ctx.settings)
         return ctx.reports
 
 
-def digests() -> None:
+def digests(*, ctx: Context | None = None) -> None:
     """Send every digest that is due (idempotent: each period once)."""
-    from subscriptions.digest import send_due_digests
-
-    ctx = _ctx()
+    ctx = _given(ctx)
     send_due_digests(ctx.settings, ctx.engine, stop=ctx.stop)
 
 
-def expiry_sweep() -> None:
+def expiry_sweep(*, ctx: Context | None = None) -> None:
     """Close listings whose deadline has passed (republished as expired)."""
-    from search.expiry import expire_past_deadlines
-
-    expire_past_deadlines(_ctx().settings)
+    expire_past_deadlines(_given(ctx).settings)
 
 
-def coverage_snapshot() -> None:
+def coverage_snapshot(*, ctx: Context | None = None) -> None:
     """Today's counts of open listings per country, theme, programme and source."""
-    from coverage.numbers import take_snapshot
-
-    ctx = _ctx()
+    ctx = _given(ctx)
     take_snapshot(ctx.settings, ctx.engine)

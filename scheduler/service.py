@@ -26,6 +26,7 @@ Guarantees, set on purpose:
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import threading
@@ -38,6 +39,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from crawlers.sources import Source
+from pipeline.config import Settings
 from scheduler import interval_seconds, jobs
 from scheduler.lease import LeaderLock
 from storage.db import connect, utcnow
@@ -55,7 +58,7 @@ def source_trigger(schedule: str) -> IntervalTrigger | CronTrigger:
     return IntervalTrigger(seconds=seconds, jitter=max(1, seconds // 10), timezone="UTC")
 
 
-def desired_jobs(sources: dict[str, Any], digest_every: int = 900) -> dict[str, dict[str, Any]]:
+def desired_jobs(sources: dict[str, Source], digest_every: int = 900) -> dict[str, dict[str, Any]]:
     """Job id → add_job arguments, from the source registry and the fixed jobs."""
     wanted: dict[str, dict[str, Any]] = {}
     for source in sources.values():
@@ -75,22 +78,37 @@ def desired_jobs(sources: dict[str, Any], digest_every: int = 900) -> dict[str, 
     return wanted
 
 
+class ContextExecutor(ThreadPoolExecutor):
+    """Runs each job with this scheduler's :class:`jobs.Context` as the keyword
+    ``ctx``: the job store keeps references and arguments only, and several
+    schedulers in one process (tests, ``tilts demo``) never share state."""
+
+    def __init__(self, context: jobs.Context, threads: int) -> None:
+        super().__init__(threads)
+        self.context = context
+
+    def _do_submit_job(self, job: Any, run_times: Any) -> None:
+        bound = copy.copy(job)
+        bound.kwargs = {**job.kwargs, "ctx": self.context}
+        super()._do_submit_job(bound, run_times)
+
+
 class SchedulerService:
-    def __init__(self, settings: Any, sources: dict[str, Any], *, lease: float | None = None,
+    def __init__(self, settings: Settings, sources: dict[str, Source], *, lease: float | None = None,
                  crawl: Any = None, threads: int = 4) -> None:
         self.settings = settings
         self.sources = sources
         self.engine = connect(settings.db_url)
         self.lock = LeaderLock(self.engine, lease=lease or settings.scheduler_lease)
+        self._stop = threading.Event()
+        self.context = jobs.Context(settings=settings, engine=self.engine, sources=sources,
+                                    holder=self.lock.holder, crawl=crawl, stop=self._stop)
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self.engine, tablename="apscheduler_jobs")},
-            executors={"default": ThreadPoolExecutor(threads)},
+            executors={"default": ContextExecutor(self.context, threads)},
             job_defaults=JOB_DEFAULTS, timezone="UTC",
         )
-        self._stop = threading.Event()
-        jobs.CONTEXT = jobs.Context(settings=settings, engine=self.engine, sources=sources,
-                                    holder=self.lock.holder, crawl=crawl, stop=self._stop,
-                                    scheduler=self.scheduler)
+        self.context.scheduler = self.scheduler
         self._thread = threading.Thread(target=self._lead, name="tilts-leader", daemon=True)
         self.leading = False
 
@@ -146,10 +164,9 @@ class SchedulerService:
             self.scheduler.shutdown(wait=True)
         if self.leading:
             self.lock.release()
-        context = jobs.CONTEXT
-        if context is not None and context.reports is not None:
-            context.reports.close()
-            context.reports = None
+        if self.context.reports is not None:
+            self.context.reports.close()
+            self.context.reports = None
         self.engine.dispose()
 
     def listing(self) -> list[tuple[str, str, str]]:

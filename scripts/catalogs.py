@@ -1,6 +1,7 @@
-"""Check the UI catalogs: every message the page and email templates and the
-Python code (``gettext("...")``, ``ngettext("...", ...)``) use has a
-translation in lv, ru and uk (run by tests/search/test_i18n.py)."""
+"""Check the UI catalogs: every message the page and email templates, the
+Python code (``_("...")``, ``gettext("...")``, ``ngettext("...", ...)``) and the label
+tables of search/i18n.py use has a translation in lv, ru and uk (run by
+tests/search/test_i18n.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ _CALL = re.compile(r"""\b_\(\s*(["'])(.+?)\1\s*\)""")
 _GETTEXT = re.compile(r"""\bgettext\(\s*(["'])(.+?)\1\s*[,)]""")
 _NGETTEXT = re.compile(r"""ngettext\(\s*"(.+?)",\s*"(.+?)\"""", re.S)
 TEMPLATE_DIRS = (REPO / "search" / "templates", REPO / "subscriptions" / "templates")
-CODE = (REPO / "search" / "api.py", REPO / "scheduler" / "digest.py", REPO / "search" / "dashboard.py")
+# Python code that calls ``gettext``/``ngettext`` with a message (the label tables are in search/i18n.py).
+CODE = (*sorted((REPO / "search" / "web").glob("*.py")), REPO / "search" / "feeds.py",
+        REPO / "subscriptions" / "routes.py", REPO / "subscriptions" / "digest.py", REPO / "coverage" / "routes.py")
 
 
 def used_messages() -> set[str]:
@@ -27,13 +30,12 @@ def used_messages() -> set[str]:
     for path in CODE:
         if path.exists():
             text = path.read_text()
+            found |= {m.group(2) for m in _CALL.finditer(text)}
             found |= {m.group(2) for m in _GETTEXT.finditer(text)}
             found |= {m.group(1) for m in _NGETTEXT.finditer(text)}
-    from search import api
+    from search.i18n import label_messages
 
-    for table in (api.FACET_LABELS, api.SUPPORT_LABELS, *api.VALUE_LABELS.values()):
-        found |= set(table.values())
-    return found
+    return found | label_messages()
 
 
 def missing(lang: str) -> set[str]:

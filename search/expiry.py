@@ -9,17 +9,17 @@ indexer (and a later reindex) agree.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
 
+from pipeline.bus import Bus, make_bus
+from pipeline.config import Settings
 from pipeline.events import NORMALIZED_TOPIC, Opportunity, Status
-from search.backends import SearchRequest
+from search.backends import SearchBackend, SearchRequest, make_backend
+from search.request import Sort
 
 
-def expire_past_deadlines(settings: Any, *, today: Any = None, bus: Any = None, backend: Any = None) -> int:
-    from pipeline.bus import make_bus
-    from search.backends import make_backend
-
+def expire_past_deadlines(settings: Settings, *, today: date | None = None, bus: Bus | None = None,
+                          backend: SearchBackend | None = None) -> int:
     today = today or datetime.now(UTC).date()
     own_bus, own_backend = bus is None, backend is None
     bus = bus or make_bus(settings)
@@ -27,7 +27,7 @@ def expire_past_deadlines(settings: Any, *, today: Any = None, bus: Any = None, 
     expired = 0
     try:
         req = SearchRequest(deadline_to=today - timedelta(days=1), status=["open"], collapse=False,
-                            size=100, sort="deadline")
+                            size=100, sort=Sort.deadline)
         while True:
             result = backend.search(req)
             for hit in result.hits:

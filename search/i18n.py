@@ -43,7 +43,7 @@ def translations(lang: str) -> NullTranslations:
 def pick_language(query_lang: str | None, cookie_lang: str | None, accept_language: str | None) -> str:
     for candidate in (query_lang, cookie_lang):
         if candidate in UI_LANGUAGES:
-            return candidate  # type: ignore[return-value]
+            return candidate
     if accept_language:
         wanted = []
         for part in accept_language.split(","):
@@ -96,3 +96,113 @@ class UI:
 
     def context(self) -> dict[str, Any]:
         return {"_": self.gettext, "ngettext": self.ngettext, "ui": self}
+
+
+# ---------------------------------------------------------------- labels
+# What the pages and error responses say, in English (the catalogs' source
+# language): each is passed through ``UI.gettext`` where it is shown.
+
+NATIVE_NAMES = {"lv": "Latviešu", "en": "English", "ru": "Русский", "uk": "Українська"}
+# The search dimensions (facets) by name.
+FACET_LABELS = {
+    "country": "Country", "city": "City", "theme": "Theme", "activity_type": "Type",
+    "duration_class": "Duration", "work_mode": "Where", "language": "Language of the listing",
+    "required_language": "Languages required", "programme": "Programme", "organisation": "Organisation",
+    "support": "Support offered", "source": "Source",
+}
+SUPPORT_LABELS = {
+    "accommodation": "Accommodation", "food": "Food", "travel": "Travel costs", "insurance": "Insurance",
+    "allowance": "Allowance", "language_course": "Language course", "training": "Training",
+}
+VALUE_LABELS = {
+    "theme": {
+        "environment": "Environment", "inclusion": "Inclusion", "migrants_refugees": "Migrants and refugees",
+        "education": "Education", "culture": "Culture", "health": "Health", "community": "Community",
+        "youth": "Youth", "sport": "Sport", "animals": "Animals", "emergency": "Emergency",
+        "digital": "Digital", "social": "Social care", "citizenship": "Citizenship",
+        "employment": "Employment", "other": "Other",
+    },
+    "activity_type": {
+        "volunteering": "Volunteering", "traineeship": "Traineeship", "solidarity_project": "Solidarity project",
+        "exchange": "Exchange", "job": "Job",
+    },
+    "duration_class": {
+        "one_off": "One day or a few", "short_term": "Short term", "long_term": "Long term",
+        "ongoing": "Ongoing", "unknown": "Not stated",
+    },
+    "work_mode": {"onsite": "On site", "remote": "Remote", "hybrid": "Hybrid"},
+}
+# The labels of the search form's own fields (active filters show them).
+FIELD_LABELS = {
+    "speaks": "Languages I speak", "age": "My age", "resident": "Where I live", "deadline_to": "Apply by",
+    "near": "Near (city)", "within": "within %(km)s km of %(place)s",
+}
+# Status code → (title, text) of the page a browser gets for an HTTP error.
+ERROR_TEXTS = {
+    404: ("Not found", "There is no such page or opportunity here. It may have closed or been removed."),
+    401: ("Sign-in needed", "This page is for the project's staff: sign in to see it."),
+    429: ("Too many requests", "Please wait a minute and try again."),
+    500: ("Something went wrong", "Please try again in a moment."),
+    503: ("Search is unavailable", "Search is unavailable for a moment. Please try again shortly."),
+}
+# (field, error code) → what the search page says about input it left out;
+# code None: any other code of that field.
+INPUT_ERRORS = {
+    ("age", None): "Enter an age from 0 to 120.",
+    ("resident", None): "Choose a country from the list.",
+    ("near", None): "This place is not known. Try a city name, for example Riga.",
+    ("within_km", "needs_place"): "Enter a place in “Near” to search within a distance.",
+    ("within_km", None): "Enter a distance from 1 to 20,000 km.",
+    ("sort", "needs_place"): "Sorting by distance needs a place.",
+    ("sort", None): "Choose a sort order from the list.",
+    ("speaks", None): "Choose languages from the list.",
+    (None, None): "This part of the search was not understood and was left out.",
+}
+# What the subscription pages say: (title, text); text None: the reason is given.
+NOTICES = {
+    "cross_site": ("Subscription not saved", "This form can only be sent from this site."),
+    "rate_limited": ("Too many requests", "Please try again in a few minutes."),
+    "invalid": ("Subscription not saved", None),
+    "mail_failed": ("Subscription not saved", "We could not send the confirmation email. Please try again later."),
+    "confirm_sent": ("Check your inbox",
+                     "We sent you a link to confirm the subscription. Nothing is sent before you confirm."),
+    "confirmed": ("Subscription confirmed", "You will get new opportunities matching your search by email."),
+    "confirm_invalid": ("Invalid link", "This link is not valid or has expired."),
+    "unsubscribed": ("Unsubscribed", "Your subscription and its data are deleted."),
+    "unsubscribe_invalid": ("Invalid link", "This link is not valid or the subscription is already deleted."),
+}
+# The coverage dashboard's charts.
+CHART_TITLES = {
+    "grid": "Open opportunities by country", "programme": "Open opportunities by programme",
+    "source": "Open opportunities by source", "theme": "Open opportunities by theme",
+    "trends": "Open, new and closed per week",
+}
+
+
+def value_label(ui: UI, facet: str, value: str) -> str:
+    """A facet value as people read it in the UI's language."""
+    if facet == "country":
+        return ui.country_name(value)
+    if facet in ("language", "required_language"):
+        return ui.language_name(value)
+    if facet == "support":
+        return ui.gettext(SUPPORT_LABELS.get(value, value))
+    if facet in VALUE_LABELS and value in VALUE_LABELS[facet]:
+        return ui.gettext(VALUE_LABELS[facet][value])
+    return value
+
+
+def input_error(ui: UI, field: str, code: str) -> str:
+    """An input error of the search page in its language."""
+    text = INPUT_ERRORS.get((field, code)) or INPUT_ERRORS.get((field, None)) or INPUT_ERRORS[(None, None)]
+    return ui.gettext(text)
+
+
+def label_messages() -> set[str]:
+    """Every message of the tables above (for the catalog check)."""
+    tables: list[dict[Any, Any]] = [FACET_LABELS, SUPPORT_LABELS, *VALUE_LABELS.values(), FIELD_LABELS,
+                                    INPUT_ERRORS, CHART_TITLES]
+    found = {text for table in tables for text in table.values()}
+    for pairs in (ERROR_TEXTS, NOTICES):
+        found |= {text for pair in pairs.values() for text in pair if text}
+    return found

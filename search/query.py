@@ -1,7 +1,7 @@
 """From what a person typed to what the backends search, the same for both.
 
 ``plan`` reads places, themes, support and format words out of the free text
-(:func:`search.understand.understand`, in any supported language) and turns
+(:func:`search.understanding.understand`, in any supported language) and turns
 them into the filters a listing's structured fields answer: "волонтерство в
 Латвії" becomes ``country=LV`` and no text to match, "sport Bulgaria" becomes
 ``theme=sport, country=BG``. What the person chose explicitly always wins over
@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from search.backends.base import SearchRequest, SearchResult
+from search.backends.base import SearchResult
+from search.request import SearchRequest
 
 # Request fields that understanding may fill, in the order they are relaxed
 # when a search finds nothing (the place is kept longest: it is what people
@@ -31,14 +32,14 @@ CITY_RADIUS_KM = 30.0
 
 
 def _city_country(name: str) -> str | None:
-    from pipeline.normalize.places import gazetteer
+    from pipeline.normalize.places.gazetteer import gazetteer
 
     city = gazetteer().lookup(name)
     return city.country if city is not None else None
 
 
 def _city_point(name: str) -> tuple[float, float] | None:
-    from pipeline.normalize.places import gazetteer
+    from pipeline.normalize.places.gazetteer import gazetteer
 
     city = gazetteer().lookup(name)
     return (city.lat, city.lon) if city is not None else None
@@ -48,7 +49,7 @@ def plan(req: SearchRequest) -> tuple[SearchRequest, dict[str, Any] | None]:
     """The request to run and what was understood (None: nothing was)."""
     if not req.understand or not req.text:
         return req, None
-    from search.understand import understand
+    from search.understanding import understand
 
     found = understand(req.text)
     update: dict[str, Any] = {}

@@ -22,6 +22,7 @@ older ones are deleted.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.bus import Bus, Message, read_to_end
@@ -40,7 +41,7 @@ class ReindexReport:
     deleted: list[str] = field(default_factory=list)
 
 
-def _reader(report: ReindexReport, latest: dict[str, Opportunity | None]):
+def _reader(report: ReindexReport, latest: dict[str, Opportunity | None]) -> Callable[[Message], None]:
     def handle(msg: Message) -> None:
         if msg.value is None:
             if msg.key is not None:
@@ -64,7 +65,7 @@ def reindex(bus: Bus, backend: SearchBackend, *, keep: int = 1, quiet_seconds: f
     read_to_end(bus, group, NORMALIZED_TOPIC, _reader(report, latest), commit=True, quiet_seconds=quiet_seconds)
     docs = [d for d in latest.values() if d is not None]
     report.documents = len(docs)
-    report.index, report.previous, report.deleted = backend.rebuild(docs, keep=keep)  # type: ignore[attr-defined]
+    report.index, report.previous, report.deleted = backend.rebuild(docs, keep=keep)
     # Catch up through the alias with what arrived meanwhile.
     later: dict[str, Opportunity | None] = {}
     read_to_end(bus, group, NORMALIZED_TOPIC, _reader(ReindexReport(), later), commit=True,

@@ -1,5 +1,5 @@
 """Web defences shared by every route: security headers, cross-site form
-posts, the public origin of absolute links, and throttled logins.
+posts, the public origin of absolute links, throttled logins and rate limits.
 
 The threat model and which test proves each defence are in docs/security.md.
 """
@@ -157,3 +157,24 @@ class FailureThrottle:
     def succeeded(self, client: str) -> None:
         with self._lock:
             self._failures.pop(client, None)
+
+
+class RateLimiter:
+    """At most ``limit`` calls per ``window`` seconds per client (in memory)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self._calls: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._calls.get(client, []) if now - t < self.window]
+            allowed = len(recent) < self.limit
+            if allowed:
+                recent.append(now)
+            self._calls[client] = recent
+            if len(self._calls) > 10_000:  # forget idle clients
+                self._calls = {k: v for k, v in self._calls.items() if v and now - v[-1] < self.window}
+        return allowed

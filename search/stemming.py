@@ -32,7 +32,8 @@ _LV_ENDINGS = sorted(
     {
         "ajiem", "ajām", "ajai", "ajam", "ajos", "ajās", "ajā", "ajo", "ais", "ajs",
         "iem", "ām", "ēm", "īm", "ai", "am", "ei", "os", "ās", "ēs", "is", "us", "ij",
-        "ie", "es", "as", "ot", "at", "ēt", "īt", "ēja", "āja", "ēji", "āji", "u", "a", "e", "i", "o", "s", "š", "ā", "ē", "ī", "ū",
+        "ie", "es", "as", "ot", "at", "ēt", "īt", "ēja", "āja", "ēji", "āji",
+        "u", "a", "e", "i", "o", "s", "š", "ā", "ē", "ī", "ū",
     },
     key=len, reverse=True,
 )
@@ -47,7 +48,7 @@ def _latvian(word: str) -> str:
 
 
 @cache
-def _snowball(lang: str) -> snowballstemmer.Stemmer:  # type: ignore[name-defined]
+def _snowball(lang: str) -> snowballstemmer.Stemmer:
     return snowballstemmer.stemmer(SNOWBALL[lang])
 
 

@@ -100,6 +100,27 @@ crawl_runs = Table(
     Column("runner", String(200)),  # the scheduler instance that ran it
 )
 
+# The facts of each scheduled crawl (one row per tilts_crawl_runs row).
+crawl_reports = Table(
+    "tilts_crawl_reports", metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=False),  # tilts_crawl_runs.id
+    Column("source_id", String(100), nullable=False, index=True),
+    _ts("finished_at", nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("has_stats", Boolean, nullable=False, default=False),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("items", Integer, nullable=False, default=0),
+    Column("new", Integer, nullable=False, default=0),
+    Column("changed", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("errors", Integer, nullable=False, default=0),
+    Column("errors_by_kind", JSON, nullable=False, default=dict),
+    Column("reason", Text),
+    _ts("next_run"),
+    Column("backoff", Boolean, nullable=False, default=False),
+    Column("line", Text, nullable=False),
+)
+
 # The daily coverage snapshot: counts of open listings per dimension.
 coverage_snapshots = Table(
     "tilts_coverage_snapshots", metadata,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
@@ -42,7 +43,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from search.backends import SearchBackend, SearchRequest
+from pipeline.config import Settings
+from search.backends import SearchBackend, SearchRequest, make_backend
 from search.i18n import UI, UI_LANGUAGES
 from search.query import plan
 from storage.db import digest_sends, sent_items, subscriptions, utcnow
@@ -69,7 +71,7 @@ class SubscriptionError(ValueError):
     """Invalid subscription input (shown to the user)."""
 
 
-def base_url(settings: Any) -> str:
+def base_url(settings: Settings) -> str:
     return (settings.public_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
 
 
@@ -133,7 +135,7 @@ def period_of(frequency: str, tz_name: str, now: datetime) -> tuple[str, datetim
 
 
 class Subscriptions:
-    def __init__(self, settings: Any, engine: Engine, mailer: Mailer | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine, mailer: Mailer | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.mailer = mailer or Mailer(settings)
@@ -346,13 +348,11 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def send_due_digests(settings: Any, engine: Engine, *, now: datetime | None = None,
+def send_due_digests(settings: Settings, engine: Engine, *, now: datetime | None = None,
                      backend: SearchBackend | None = None, mailer: Mailer | None = None,
-                     stop: Any = None) -> dict[str, str]:
+                     stop: threading.Event | None = None) -> dict[str, str]:
     """Every due digest, each at most once; subscription id → outcome. Stops
     between subscribers once ``stop`` is set (the rest are due next sweep)."""
-    from search.backends import make_backend
-
     now = now or utcnow()
     subs = Subscriptions(settings, engine, mailer)
     own = backend is None

@@ -8,7 +8,8 @@ import smtplib
 import ssl
 import time
 from email.message import EmailMessage
-from typing import Any
+
+from pipeline.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ class MailError(RuntimeError):
 
 
 class Mailer:
-    def __init__(self, settings: Any, attempts: int = 3, backoff: float = 1.0) -> None:
+    def __init__(self, settings: Settings, attempts: int = 3, backoff: float = 1.0) -> None:
         self.settings = settings
         self.attempts = attempts
         self.backoff = backoff

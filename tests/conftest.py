@@ -14,7 +14,6 @@ import socket
 import uuid
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -23,10 +22,9 @@ import pytest
 
 from pipeline.bus import Bus, open_bus
 from pipeline.bus.kafka import delete_topics
-from pipeline.events import Location, Opportunity, Organisation, Provenance, Theme
 from search.backends import SearchBackend, open_backend
-
-REQUIRE = os.environ.get("REQUIRE_SERVICES") == "1"
+from tests.support.services import unavailable
+from tests.support.smtp import SmtpSink
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -45,9 +43,26 @@ def _need(env: str, default_port: int) -> str:
         if _reachable(parsed.hostname or "127.0.0.1", parsed.port or default_port):
             return value
         reason = f"{env}={value} is not reachable"
-    if REQUIRE:
-        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
-    pytest.skip(reason)
+    unavailable(reason)
+
+
+# The markers say which real services a test talks to (``-m "not kafka"``, ...),
+# set from the fixtures it uses and the backends it is parametrized with.
+SERVICE_MARKERS = {
+    "kafka": ({"kafka_servers"}, {"kafka"}),
+    "elasticsearch": ({"es_url"}, {"elasticsearch"}),
+    "postgres": ({"postgres_url"}, {"postgres"}),
+    "browser": ({"browser"}, set()),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        params = set(map(str, getattr(getattr(item, "callspec", None), "params", {}).values()))
+        for marker, (needs, values) in SERVICE_MARKERS.items():
+            if fixtures & needs or params & values:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
@@ -160,36 +175,6 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> Iter
     be.close()  # ``unique`` deletes its indices and template
 
 
-def make_opportunity(
-    n: int,
-    *,
-    title: str = "Volunteer",
-    country: str | None = "LV",
-    city: str | None = "Riga",
-    themes: tuple[Theme, ...] = (Theme.community,),
-    description: str = "Help people in your community.",
-    language: str = "en",
-    org: str = "Red Cross",
-) -> Opportunity:
-    seen = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=n)
-    return Opportunity(
-        id=f"test-{n}",
-        cluster_id=f"test-{n}",
-        source_id="test",
-        external_id=str(n),
-        url=f"https://example.org/o/{n}",
-        title=title,
-        summary=description[:100],
-        description_text=description,
-        description_html=f"<p>{description}</p>",
-        language=language,
-        organisation=Organisation(name=org),
-        locations=[Location(country=country, city=city)] if country else [],
-        themes=list(themes),
-        provenance=Provenance(first_seen=seen, last_seen=seen, content_hash=f"h{n}"),
-    )
-
-
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     """Expose each phase's report on the item (browser tests screenshot failures)."""
@@ -222,48 +207,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, unique: str) ->
     admin.dispose()
 
 
-class SmtpSink:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        import email
-        import email.policy
-        import threading
-
-        from aiosmtpd.controller import Controller
-
-        self.messages: list = []
-        self._lock = threading.Lock()
-        sink = self
-
-        class Handler:
-            async def handle_DATA(self, server, session, envelope):
-                if delay:
-                    import asyncio
-
-                    await asyncio.sleep(delay)
-                msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-                with sink._lock:
-                    sink.messages.append(msg)
-                return "250 OK"
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def received(self, subject_contains: str = "") -> list:
-        with self._lock:
-            return [m for m in self.messages if subject_contains in str(m["Subject"])]
-
-    def stop(self) -> None:
-        if getattr(self, "_stopped", False):
-            return
-        self._stopped = True
-        self.controller.stop()
-
-
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
     sink = SmtpSink()
@@ -271,29 +214,3 @@ def smtp() -> Iterator[SmtpSink]:
     sink.stop()
 
 
-def wait_until(check, timeout: float, what: str, every: float = 0.3) -> None:
-    """Poll ``check`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def stop_processes(procs, timeout: float = 20.0) -> None:
-    """SIGTERM each still-running process, SIGKILL it if it does not exit in time."""
-    import signal
-    import subprocess
-
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.pipeline.test_workers import raw_event
+from tests.support.events import raw_event
 
 
 def tilts(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None,

@@ -18,7 +18,7 @@ from pipeline.bus import Message, open_bus
 from pipeline.config import bus_url_for
 from pipeline.events import RAW_TOPIC, RawOpportunity, opportunity_id, parse_event
 from search.backends import SearchBackend, open_backend
-from tests.pipeline.test_workers import raw_event
+from tests.support.events import raw_event
 from tilts.importer import Importer, ImportFailed, Mapping
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -369,7 +369,7 @@ def test_import_to_kafka_read_back_with_kafka_python(tmp_path: Path, kafka_serve
 @pytest.mark.kafka
 def test_wait_on_kafka_watches_the_running_workers(tmp_path: Path, kafka_servers: str, unique: str) -> None:
     from pipeline.config import Settings
-    from tilts.runtime import Pipeline
+    from tilts.runtime import BackgroundWorkers
 
     env = kafka_env(tmp_path, kafka_servers, unique)
     dump = tmp_path / "listings.jsonl"
@@ -382,7 +382,7 @@ def test_wait_on_kafka_watches_the_running_workers(tmp_path: Path, kafka_servers
 
     settings = Settings(data_dir=tmp_path, topic_prefix=f"{unique}.", KAFKA_BOOTSTRAP_SERVERS=kafka_servers,
                         ELASTICSEARCH_URL=None)
-    pipeline = Pipeline.build(settings)
+    pipeline = BackgroundWorkers.build(settings)
     pipeline.start()  # what `tilts run` (or `tilts normalize` and `tilts index`) runs
     try:
         proc = tilts("import", str(dump), "--wait", "--timeout", "180", env=env, timeout=240)

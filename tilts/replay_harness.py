@@ -23,6 +23,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -147,7 +148,7 @@ class Harness:
         self._truth_before: dict[str, Truth] = {}
 
     def __enter__(self) -> Self:
-        from tilts.runtime import Pipeline
+        from tilts.runtime import BackgroundWorkers
 
         # The crawl children read AutoThrottle's start delay from TILTS_DOWNLOAD_DELAY
         # (crawlers/settings.py), not from the DOWNLOAD_DELAY crawl_source passes; and
@@ -155,7 +156,7 @@ class Harness:
         # unchanged pages at download_delay 0 would wait the default second per page.
         self._env = os.environ.get("TILTS_DOWNLOAD_DELAY")
         os.environ["TILTS_DOWNLOAD_DELAY"] = str(self.settings.download_delay)
-        self.pipeline = Pipeline.build(self.settings)
+        self.pipeline = BackgroundWorkers.build(self.settings)
         self.pipeline.start()
         return self
 
@@ -173,7 +174,40 @@ class Harness:
         number = len(self.cycles)
         crawled = {s.id for s in self.sources}
         truth_now = {t.id: t for t in self.replay.truth([s.id for s in self.sources])}
-        for change in changes or []:
+        self._probe_changes(changes or [], number, crawled, truth_now)
+        first_request = self.replay.requests()
+        t0 = time.time()
+        stop = threading.Event()
+        prober = threading.Thread(target=self._probe_loop, args=(stop,), name="replay-probe", daemon=True)
+        prober.start()
+        swept = 0
+        if self.sweep:
+            from search.expiry import expire_past_deadlines
+
+            swept = expire_past_deadlines(self.settings, today=self.replay.today, backend=self.pipeline.backend)
+        seconds, failures = self._crawl_all()
+        self._wait_quiet()
+        stop.set()
+        prober.join()
+        self._probe_once()
+        elapsed = time.time() - t0
+        served = self.replay.request_log(first_request)
+        self._model(number, served, crawled)
+        report = compare(list(truth_now.values()), self.pipeline.backend, self.replay.today,
+                         closed=self.replay.closed([s.id for s in self.sources]))
+        ages: Counter[int] = Counter(number - self._closed_cycle.get(doc_id, number) + 1
+                                     for doc_id in report.closed_still_open)
+        listings = Counter(t.source_id for t in truth_now.values())
+        cycle = Cycle(number, self.replay.today.isoformat(), (changes or Changes()).counts(), report, elapsed,
+                      seconds, failures, swept, _requests_per_source(served, crawled), dict(listings), ages)
+        self._truth_before = truth_now
+        self.cycles.append(cycle)
+        return cycle
+
+    def _probe_changes(self, changes: Iterable[Change], number: int, crawled: set[str],
+                       truth_now: dict[str, Truth]) -> None:
+        """A probe per changed listing of a crawled source: when it shows as changed."""
+        for change in changes:
             for sid, ext in change.listings:
                 if sid not in crawled:
                     continue
@@ -195,16 +229,9 @@ class Harness:
                     self._pending = [p for p in self._pending if p.doc_id != doc_id]
                     self._pending.append(probe)
                 self.probes.append(probe)
-        first_request = self.replay.requests()
-        t0 = time.time()
-        stop = threading.Event()
-        prober = threading.Thread(target=self._probe_loop, args=(stop,), name="replay-probe", daemon=True)
-        prober.start()
-        swept = 0
-        if self.sweep:
-            from search.expiry import expire_past_deadlines
 
-            swept = expire_past_deadlines(self.settings, today=self.replay.today, backend=self.pipeline.backend)
+    def _crawl_all(self) -> tuple[dict[str, float], dict[str, str]]:
+        """Crawl every source at once: seconds per source, and the failed ones' errors."""
         seconds: dict[str, float] = {}
         failures: dict[str, str] = {}
 
@@ -219,33 +246,7 @@ class Harness:
 
         with ThreadPoolExecutor(max_workers=max(1, len(self.sources))) as pool:
             list(pool.map(crawl, self.sources))
-        self._wait_quiet()
-        stop.set()
-        prober.join()
-        self._probe_once()
-        elapsed = time.time() - t0
-        served = self.replay.request_log(first_request)
-        self._model(number, served, crawled)
-        report = compare(list(truth_now.values()), self.pipeline.backend, self.replay.today,
-                         closed=self.replay.closed([s.id for s in self.sources]))
-        ages: Counter[int] = Counter(number - self._closed_cycle.get(doc_id, number) + 1
-                                     for doc_id in report.closed_still_open)
-        requests: dict[str, Counter[str]] = {sid: Counter() for sid in crawled}
-        for req in served:
-            who = owner(req.path, crawled)
-            bucket = requests.setdefault(who, Counter())
-            bucket["requests"] += 1
-            bucket[str(req.status)] += 1
-        robots = requests.pop("robots", Counter())
-        for sid in crawled:  # each crawl reads robots.txt once: its share
-            share = robots["requests"] / max(1, len(crawled))
-            requests[sid]["requests"] += round(share)
-        listings = Counter(t.source_id for t in truth_now.values())
-        cycle = Cycle(number, self.replay.today.isoformat(), (changes or Changes()).counts(), report, elapsed,
-                      seconds, failures, swept, requests, dict(listings), ages)
-        self._truth_before = truth_now
-        self.cycles.append(cycle)
-        return cycle
+        return seconds, failures
 
     def _wait_quiet(self) -> None:
         """Until the normalizer and indexer have had nothing to do for ``quiet`` seconds."""
@@ -280,10 +281,8 @@ class Harness:
         for p in pending:
             doc = docs.get(p.doc_id)
             shown = doc is not None and doc.get("status") == "open"
-            if p.truth is None:
-                ok = not shown
-            else:
-                ok = shown and not wrong_fields(p.truth, doc)  # type: ignore[arg-type]
+            # doc is not None where shown is True
+            ok = not shown if p.truth is None else shown and not wrong_fields(p.truth, doc)  # type: ignore[arg-type]
             if ok:
                 p.resolved_at = now
                 done.append(p)
@@ -346,3 +345,18 @@ class Harness:
                          "registry_p50_h": round(percentile(modeled, 50) / 3600, 2) if modeled else None,
                          "registry_p95_h": round(percentile(modeled, 95) / 3600, 2) if modeled else None}
         return out
+
+
+def _requests_per_source(served: Iterable[Any], crawled: set[str]) -> dict[str, Counter[str]]:
+    """Requests (and per status) each source's crawl made; robots.txt shared out among them."""
+    requests: dict[str, Counter[str]] = {sid: Counter() for sid in crawled}
+    for req in served:
+        who = owner(req.path, crawled)
+        bucket = requests.setdefault(who, Counter())
+        bucket["requests"] += 1
+        bucket[str(req.status)] += 1
+    robots = requests.pop("robots", Counter())
+    for sid in crawled:  # each crawl reads robots.txt once: its share
+        share = robots["requests"] / max(1, len(crawled))
+        requests[sid]["requests"] += round(share)
+    return requests

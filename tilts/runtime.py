@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Pipeline:
+class BackgroundWorkers:
     """Normalizer and indexer running in background threads of this process."""
 
     bus: Bus
@@ -31,7 +31,7 @@ class Pipeline:
     threads: list[threading.Thread] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings) -> Pipeline:
+    def build(cls, settings: Settings) -> BackgroundWorkers:
         bus = make_bus(settings)
         bus.ensure_topics()
         backend = make_backend(settings)

@@ -255,7 +255,11 @@ class Replay(LoopbackServer):
 
     def _truth(self, sid: str, s: State) -> Truth:
         r, o, render = s.record, s.record.data, self.renderer
-        iso = lambda d: render.served(d).isoformat() if d else None
+
+        def iso(d: date | None) -> str | None:
+            served = render.served(d)
+            return served.isoformat() if served else None
+
         fields: dict[str, Any] = {"title": r.title}
         if r.corpus == "esc":
             fields.update(start_date=iso(r.start), end_date=iso(r.end), deadline=iso(s.deadline),

@@ -35,6 +35,7 @@ from typing import Any
 
 from pipeline.events import opportunity_id
 from search.backends import SearchRequest
+from search.request import Sort
 
 SearchFn = Callable[[SearchRequest], Any]
 NEAR_KM = 25.0
@@ -142,7 +143,7 @@ def _hits(result: Any) -> tuple[list[dict[str, Any]], str | None]:
 def shown_open(search: SearchFn, source_id: str) -> dict[str, dict[str, Any]]:
     """Every listing of ``source_id`` the index shows as open, by id."""
     out: dict[str, dict[str, Any]] = {}
-    req = SearchRequest(source=[source_id], status=["open"], collapse=False, size=100, sort="newest",
+    req = SearchRequest(source=[source_id], status=["open"], collapse=False, size=100, sort=Sort.newest,
                         understand=False)
     while True:
         docs, cursor = _hits(search(req))
@@ -183,7 +184,7 @@ def api_search(base_url: str, timeout: float = 30.0) -> SearchFn:
         params = req.query_pairs()
         if req.cursor:
             params.append(("cursor", req.cursor))
-        resp = client.get("/search", params=params)
+        resp = client.get("/search", params=tuple(params))  # httpx types pairs as a tuple (or a wider list)
         resp.raise_for_status()
         return resp.json()
 

@@ -119,7 +119,7 @@ def _nyc_record(row: dict[str, str]) -> Record | None:
         d = nyc_date(value)
         return d + shift if d else None
 
-    data = dict(row)
+    data: dict[str, Any] = dict(row)
     data["_place"] = nyc_place(row)
     return Record("nyc", row["opportunity_id"], title,
                   datetime.combine(created + shift, datetime.min.time()).replace(hour=9),
@@ -195,9 +195,11 @@ class World:
                     kinds.append("end")
                 kind = kinds[int(chance(self.seed, r.corpus, r.key, day, "kind") * len(kinds))]
                 if kind == "deadline":
-                    s.deadline = s.deadline + DEADLINE_EXTENSION  # type: ignore[operator]
+                    assert s.deadline is not None  # "deadline" is offered only when there is one
+                    s.deadline = s.deadline + DEADLINE_EXTENSION
                 elif kind == "end":
-                    s.end = s.end + END_EXTENSION  # type: ignore[operator]
+                    assert s.end is not None  # "end" likewise
+                    s.end = s.end + END_EXTENSION
                 else:
                     s.revision += 1
                 s.changed = datetime.combine(day, datetime.min.time())

@@ -29,6 +29,7 @@ from typing import Any
 
 import pycountry
 
+from devtools.replay.layout import ESC_DETAIL_PAGE
 from devtools.replay.model import NYC_SHIFT_DAYS, Record, State
 
 ESC_ATTRIBUTION = "European Youth Portal, CC BY 4.0"
@@ -175,53 +176,10 @@ class Renderer:
             side.append(("Deadline for applications", [f"{self.served(s.deadline):%d/%m/%Y} 23:59 (Brussels time)"]))
         sidebar = "".join(f"<h6>{_e(label)}</h6>" + "".join(f"<p>{_e(p)}</p>" for p in paras)
                           for label, paras in side)
-        return f"""<!DOCTYPE html>
-<html lang="{_e(lang)}" dir="ltr">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <title>{_e(r.title)} | European Youth Portal (replay)</title>
-  <link rel="canonical" href="{_e(url)}">
-</head>
-<body class="path-solidarity page-opportunity">
-  <header class="ecl-site-header"><span class="ecl-link">European Youth Portal (replay)</span></header>
-  <main id="main-content" class="opportunity-detail">
-    <div class="row">
-      <div class="col s12">
-        <span class="od-type">{_e(kind)}</span>
-        <h1 class="od-title">{_e(r.title)}</h1>
-      </div>
-    </div>
-    <div class="row">
-      <div class="col s12 m8">
-        <div class="card od-card">
-          <div class="card-content">
-            <h6>Description</h6>
-            {self.esc_description(s)}
-          </div>
-        </div>
-        <div class="card od-card">
-          <div class="card-content">
-            <h6>Accommodation, food and transport arrangements</h6>
-            {SUPPORT_TEXT}
-          </div>
-        </div>
-      </div>
-      <div class="col s12 m4">
-        <div class="card od-card od-sidebar">
-          <div class="card-content">
-            {sidebar}
-          </div>
-        </div>
-      </div>
-    </div>
-  </main>
-  <footer class="ecl-footer"><p>A replay served by tilts on this machine, not the European Youth Portal.
-  Data: {_e(ESC_ATTRIBUTION)} (opportunity {_e(r.key)}); the description is generated from the
-  listing's own fields, and dates are moved by {self.offset.days} days.</p></footer>
-</body>
-</html>
-""".encode()
+        return ESC_DETAIL_PAGE.format(
+            lang=_e(lang), title=_e(r.title), url=_e(url), kind=_e(kind), description=self.esc_description(s),
+            support=SUPPORT_TEXT, sidebar=sidebar, attribution=_e(ESC_ATTRIBUTION), key=_e(r.key),
+            days=self.offset.days).encode()
 
     def esc_home(self) -> bytes:
         return self._page("European Solidarity Corps opportunities (replay)",

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -93,14 +94,32 @@ def search_params(method: str, query: dict[str, str], body: bytes) -> tuple[dict
             return {}, f"invalid JSON body: {exc}"
         if not isinstance(data, dict):
             return {}, "the body must be a JSON object"
-        filters = data.get("filters") if isinstance(data.get("filters"), dict) else {}
-        sort = data.get("sort") if isinstance(data.get("sort"), dict) else {}
+        filters = data.get("filters")
+        if not isinstance(filters, dict):
+            filters = {}
+        sort = data.get("sort")
+        if not isinstance(sort, dict):
+            sort = {}
         return {"from": _int(data.get("from"), 0), "size": _int(data.get("size"), 10),
                 "status": filters.get("status"), "order": str(sort.get("created", "desc")),
                 "type": data.get("type", "Opportunity")}, None
     return {"from": _int(query.get("from"), 0), "size": _int(query.get("size"), 10),
             "status": query.get("filters[status]"), "order": query.get("sort[created]", "desc"),
             "type": query.get("type", "Opportunity")}, None
+
+
+def _not_modified(headers: Message, etag: str, modified: float) -> bool:
+    """Whether a request's validators match the response's (a 304 then)."""
+    match = headers.get("If-None-Match")
+    if match is not None:  # RFC 9110 13.1.2: If-None-Match wins over If-Modified-Since
+        return etag in [m.strip() for m in match.split(",")] or match.strip() == "*"
+    since = headers.get("If-Modified-Since")
+    if since:
+        try:
+            return int(modified) <= parsedate_to_datetime(since).timestamp()
+        except (TypeError, ValueError):
+            return False
+    return False
 
 
 def make_handler(replay: Replay) -> Callable[..., BaseHTTPRequestHandler]:
@@ -138,22 +157,10 @@ def make_handler(replay: Replay) -> Callable[..., BaseHTTPRequestHandler]:
                                                     payload, now)
                 headers["ETag"] = etag
                 headers["Last-Modified"] = formatdate(modified, usegmt=True)
-                if self._not_modified(etag, modified):
+                if _not_modified(self.headers, etag, modified):
                     status, payload = 304, b""
             self._send(status, headers, payload, method)
             replay._log(Served(now, method, self.path, status, client, conditional))
-
-        def _not_modified(self, etag: str, modified: float) -> bool:
-            match = self.headers.get("If-None-Match")
-            if match is not None:  # RFC 9110 13.1.2: If-None-Match wins over If-Modified-Since
-                return etag in [m.strip() for m in match.split(",")] or match.strip() == "*"
-            since = self.headers.get("If-Modified-Since")
-            if since:
-                try:
-                    return int(modified) <= parsedate_to_datetime(since).timestamp()
-                except (TypeError, ValueError):
-                    return False
-            return False
 
         def _send(self, status: int, headers: dict[str, str], payload: bytes, method: str) -> None:
             self.send_response(status)

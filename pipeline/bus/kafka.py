@@ -15,6 +15,7 @@ sharing a cluster under different prefixes never rebalance each other.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -92,10 +93,8 @@ class KafkaBus:
                     configs.update({"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})
                 wanted.append(NewTopic(name, self.partitions, self.replication_factor, topic_configs=configs))
             if wanted:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
                     admin.create_topics(wanted)
-                except TopicAlreadyExistsError:
-                    pass  # another process won the race
                 log.info("created topics %s", [t.name for t in wanted])
         finally:
             admin.close()
@@ -162,10 +161,8 @@ class KafkaBus:
                 self._producer.close(timeout=10)
             except KafkaError as exc:
                 log.warning("closing the producer with unacknowledged messages: %s", exc)
-                try:
+                with contextlib.suppress(KafkaError):
                     self._producer.close(timeout=0)
-                except KafkaError:
-                    pass
             self._producer = None
 
 

@@ -1,4 +1,4 @@
-"""Activity type, programme and work mode (on-site, remote, hybrid), from fields and wording."""
+"""Activity type and work mode (on-site, remote, hybrid), from fields and wording."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import re
 from pipeline.events import ActivityType, WorkMode
 from pipeline.normalize.text import fold
 
-ESC = "European Solidarity Corps"
 _EMPLOYMENT_TYPES = {
     "VOLUNTEER": ActivityType.volunteering,
     "INTERN": ActivityType.traineeship,
@@ -34,21 +33,6 @@ _WORDING = [
         r"|jugendaustausch|echange de jeunes|intercambio juvenil|scambio giovanile"
         r"|wymiana mlodziezy|jaunimo mainai|noortevahetus")),
 ]
-# ``x(?<!\w.)…`` is ``\bx…`` for a word character x, written so that every
-# alternative starts with a letter: Python's re then jumps to those letters
-# instead of trying each alternative at every position (2-13x faster here).
-_PROGRAMMES = [
-    (ESC, re.compile(
-        r"european solidarity corps|eiropas solidaritates korpus|европейск\w* корпус\w* солидарности"
-        r"|европеиск\w* корпус\w* солидарности|європеиськ\w* корпус\w* солiдарностi"
-        r"|європейськ\w* корпус\w* солідарності|corps europeen de solidarite"
-        r"|cuerpo europeo de solidaridad|corpo europeo di solidarieta|europejski korpus solidarnosci"
-        r"|europos solidarumo korpus|euroopa solidaarsuskorpus|europaisches solidaritatskorps"
-        r"|e(?<!\w.)s[ck]\b|е(?<!\w.)кс\b|\(ces\)")),
-    ("Erasmus+", re.compile(r"erasmus\+|erasmus plus")),
-    ("UN Volunteers", re.compile(r"u(?<!\w.)(?:n volunteers|nv)\b|united nations volunteers")),
-]
-_HUMANITARIAN = re.compile(r"humanitarian|humanitar|гуманитар|гуманiтар|гуманітар")
 _REMOTE_VALUES = {"true", "yes", "1", "telecommute", "remote", "online", "virtual"}
 _REMOTE_WORDING = re.compile(
     r"\bonline\b|\bremote\b|\bvirtual\b|from home|attalinat|tiessaiste|удален|удалён|онлайн"
@@ -70,20 +54,7 @@ def activity_type(employment_type: str | None, title: str, categories: list[str]
     return ActivityType.volunteering
 
 
-def programme(declared: str | None, title: str, categories: list[str], text: str) -> str | None:
-    """The programme a listing belongs to: declared by the source, or named in it."""
-    haystack = fold(" ".join([title, *categories, text[:3000]]))
-    for name, pattern in _PROGRAMMES:
-        if pattern.search(haystack) or (declared and pattern.search(fold(declared))):
-            return name
-    return declared.strip() if declared and declared.strip() else None
-
-
-def humanitarian(title: str, structured: dict | None) -> bool:
-    strand = str((structured or {}).get("strand", ""))
-    return bool(_HUMANITARIAN.search(fold(f"{title} {strand}")))
-
-
+# ``h(?<!\w.)ybrid`` is ``\bhybrid``, written to be faster to search (see programme.py).
 _HYBRID_WORDING = re.compile(
     r"h(?<!\w.)ybrid|partly (?:online|remote)|partially remote|daļēji attālinā|частично удал|гибридн"
     r"|частково дистанц|гібридн|teilweise remote|hybride|en partie à distance|híbrid|ibrid"

@@ -44,7 +44,12 @@ _SCHEMA = 4  # the file layout's version; another one is dropped and rebuilt
 _WORD = re.compile(r"\w+")
 _SEP = "\x1f"
 _STOP = set(
-    ["the", "and", "for", "with", "from", "into", "our", "your", "des", "der", "die", "das", "und", "les", "une", "pour", "dans", "avec", "del", "los", "las", "per", "con", "della", "nel", "una", "uno", "par", "sur", "aux", "een", "het", "van", "voor", "met", "ir", "su", "uz", "un", "ar", "par", "для", "при", "под", "над", "или", "без", "это"]
+    [
+        "the", "and", "for", "with", "from", "into", "our", "your", "des", "der", "die", "das", "und", "les", "une",
+        "pour", "dans", "avec", "del", "los", "las", "per", "con", "della", "nel", "una", "uno", "par", "sur", "aux",
+        "een", "het", "van", "voor", "met", "ir", "su", "uz", "un", "ar", "par", "для", "при", "под", "над", "или",
+        "без", "это"
+    ]
 )
 
 
@@ -190,10 +195,8 @@ class Deduplicator:
         known = known or self._known(opp.id)
         was = known[1] if known else None
         self._forget(opp.id, known)
-        if was is not None and was == opp.id:
-            cluster = was  # a founder stays with its cluster: members' cluster_id is its id
-        else:
-            cluster = self._choose(opp, was, start, country, words, keys)
+        # A founder stays with its cluster: members' cluster_id is its id.
+        cluster = was if was is not None and was == opp.id else self._choose(opp, was, start, country, words, keys)
         self._insert(opp, cluster, start, country, words, keys)
         return cluster
 

@@ -28,7 +28,12 @@ from pipeline.normalize.text import literal_alternation, sentences
 
 # ------------------------------------------------------------------ detection
 
-_DETECTABLE = ["BULGARIAN", "CROATIAN", "CZECH", "DANISH", "DUTCH", "ENGLISH", "ESTONIAN", "FINNISH", "FRENCH", "GERMAN", "GREEK", "HUNGARIAN", "ICELANDIC", "IRISH", "ITALIAN", "LATVIAN", "LITHUANIAN", "BOKMAL", "POLISH", "PORTUGUESE", "ROMANIAN", "SLOVAK", "SLOVENE", "SPANISH", "SWEDISH", "RUSSIAN", "UKRAINIAN", "ARABIC", "TURKISH"]
+_DETECTABLE = [
+    "BULGARIAN", "CROATIAN", "CZECH", "DANISH", "DUTCH", "ENGLISH", "ESTONIAN", "FINNISH", "FRENCH", "GERMAN",
+    "GREEK", "HUNGARIAN", "ICELANDIC", "IRISH", "ITALIAN", "LATVIAN", "LITHUANIAN", "BOKMAL", "POLISH",
+    "PORTUGUESE", "ROMANIAN", "SLOVAK", "SLOVENE", "SPANISH", "SWEDISH", "RUSSIAN", "UKRAINIAN", "ARABIC",
+    "TURKISH"
+]
 MIN_DETECT_CHARS = 25
 MIN_CONFIDENCE = 0.5
 SAMPLE_CHARS = 250  # the title and the opening: enough to tell, and fast
@@ -257,7 +262,7 @@ def _resolve_clause(clause: str) -> list[LanguageRequirement]:
     n = len(mentions)
     required: list[bool | None] = [None] * n
     levels: list[str | None] = [None] * n
-    for i, (start, end, _code) in enumerate(mentions):
+    for i, (start, _end, _code) in enumerate(mentions):
         fwd = clause[start : mentions[i + 1][0] if i + 1 < n else len(clause)]
         prev_end = mentions[i - 1][1] if i else 0
         back = clause[prev_end:start]

@@ -4,7 +4,8 @@
 ammonia sanitizer): no scripts, styles, event handlers or ``javascript:`` URLs;
 links get ``rel="nofollow noopener noreferrer"``. ``html_to_text`` turns HTML
 into readable plain text with paragraph breaks (lxml, BeautifulSoup as the
-fallback for what lxml refuses).
+fallback for what lxml refuses). ``description`` is a listing's description
+in both forms, within the bounds that keep one record's cost bounded.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import nh3
@@ -266,3 +268,29 @@ def fold(text: str) -> str:
     result as translating the whole text, about 3x faster on our sources."""
     text = text.casefold()
     return text if text.isascii() else _NON_ASCII.sub(_fold_run, text)
+
+
+# ---------------------------------------------------------------- description
+
+# Bounds that keep one record's cost bounded whatever a source sends; a longer
+# description is shortened with a visible marker pointing to the source.
+MAX_HTML_CHARS = 200_000
+MAX_TEXT_CHARS = 50_000
+
+
+@dataclass(frozen=True)
+class Description:
+    html: str  # safe display HTML
+    text: str  # plain text, shortened past MAX_TEXT_CHARS
+    summary: str
+
+
+def description(raw_html: str | None) -> Description:
+    """A listing's description as safe HTML, plain text and a summary."""
+    cut = strip_unsafe((raw_html or "")[:MAX_HTML_CHARS])
+    full = html_to_text(cut)
+    text = full[:MAX_TEXT_CHARS]
+    if len(raw_html or "") > MAX_HTML_CHARS or len(full) > MAX_TEXT_CHARS:
+        text = text[: MAX_TEXT_CHARS - 40].rstrip() + "\n\n[…] (shortened; see the source)"
+    return Description(html=sanitize_html(cut), text=text, summary=summarize(text))
+

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pipeline.config import Settings
 from search.backends.base import (
+    Capabilities,
     DocumentRejected,
     SearchBackend,
     SearchHit,
-    SearchRequest,
     SearchResult,
     SearchUnavailable,
 )
+from search.request import SearchRequest
 
 __all__ = [
-    "DocumentRejected", "SearchBackend", "SearchHit", "SearchRequest", "SearchResult",
+    "Capabilities", "DocumentRejected", "SearchBackend", "SearchHit", "SearchRequest", "SearchResult",
     "SearchUnavailable", "make_backend", "open_backend",
 ]
 

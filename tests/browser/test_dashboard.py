@@ -17,12 +17,12 @@ from sqlalchemy import insert
 from coverage.dashboard import Dashboard
 from coverage.numbers import take_snapshot
 from pipeline.config import Settings
-from search.api import create_app
 from search.backends import SearchBackend
 from storage.db import connect, crawl_runs
 from tests.browser.test_ui import browser  # noqa: F401 - the shared Chromium fixture
 from tests.scheduler.test_dashboard import AUTH, Src
-from tests.search.corpus import corpus
+from tests.support.corpus import corpus
+from tilts.app import create_app
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from search.api import create_app
 from search.backends import SearchBackend
-from tests.conftest import make_opportunity
-from tests.search.corpus import corpus
+from tests.support.corpus import corpus
+from tests.support.opportunities import make_opportunity
+from tilts.app import create_app
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -14,7 +14,7 @@ import pytest
 
 from crawlers import runner
 from crawlers.eyp_detail import merge, parse_detail
-from crawlers.parsers import parse_eyp
+from crawlers.platforms.eyp import parse_eyp
 from crawlers.runner import crawl_source
 from crawlers.sources import Source
 from pipeline.bus import open_bus

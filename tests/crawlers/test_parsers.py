@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from crawlers.parsers import PARSERS, parse_feed, parse_schemaorg
+from crawlers.platforms.feed import parse_feed
+from crawlers.platforms.schemaorg import parse_schemaorg
+from crawlers.saved_response import PARSERS
 
 RDF = b"""<?xml version="1.0" encoding="utf-8"?>
 <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"

@@ -23,14 +23,10 @@ from typing import Any
 
 import pytest
 
-from crawlers.parsers import (
-    doit_next,
-    parse_doit,
-    parse_unv,
-    parse_volunteer_connector,
-    unv_total,
-)
-from crawlers.spiders.base import raw_item
+from crawlers.platforms.doit import doit_next, parse_doit
+from crawlers.platforms.unv import parse_unv, unv_total
+from crawlers.platforms.volunteer_connector import parse_volunteer_connector
+from crawlers.spider import raw_item
 from pipeline.events import DLQ_TOPIC, RawOpportunity
 from pipeline.normalize import normalize
 from tests.crawlers.fixture_site import FixtureSite

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from crawlers import runner
-from crawlers.extract import iter_opportunities, jsonld_blocks, to_raw_fields
+from crawlers.structured_data import iter_opportunities, jsonld_blocks, to_raw_fields
 from devtools.site import DEMO_SITE, StaticSite
 from pipeline.events import (
     CRAWL_STATS_TOPIC,

@@ -23,8 +23,9 @@ import yaml
 from parsel import Selector
 
 from crawlers import runner
-from crawlers.extract_source import ExtractError, extract
-from crawlers.parsers import absolute_url, is_url_field, parse_listing_detail, select
+from crawlers.parsing import absolute_url, is_url_field, select
+from crawlers.platforms.listing import parse_listing_detail
+from crawlers.saved_response import SavedResponseError, read_saved_response
 from crawlers.sources import SELECTABLE_FIELDS, load_sources
 from pipeline.events import DLQ_TOPIC, RawOpportunity
 from pipeline.normalize import normalize
@@ -254,19 +255,19 @@ def test_extract_with_source_applies_kind_options_and_defaults(tmp_path: Path,
     path = tmp_path / "sources.yaml"
     path.write_text(yaml.safe_dump({"sources": [doit, unv]}), encoding="utf-8")
     monkeypatch.setenv("TILTS_SOURCES_FILE", str(path))
-    raws, errors = extract((PARTNERS / "doit-opportunities-1.json").read_bytes(), source_id="doit-uk")
+    raws, errors = read_saved_response((PARTNERS / "doit-opportunities-1.json").read_bytes(), source_id="doit-uk")
     assert errors == [] and len(raws) == 2
     assert {(r.source_id, r.default_country, r.source_language, r.programme) for r in raws} == {
         ("doit-uk", "GB", "en", "ngo")}
     assert raws[0].start_date == "2026-03-03T09:30:00+00:00"  # the kind came from the registry
-    raws, errors = extract((PARTNERS / "unv-search.json").read_bytes(), source_id="un-volunteers")
+    raws, errors = read_saved_response((PARTNERS / "unv-search.json").read_bytes(), source_id="un-volunteers")
     officer = next(r for r in raws if r.external_id == "1212345")
     assert officer.city == "UNDP" and officer.programme == "UN Volunteers"  # the entry's options.fields
-    raws, errors = extract((PARTNERS / "unv-search.json").read_bytes(), source_id="un-volunteers",
-                           options={"fields": {"city": "workLocation"}})  # --options laid over them
+    raws, errors = read_saved_response((PARTNERS / "unv-search.json").read_bytes(), source_id="un-volunteers",
+                                       options={"fields": {"city": "workLocation"}})  # --options laid over them
     assert next(r for r in raws if r.external_id == "1212345").city == "Nairobi"
-    with pytest.raises(ExtractError, match="unknown source 'nope'"):
-        extract(b"{}", source_id="nope")
+    with pytest.raises(SavedResponseError, match="unknown source 'nope'"):
+        read_saved_response(b"{}", source_id="nope")
 
 
 def test_extract_command_with_an_unknown_source_is_one_clear_line(tmp_path: Path) -> None:

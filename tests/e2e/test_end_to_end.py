@@ -11,8 +11,8 @@ from crawlers.runner import crawl_source
 from crawlers.sources import Source
 from devtools.site import StaticSite
 from pipeline.config import Settings
-from search.api import create_app
-from tilts.runtime import Pipeline
+from tilts.app import create_app
+from tilts.runtime import BackgroundWorkers
 
 
 @pytest.fixture(params=["embedded", "distributed"])
@@ -27,7 +27,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> Set
 
 
 def test_crawl_to_search(settings: Settings) -> None:
-    pipeline = Pipeline.build(settings)
+    pipeline = BackgroundWorkers.build(settings)
     site = StaticSite().__enter__()
     try:
         source = Source(id="fixture", name="Fixture NGO", home_url=site.url + "/",

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import time
 
-from pipeline.bus import Bus, Consumer, Message
+from pipeline.bus import Bus
 from pipeline.events import DLQ_TOPIC, NORMALIZED_TOPIC, RAW_TOPIC
-
-
-def drain(consumer: Consumer, expected: int, timeout: float = 30.0) -> list[Message]:
-    """Poll until ``expected`` messages arrived (Kafka needs a moment to join the group)."""
-    out: list[Message] = []
-    deadline = time.monotonic() + timeout
-    while len(out) < expected and time.monotonic() < deadline:
-        out += consumer.poll(max_records=500, timeout=0.5)
-    return out
+from tests.support.events import drain
 
 
 def test_ordering_per_key_and_headers(bus: Bus) -> None:

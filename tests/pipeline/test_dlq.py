@@ -6,8 +6,7 @@ from pipeline.bus import Bus
 from pipeline.dlq import list_letters, replay
 from pipeline.events import RAW_TOPIC
 from pipeline.normalizer import make_normalizer
-from tests.pipeline.test_bus_contract import drain
-from tests.pipeline.test_workers import publish_raw, raw_event, run_until_idle
+from tests.support.events import drain, publish_raw, raw_event, run_until_idle
 
 
 def test_list_and_replay_dead_letters(bus: Bus) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
 from pipeline.events import (
     CrawlStats,
@@ -66,7 +67,7 @@ def test_opportunity_id_is_stable_and_source_scoped() -> None:
 
 def test_crawl_stats_rejects_negative_counts() -> None:
     now = datetime.now(UTC)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         CrawlStats(source_id="s", crawl_id="c", started_at=now, finished_at=now,
                    duration_seconds=0, pages=-1, items=0, errors=0)
 

@@ -9,11 +9,16 @@ import pytest
 from bench.corpus import realistic_events
 from pipeline.events import DurationClass, Theme
 from pipeline.normalize import language
-from pipeline.normalize.activity import activity_type, programme
-from pipeline.normalize.dates import duration, parse_date, text_dates
-from pipeline.normalize.eligibility import age_range, support
+from pipeline.normalize.activity import activity_type
+from pipeline.normalize.dates import parse_date, text_dates
+from pipeline.normalize.durations import duration
+from pipeline.normalize.eligibility import age_range
 from pipeline.normalize.language import detect_language, required_languages
-from pipeline.normalize.places import city_from_location, countries_in, country_code, gazetteer
+from pipeline.normalize.places.countries import countries_in, country_code
+from pipeline.normalize.places.gazetteer import gazetteer
+from pipeline.normalize.places.mentions import city_from_location
+from pipeline.normalize.programme import programme
+from pipeline.normalize.support import support
 from pipeline.normalize.text import html_to_text
 from pipeline.normalize.themes import classify
 

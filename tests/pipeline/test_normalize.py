@@ -7,7 +7,7 @@ import pytest
 from pipeline.events import InvalidEvent, RawOpportunity, Status
 from pipeline.normalize import normalize
 from pipeline.normalize.dates import parse_date
-from pipeline.normalize.places import country_code
+from pipeline.normalize.places.countries import country_code
 from pipeline.normalize.text import html_to_text, sanitize_html, summarize
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -101,13 +101,14 @@ def test_ten_megabyte_description_is_bounded_and_sanitized() -> None:
 
 
 def _stem_lists() -> list[list[tuple[str, str]]]:
-    from pipeline.normalize import eligibility, themes
+    from pipeline.normalize import support as sup
+    from pipeline.normalize import themes
     from pipeline.normalize.text import fold
 
     owners = {fold(w).replace("-", " ") for words in themes._KEYWORDS.values() for w in words.split()}
     theme_entries = [(s.rstrip("="), r"(?!\w)" if len(s) <= 3 or s.endswith("=") else "")
                      for s in sorted(owners, key=len, reverse=True)]
-    support = [[(t, "") for t in sorted(terms, key=len, reverse=True)] for terms in eligibility._TERMS.values()]
+    support = [[(t, "") for t in sorted(terms, key=len, reverse=True)] for terms in sup._TERMS.values()]
     return [theme_entries, *support]
 
 
@@ -145,21 +146,21 @@ def test_support_quick_look_changes_nothing(pieces: str) -> None:
     """``support`` skips sentences without a support term or course word; the
     flags are what checking every sentence gives."""
     from pipeline.events import Support
-    from pipeline.normalize import eligibility as el
+    from pipeline.normalize import support as sup
     from pipeline.normalize.text import fold, sentences
 
     flags: dict[str, bool] = {}
     for sentence in sentences(pieces):  # every sentence, no quick look
         folded = fold(sentence)
-        negative = bool(el._NOT_PROVIDED.search(folded))
-        if not negative and not el._PROVIDED.search(folded):
+        negative = bool(sup._NOT_PROVIDED.search(folded))
+        if not negative and not sup._PROVIDED.search(folded):
             continue
-        for flag, pattern in el._SUPPORT.items():
+        for flag, pattern in sup._SUPPORT.items():
             hit = bool(pattern.search(folded)) or (
-                flag == "language_course" and bool(el._LANGUAGE_COURSE.search(folded)))
+                flag == "language_course" and bool(sup._LANGUAGE_COURSE.search(folded)))
             if hit and flag not in flags:
                 flags[flag] = not negative
-    assert el.support(pieces) == Support(**flags)
+    assert sup.support(pieces) == Support(**flags)
 
 
 @FUZZ
@@ -167,7 +168,7 @@ def test_support_quick_look_changes_nothing(pieces: str) -> None:
                                         "regularly", "x", "é", "_", " ", "-", ".", "1", "\n"]), max_size=12)
        .map("".join))
 def test_word_start_lookbehind_is_word_boundary(pieces: str) -> None:
-    """``x(?<!\\w.)rest`` (used for speed in activity and dates) matches where ``\\bxrest`` does."""
+    """``x(?<!\\w.)rest`` (used for speed in programme, activity and durations) matches where ``\\bxrest`` does."""
     for word in ("unv", "un volunteers", "esc", "екс", "hybrid", "ongoing", "regularly"):
         fast = re.compile(re.escape(word[0]) + r"(?<!\w.)" + re.escape(word[1:]))
         plain = re.compile(r"\b" + re.escape(word))
@@ -180,7 +181,7 @@ _NAME_WORDS = ["English", "englisch", "Deutschkenntnisse", "deutschland", "Slove
 
 
 @FUZZ
-@given(pieces=st.lists(st.tuples(st.sampled_from(_NAME_WORDS + ["is", "required", "B2", "or", "the", "x"]),
+@given(pieces=st.lists(st.tuples(st.sampled_from([*_NAME_WORDS, "is", "required", "B2", "or", "the", "x"]),
                                  st.sampled_from([str.lower, str.upper, str.title, str]),
                                  st.sampled_from([" ", "", ", ", ". ", "-", "_", "\n", "ß", "1"])),
                        max_size=10)

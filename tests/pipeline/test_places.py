@@ -11,13 +11,10 @@ import pytest
 
 from pipeline.events import RawOpportunity
 from pipeline.normalize import normalize
-from pipeline.normalize import places_clean as clean
-from pipeline.normalize.places import (
-    country_code,
-    gazetteer,
-    location_countries_in,
-    resolve_city,
-)
+from pipeline.normalize.places import clean
+from pipeline.normalize.places.cities import resolve_city
+from pipeline.normalize.places.countries import country_code, location_countries_in
+from pipeline.normalize.places.gazetteer import gazetteer
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

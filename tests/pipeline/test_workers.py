@@ -9,35 +9,13 @@ from pathlib import Path
 import pytest
 
 from pipeline.bus import Bus
-from pipeline.events import DLQ_TOPIC, NORMALIZED_TOPIC, RAW_TOPIC, RawOpportunity
+from pipeline.events import DLQ_TOPIC, NORMALIZED_TOPIC, RAW_TOPIC
 from pipeline.indexer import make_indexer
 from pipeline.normalizer import make_normalizer
-from pipeline.worker import Worker
+from pipeline.worker import Retryable
 from search.backends import open_backend
 from search.backends.elastic import ElasticsearchBackend
-from tests.pipeline.test_bus_contract import drain
-
-
-def raw_event(n: int, **over: object) -> RawOpportunity:
-    data: dict[str, object] = {
-        "source_id": "src", "external_id": str(n), "url": f"https://ngo.example/o/{n}",
-        "crawl_id": "c1", "fetched_at": datetime(2026, 11, 20, tzinfo=UTC),
-        "extraction_method": "json-ld", "title": f"Opportunity {n}", "country": "LV",
-        "description_html": "<p>Help out.</p>",
-    }
-    data.update(over)
-    return RawOpportunity.model_validate(data)
-
-
-def run_until_idle(worker: Worker) -> int:
-    try:
-        return worker.drain(idle=4.0)
-    finally:
-        worker.close()  # leave the group, as a stopped worker does
-
-
-def publish_raw(bus: Bus, event: RawOpportunity) -> None:
-    bus.publish(RAW_TOPIC, event.key, event.to_bytes(), event.headers())
+from tests.support.events import drain, publish_raw, raw_event, run_until_idle
 
 
 def test_pipeline_indexes_and_dead_letters(bus: Bus, tmp_path: Path) -> None:
@@ -109,7 +87,7 @@ def test_indexer_commits_nothing_while_backend_is_down(bus: Bus) -> None:
     down.es = down.es.options(max_retries=0, request_timeout=2)  # fail fast
     indexer = make_indexer(bus, down, group="i-down")
     indexer._sleep = fake_clock_sleep  # time is injected so the test controls backoff
-    with pytest.raises(Exception):
+    with pytest.raises(Retryable):
         deadline = 60
         while not stop.is_set() and deadline:
             indexer.run_once(timeout=1.0, stop=stop)

@@ -27,7 +27,9 @@ from devtools import services
 from pipeline.bus import BusError, open_bus
 from pipeline.events import NORMALIZED_TOPIC, RAW_TOPIC
 from search.backends import open_backend
-from tests.conftest import make_opportunity, stop_processes, wait_until
+from tests.support.opportunities import make_opportunity
+from tests.support.processes import stop_processes, wait_until
+from tests.support.services import unavailable
 
 OUTAGE = 30.0
 
@@ -36,7 +38,8 @@ def _managed(es_url: str, kafka_servers: str) -> tuple[services.Elasticsearch, s
     base = services.services_dir()
     es, kafka = services.Elasticsearch(base), services.Kafka(base)
     if es.address != es_url or kafka.address != kafka_servers or es.pid() is None or kafka.pid() is None:
-        pytest.skip("outage tests stop and start only the services `tilts services up` runs")
+        unavailable("outage tests stop and start only the services `tilts services up` runs, "
+                    f"not {es_url} and {kafka_servers}")
     return es, kafka
 
 
@@ -130,7 +133,7 @@ def test_kafka_broker_restart(tmp_path: Path, unique: str, es_url: str, kafka_se
         did not acknowledge is published again (ids make that idempotent)."""
         for start in range(0, len(events), 50):
             batch = events[start:start + 50]
-            for attempt in range(60):
+            for _attempt in range(60):
                 try:
                     for e in batch:
                         bus.publish(RAW_TOPIC, e.key, e.to_bytes(), e.headers())

@@ -21,10 +21,10 @@ from pipeline.bus.kafka import MAX_MESSAGE_BYTES
 from pipeline.dlq import list_letters
 from pipeline.events import RAW_TOPIC, opportunity_id
 from pipeline.indexer import make_indexer
-from pipeline.normalize import MAX_HTML_CHARS, MAX_TEXT_CHARS
+from pipeline.normalize.text import MAX_HTML_CHARS, MAX_TEXT_CHARS
 from pipeline.normalizer import make_normalizer
 from search.backends import SearchBackend
-from tests.pipeline.test_workers import publish_raw, raw_event, run_until_idle
+from tests.support.events import publish_raw, raw_event, run_until_idle
 
 GOOD = 300
 HUGE_BYTES = 10 * 1024 * 1024

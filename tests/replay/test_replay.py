@@ -216,7 +216,8 @@ class FakeSearch:
         self.docs = docs
 
     def search(self, req):
-        from search.backends.base import SearchHit, SearchResult, decode_cursor, encode_cursor
+        from search.backends.base import SearchHit, SearchResult
+        from search.request import decode_cursor, encode_cursor
 
         hits = [d for d in self.docs if d["source_id"] in req.source and d["status"] in req.status]
         start = decode_cursor(req.cursor)["o"] if req.cursor else 0

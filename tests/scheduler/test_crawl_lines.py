@@ -31,11 +31,11 @@ from pipeline.bus import make_bus
 from pipeline.config import Settings
 from scheduler import jobs
 from scheduler.service import SchedulerService
-from search.api import create_app
 from search.backends import open_backend
 from storage.db import connect, crawl_runs
-from tests.conftest import wait_until
 from tests.crawlers.fixture_site import FIXTURES, FixtureSite, crawl_events
+from tests.support.processes import wait_until
+from tilts.app import create_app
 
 AUTH = ("officer", "crawl-lines-officer")
 
@@ -105,7 +105,8 @@ def test_the_line_says_it_like_the_issue() -> None:
                                 next_run=datetime(2026, 11, 29, 10, 12, tzinfo=UTC), backoff=True)
     assert report.crawl_line(failed, now) == ("crawl un-volunteers: FAILED (DNSLookupError ×1: app.unv.org), "
                                               "0 listings, next retry 10:12 UTC (backoff)")
-    some = report.CrawlReport("x", ok=True, has_stats=True, pages=3, new=1, errors_by_kind={"http_503": 2, "too_large": 1})
+    some = report.CrawlReport("x", ok=True, has_stats=True, pages=3, new=1,
+                              errors_by_kind={"http_503": 2, "too_large": 1})
     assert report.crawl_line(some, now) == ("crawl x: ok, 3 pages, 1 new / 0 changed / 0 unchanged, "
                                             "3 errors (http_503 ×2, too_large ×1)")
     killed = report.judge(SimpleNamespace(id="slow", start_urls=[]), -9, "", None, timeout=600)

@@ -18,10 +18,10 @@ from coverage.dashboard import Dashboard
 from coverage.numbers import take_snapshot
 from pipeline.bus import open_bus
 from pipeline.config import Settings
-from search.api import create_app
 from search.backends import SearchBackend
 from storage.db import connect, crawl_runs
-from tests.search.corpus import corpus
+from tests.support.corpus import corpus
+from tilts.app import create_app
 
 AUTH = ("officer", "s3cret-officer")
 
@@ -91,7 +91,7 @@ def test_numbers_match_the_seeded_corpus(dash) -> None:
     assert summary["country_theme"] == {c: dict(v) for c, v in matrix.items()}
     rows = list(csv.reader(io.StringIO(client.get("/coverage/matrix.csv", auth=AUTH).text)))
     themes = rows[0][1:]
-    assert {r[0]: {t: int(n) for t, n in zip(themes, r[1:]) if int(n)} for r in rows[1:]} == {
+    assert {r[0]: {t: int(n) for t, n in zip(themes, r[1:], strict=False) if int(n)} for r in rows[1:]} == {
         c: dict(v) for c, v in matrix.items()}
     health = {s["source"]: s for s in client.get("/coverage/sources.json", auth=AUTH).json()}
     assert health["corpus"]["silent"] is False and health["corpus"]["open"] == 18

@@ -12,20 +12,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from pipeline.config import Settings
-from pipeline.events import Opportunity
-from search.api import create_app
 from search.backends import SearchBackend, SearchRequest
 from storage.db import connect, digest_sends, sent_items, subscriptions
 from subscriptions.digest import Subscriptions, period_of, send_due_digests
-from tests.conftest import SmtpSink
-from tests.search.corpus import corpus
+from tests.support.corpus import corpus, shifted
+from tests.support.smtp import SmtpSink
+from tilts.app import create_app
 
 MONDAY = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # 08:30 in Riga
-
-
-def shifted(days: int) -> list[Opportunity]:
-    return [d.model_copy(update={"provenance": d.provenance.model_copy(
-        update={"first_seen": d.provenance.first_seen + timedelta(days=days)})}) for d in corpus()]
 
 
 def make_settings(tmp_path: Path, database_url: str, smtp: SmtpSink) -> Settings:

@@ -20,7 +20,7 @@ from scheduler.service import SchedulerService, desired_jobs
 from search.backends import SearchRequest, open_backend
 from search.expiry import expire_past_deadlines
 from storage.db import connect, crawl_runs
-from tests.search.corpus import corpus
+from tests.support.corpus import corpus
 
 
 def local(tmp_path: Path, **kw: object) -> Settings:
@@ -40,20 +40,19 @@ def test_a_failing_source_backs_off_and_is_recorded(tmp_path: Path, database_url
     settings = local(tmp_path, database_url=database_url, crawl_timeout=0.5)
     engine = connect(database_url)
     src = source()
-    jobs.CONTEXT = jobs.Context(settings=settings, engine=engine, sources={src.id: src}, holder="test")
+    context = jobs.Context(settings=settings, engine=engine, sources={src.id: src}, holder="test")
     try:
-        jobs.crawl(src.id)  # the child process cannot finish in 0.5 s: killed, recorded as failed
+        jobs.crawl(src.id, ctx=context)  # the child process cannot finish in 0.5 s: killed, recorded as failed
         with engine.connect() as conn:
             rows = conn.execute(select(crawl_runs.c.ok, crawl_runs.c.exit_code, crawl_runs.c.runner)).all()
         assert rows == [(False, -9, "test")]
-        jobs.crawl(src.id)  # one failure: the next run goes ahead
-        jobs.crawl(src.id)  # two in a row: backs off (interval × 2), nothing runs
+        jobs.crawl(src.id, ctx=context)  # one failure: the next run goes ahead
+        jobs.crawl(src.id, ctx=context)  # two in a row: backs off (interval × 2), nothing runs
         with engine.connect() as conn:
             assert len(conn.execute(select(crawl_runs.c.id)).all()) == 2
         until = jobs.backoff_until(engine, src.id, timedelta(hours=1))
         assert until is not None and until > datetime.now(UTC) + timedelta(minutes=50)
     finally:
-        jobs.CONTEXT = None
         engine.dispose()
 
 

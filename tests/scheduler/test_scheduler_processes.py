@@ -19,9 +19,10 @@ from pipeline.config import Settings
 from search.backends import SearchRequest, open_backend
 from storage.db import connect, crawl_runs, digest_sends
 from subscriptions.digest import Subscriptions
-from tests.conftest import SmtpSink, wait_until
 from tests.crawlers.fixture_site import FixtureSite
-from tests.scheduler.test_digests import shifted
+from tests.support.corpus import shifted
+from tests.support.processes import wait_until
+from tests.support.smtp import SmtpSink
 
 FIXTURES = Path(__file__).resolve().parents[1] / "crawlers" / "fixtures"
 
@@ -116,7 +117,8 @@ def test_due_digests_survive_a_scheduler_restart(tmp_path: Path, database_url: s
            "TILTS_DIGEST_SWEEP_SECONDS": "2", "TILTS_SCHEDULER_LEASE": "2"}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     env.pop("ELASTICSEARCH_URL", None)
-    digests = lambda: smtp.received("tilts:")
+    def digests():
+        return smtp.received("tilts:")
     proc = start(env, tmp_path / "1.log")
     try:
         wait_until(lambda: len(digests()) >= 6, 60, "the first digests")

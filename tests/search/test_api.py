@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from search.api import create_app
 from search.backends import open_backend
 from search.backends.elastic import ElasticsearchBackend
-from tests.conftest import make_opportunity
+from tests.support.opportunities import make_opportunity
+from tilts.app import create_app
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from icalendar import Calendar
 
-from search.api import create_app
 from search.backends import SearchBackend
-from tests.conftest import make_opportunity
-from tests.search.corpus import corpus
+from tests.support.corpus import corpus
+from tests.support.opportunities import make_opportunity
+from tilts.app import create_app
 
 
 @pytest.fixture
@@ -36,7 +36,8 @@ def test_search_parameters_map_to_the_request_model(client: TestClient) -> None:
     body = client.get("/search", params={"near": "Riga", "within_km": 50, "sort": "distance"}).json()
     assert [h["id"] for h in body["hits"]][:1] in (["lv-4"], ["lv-1"], ["ru-1"], ["test-99"])
     assert all(h["distance_km"] < 50 for h in body["hits"])
-    assert client.get("/search", params={"resident": "FR", "programme": "European Solidarity Corps"}).json()["total"] == 0
+    params = {"resident": "FR", "programme": "European Solidarity Corps"}
+    assert client.get("/search", params=params).json()["total"] == 0
     assert client.get("/facets", params={"country": "LV"}).json()["facets"]["country"]["EE"] == 4
     assert client.get("/search").headers["cache-control"].startswith("public")
 
@@ -77,7 +78,7 @@ def test_feeds_parse_and_carry_no_markup(client: TestClient) -> None:
         assert all(e.link.startswith("http://testserver/o/") for e in feed.entries)
         # source text is escaped text in the XML, never markup a reader could run
         assert b"<script" not in body and b"<img" not in body
-        evil = [e for e in feed.entries if e.link.endswith("/o/test-99")][0]
+        evil = next(e for e in feed.entries if e.link.endswith("/o/test-99"))
         assert "<script" not in evil.title
 
 

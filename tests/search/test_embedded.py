@@ -11,8 +11,9 @@ from pathlib import Path
 from pipeline.events import Eligibility, GeoPoint, LanguageRequirement, Opportunity, Theme
 from search.backends import SearchRequest
 from search.backends.base import haversine_km
-from search.backends.sqlite import SqliteBackend, _bounding_box
-from tests.conftest import make_opportunity
+from search.backends.sqlite import SqliteBackend
+from search.backends.sqlite.sql import bounding_box
+from tests.support.opportunities import make_opportunity
 
 
 def _pair(tmp_path: Path) -> tuple[SqliteBackend, SqliteBackend]:
@@ -81,7 +82,7 @@ def test_bounding_box_keeps_every_point_within_the_distance() -> None:
         plon = (plon + 180) % 360 - 180
         if haversine_km(plat, plon, lat, lon) > km:
             continue
-        clause, params = _bounding_box(lat, lon, km)
+        clause, params = bounding_box(lat, lon, km)
         assert params[0] <= plat <= params[1], (lat, lon, km, plat, plon)
         if "lon" in clause:
             assert params[2] <= plon <= params[3], (lat, lon, km, plat, plon)

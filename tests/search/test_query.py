@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipeline.events import Opportunity
-from search.api import create_app
 from search.backends import SearchBackend, SearchRequest
 from search.query import plan, run
-from tests.search.corpus import corpus
+from tests.support.corpus import corpus
+from tilts.app import create_app
 
 
 @pytest.fixture
@@ -110,7 +110,8 @@ def test_a_city_in_any_spelling_is_the_area_around_it(loaded) -> None:
     backend, docs = loaded
 
     def km(a: tuple[float, float], b: tuple[float, float]) -> float:
-        h = sin(radians(b[0] - a[0]) / 2) ** 2 + cos(radians(a[0])) * cos(radians(b[0])) * sin(radians(b[1] - a[1]) / 2) ** 2
+        h = (sin(radians(b[0] - a[0]) / 2) ** 2
+             + cos(radians(a[0])) * cos(radians(b[0])) * sin(radians(b[1] - a[1]) / 2) ** 2)
         return 12742 * asin(sqrt(h))
 
     riga = (56.9496, 24.1052)

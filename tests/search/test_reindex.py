@@ -10,7 +10,7 @@ from pipeline.bus import Bus
 from pipeline.events import NORMALIZED_TOPIC, Opportunity
 from search.backends import SearchBackend, SearchRequest
 from search.reindex import reindex
-from tests.search.corpus import corpus
+from tests.support.corpus import corpus
 
 
 def publish(bus: Bus, docs: list[Opportunity]) -> None:
@@ -61,7 +61,7 @@ def test_reindex_rebuilds_from_the_topic_without_downtime(bus: Bus, backend: Sea
     assert backend.get(docs[0].id)["title"] == "Renamed listing"  # type: ignore[index]
     assert [h.id for h in backend.search(SearchRequest(q="renamed")).hits] == [docs[0].id]
 
-    if backend.name == "elasticsearch":
+    if backend.name == "elasticsearch":  # how it names its versions (rollback: test_backend_contract)
         es = backend.es  # type: ignore[attr-defined]
         alias = backend.alias  # type: ignore[attr-defined]
         assert list(es.indices.get_alias(name=alias)) == [f"{alias}-v2"]
@@ -75,13 +75,13 @@ def test_catch_up_writes_what_arrived_during_the_rebuild(bus: Bus, backend: Sear
     bus.ensure_topics()
     docs = corpus()
     publish(bus, docs[:10])
-    rebuild = backend.rebuild  # type: ignore[attr-defined]
+    rebuild = backend.rebuild
 
     def rebuild_while_new_events_arrive(snapshot: list[Opportunity], keep: int = 1):
         publish(bus, docs[10:])  # the indexer would have written these to the old index
         return rebuild(snapshot, keep=keep)
 
-    backend.rebuild = rebuild_while_new_events_arrive  # type: ignore[attr-defined]
+    backend.rebuild = rebuild_while_new_events_arrive  # type: ignore[method-assign]
     report = reindex(bus, backend, quiet_seconds=2)
     assert report.documents == 10 and report.caught_up == len(docs) - 10
     assert backend.count() == len(docs)

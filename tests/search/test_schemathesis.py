@@ -16,9 +16,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from search.api import create_app
 from search.backends import open_backend
-from tests.search.corpus import corpus
+from tests.support.corpus import corpus
+from tilts.app import create_app
 
 EXAMPLES = 50
 

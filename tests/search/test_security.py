@@ -21,13 +21,14 @@ from pydantic import ValidationError
 
 from pipeline.events import InvalidEvent, Opportunity, RawOpportunity, web_url
 from pipeline.normalize import normalize
-from search.api import create_app
 from search.backends import SearchBackend, open_backend
-from search.backends.base import MAX_WINDOW, encode_cursor
+from search.request import MAX_WINDOW, encode_cursor
 from search.security import CSP
-from tests.conftest import SmtpSink, make_opportunity
-from tests.search.corpus import corpus
 from tests.search.test_api_full import parsed_feed
+from tests.support.corpus import corpus
+from tests.support.opportunities import make_opportunity
+from tests.support.smtp import SmtpSink
+from tilts.app import create_app
 
 FETCHED = datetime(2026, 11, 20, tzinfo=UTC)
 SCRIPT_URLS = ["javascript:alert(1)", "JavaScript:alert(1)", " \tjava\nscript:alert(1)", "\x01javascript:alert(1)",
@@ -211,7 +212,7 @@ def test_feeds_with_control_characters_still_parse(app_client: TestClient) -> No
 @given(title=st.text(min_size=1, max_size=60).filter(lambda t: t.strip()),
        noise=st.lists(st.sampled_from(["\x00", "\x07", "\b", "\x1b", "\u202e", "\u2066", "\x7f", "\x85", "\ufffe",
                                        "&#x202E;", "&#0;", "\r\n", "\t"]), max_size=6),
-       url=st.sampled_from(SCRIPT_URLS + ["https://ok.example/a", "/relative", "mailto:a@b.c"]))
+       url=st.sampled_from([*SCRIPT_URLS, "https://ok.example/a", "/relative", "mailto:a@b.c"]))
 def test_hostile_text_and_links_come_out_clean(title: str, noise: list[str], url: str) -> None:
     text = "".join(n + c for n, c in zip(noise + [""] * len(title), title, strict=False))
     try:

@@ -12,10 +12,10 @@ from html.parser import HTMLParser
 import pytest
 from fastapi.testclient import TestClient
 
-from search.api import create_app
 from search.backends import SearchBackend
-from tests.conftest import make_opportunity
-from tests.search.corpus import corpus
+from tests.support.corpus import corpus
+from tests.support.opportunities import make_opportunity
+from tilts.app import create_app
 
 # More countries than a facet shows at first; Iceland (one listing) comes last by count.
 EXTRA = ["FR", "ES", "IT", "NL", "BE", "AT", "CZ", "SK", "HU", "RO", "BG", "GR", "FI", "SE"]
@@ -249,7 +249,7 @@ def test_a_calendar_is_offered_only_for_listings_with_dates(client: TestClient) 
 def test_deadline_soon_is_a_filter_with_a_chip(client: TestClient) -> None:
     from datetime import UTC, date, datetime, timedelta
 
-    from tests.search.corpus import corpus as listings
+    from tests.support.corpus import corpus as listings
 
     today = datetime.now(UTC).date()
     html = client.get("/", params={"lang": "uk"}).text

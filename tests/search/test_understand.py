@@ -1,4 +1,4 @@
-"""Query understanding (search/understand.py): what a newcomer types, in lv, en, ru,
+"""Query understanding (search/understanding/): what a newcomer types, in lv, en, ru,
 uk, ar and de, lowercase and without diacritics, becomes filters and free text."""
 
 from __future__ import annotations
@@ -8,7 +8,9 @@ import time
 import pytest
 
 from pipeline.events import ActivityType, DurationClass, Support, Theme, WorkMode
-from search.understand import LIST_FIELDS, _meanings, _phrase_keys, norm, understand, vocabulary
+from search.understanding import LIST_FIELDS, understand
+from search.understanding.vocab import meanings, phrase_keys, vocabulary
+from search.understanding.words import norm
 
 # (query, expected non-empty filters, expected free text)
 CASES: list[tuple[str, dict[str, list[str]], str]] = [
@@ -231,7 +233,7 @@ def test_facet_values_are_the_listing_fields_values() -> None:
     assert set(facets["work_mode"]) <= {w.value for w in WorkMode}
     assert set(facets["duration_class"]) <= {d.value for d in DurationClass}
     assert set(facets["activity_type"]) <= {a.value for a in ActivityType}
-    from pipeline.normalize.activity import _PROGRAMMES
+    from pipeline.normalize.programme import _PROGRAMMES
 
     assert set(facets["programme"]) == {name for name, _pattern in _PROGRAMMES}
     for values in facets.values():
@@ -242,9 +244,9 @@ def test_facet_values_are_the_listing_fields_values() -> None:
 
 def test_no_phrase_has_two_meanings() -> None:
     seen: dict[tuple, set[tuple[str, str]]] = {}
-    for field, value, _lang, phrase in _meanings():
+    for field, value, _lang, phrase in meanings():
         if field != "generic":
-            seen.setdefault(tuple(_phrase_keys(str(phrase)) or ()), set()).add((field, value))
+            seen.setdefault(tuple(phrase_keys(str(phrase)) or ()), set()).add((field, value))
     clashes = {k: v for k, v in seen.items() if len(v) > 1}
     assert not clashes
 
@@ -274,7 +276,7 @@ def test_result_fields() -> None:
 
 
 def test_fast_after_warm_up() -> None:
-    from search.understand import warm_up
+    from search.understanding import warm_up
 
     warm_up()
     queries = [f"{a} {b} {c}" for a in ("волонтерство", "volunteering", "brīvprātīgais darbs", "تطوع")

@@ -1,0 +1,68 @@
+"""``ical``: iCalendar feeds of events (volunteer days), one item per VEVENT."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any
+
+from scrapy.http import Response
+
+from crawlers.parsing import (
+    Result,
+    text_of,
+)
+from crawlers.spider import SourceSpider
+
+
+def _ical_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    decoded = getattr(value, "dt", value)
+    if isinstance(decoded, datetime | date):
+        return decoded.isoformat()
+    return text_of(decoded)
+
+
+def parse_ical(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
+    """VEVENTs of an iCalendar feed (``icalendar``)."""
+    import icalendar
+
+    try:
+        calendar = icalendar.Calendar.from_ical(body)
+    except ValueError as exc:
+        return [], [f"unreadable iCalendar {url}: {exc}"]
+    items, errors = [], []
+    for event in calendar.walk("VEVENT"):
+        uid = _ical_value(event.get("UID"))
+        if not uid:
+            errors.append(f"VEVENT without UID: {_ical_value(event.get('SUMMARY'))!r}")
+            continue
+        categories = event.get("CATEGORIES")
+        cats: list[str] = []
+        for group in categories if isinstance(categories, list) else [categories] if categories else []:
+            cats += [str(c) for c in getattr(group, "cats", [group])]
+        organizer = event.get("ORGANIZER")
+        items.append({
+            "external_id": uid,
+            "url": _ical_value(event.get("URL")) or url,
+            "title": _ical_value(event.get("SUMMARY")),
+            "description_html": _ical_value(event.get("DESCRIPTION")),
+            "start_date": _ical_value(event.get("DTSTART")),
+            "end_date": _ical_value(event.get("DTEND")),
+            "updated_date": _ical_value(event.get("LAST-MODIFIED")),
+            "location_text": _ical_value(event.get("LOCATION")),
+            "organisation_name": (organizer.params.get("CN") if organizer is not None
+                                  and hasattr(organizer, "params") else None),
+            "categories": cats,
+            "_method": "ical",
+        })
+    return items, errors
+
+
+class ICalSpider(SourceSpider):
+    name = "ical"
+    extraction_method = "ical"
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        yield from self.emit(response, parse_ical(response.body, response.url))

@@ -1,1 +1,0 @@
-"""Spiders; the file name equals the spider name."""

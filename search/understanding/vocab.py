@@ -1,0 +1,162 @@
+"""Theme, support, format, duration, activity and generic words: the data files
+in ``search/vocabulary`` indexed, and the longest phrase of them at a token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search.understanding.words import ARABIC, TOKEN, Token, arabic_bare, norm
+
+VOCABULARY = Path(__file__).parent.parent / "vocabulary"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    key: str
+    prefix: bool = False  # a stem: the key plus an ending of up to MAX_ENDING letters
+
+    def matches(self, token: Token) -> bool:
+        if not self.prefix:
+            return self.key in token.forms
+        return any(f.startswith(self.key) and len(f) - len(self.key) <= MAX_ENDING for f in token.forms)
+
+
+MAX_ENDING = 4
+
+
+@dataclass(frozen=True)
+class Entry:
+    words: tuple[Pattern, ...]
+    meanings: tuple[tuple[str, str], ...]  # (field, value)
+
+
+def phrase_keys(phrase: str) -> list[tuple[str, bool]] | None:
+    out = []
+    for m in TOKEN.finditer(str(phrase)):
+        raw = m.group(0)
+        prefix = phrase[m.end(): m.end() + 1] == "*"
+        key = norm(raw)
+        if ARABIC.search(key):
+            key = arabic_bare(key)
+        if prefix and len(key) < 4:
+            raise ValueError(f"vocabulary stem {raw!r} is shorter than 4 letters")
+        out.append((key, prefix))
+    return out or None
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> dict[str, Any]:
+    """The data files, parsed."""
+    return {name: yaml.safe_load((VOCABULARY / f"{name}.yaml").read_text(encoding="utf-8"))
+            for name in ("themes", "facets", "generic", "places")}
+
+
+def meanings() -> Iterable[tuple[str, str, str, str]]:
+    """(field, value, language, phrase) for every phrase in the data."""
+    data = vocabulary()
+    for theme, by_lang in data["themes"].items():
+        for lang, phrases in by_lang.items():
+            for phrase in phrases or ():
+                yield "theme", theme, lang, phrase
+    for facet, values in data["facets"].items():
+        for value, by_lang in values.items():
+            for lang, phrases in by_lang.items():
+                for phrase in phrases or ():
+                    yield facet, value, lang, phrase
+    for lang, phrases in data["generic"]["generic"].items():
+        for phrase in phrases or ():
+            yield "generic", "", lang, phrase
+
+
+@dataclass
+class VocabIndex:
+    exact: dict[str, list[Entry]] = field(default_factory=dict)  # by first word
+    prefix: dict[str, list[Entry]] = field(default_factory=dict)  # by first word's stem
+    words: set[str] = field(default_factory=set)  # every whole word in the data
+    stopwords: set[str] = field(default_factory=set)
+    place_preps: set[tuple[str, ...]] = field(default_factory=set)
+    origin_preps: set[tuple[str, ...]] = field(default_factory=set)
+    translit_preps: set[str] = field(default_factory=set)
+    articles: set[str] = field(default_factory=set)
+    place_nouns: set[str] = field(default_factory=set)
+
+
+def _keys(words: Iterable[str]) -> set[tuple[str, ...]]:
+    out = set()
+    for phrase in words:
+        keys = phrase_keys(str(phrase))
+        if keys:
+            out.add(tuple(k for k, _ in keys))
+    return out
+
+
+@lru_cache(maxsize=1)
+def vocab_index() -> VocabIndex:
+    v = VocabIndex()
+    _add_phrases(v)
+    _add_function_words(v, vocabulary()["generic"])
+    return v
+
+
+def _add_phrases(v: VocabIndex) -> None:
+    """Every phrase of the data, merged by its words, indexed by its first word."""
+    merged: dict[tuple[tuple[str, bool], ...], set[tuple[str, str]]] = {}
+    for field_name, value, _lang, phrase in meanings():
+        phrase_words = phrase_keys(str(phrase))
+        if phrase_words:
+            merged.setdefault(tuple(phrase_words), set()).add((field_name, value))
+    for keys, found in merged.items():
+        if len(found) > 1:  # a phrase with a meaning is not also generic
+            found = {m for m in found if m[0] != "generic"}
+        entry = Entry(tuple(Pattern(k, p) for k, p in keys), tuple(sorted(found)))
+        first, is_prefix = keys[0]
+        (v.prefix if is_prefix else v.exact).setdefault(first, []).append(entry)
+        v.words.update(k for k, p in keys if not p)
+    for entries in (*v.exact.values(), *v.prefix.values()):
+        entries.sort(key=lambda e: -len(e.words))
+
+
+def _add_function_words(v: VocabIndex, generic: dict[str, Any]) -> None:
+    """Stopwords, place and origin prepositions, articles and place nouns."""
+    for words in generic["stopwords"].values():
+        v.stopwords.update(k[0] for k in _keys(words or ()) if len(k) == 1)
+    for lang, words in generic["place_prepositions"].items():
+        keys = _keys(words or ())
+        v.place_preps |= keys
+        if lang.endswith("_latin"):
+            v.translit_preps.update(k[0] for k in keys)
+    for lang, words in generic["origin_prepositions"].items():
+        keys = _keys(words or ())
+        v.origin_preps |= keys
+        if lang.endswith("_latin"):
+            v.translit_preps.update(k[0] for k in keys)
+    v.articles = {k[0] for k in _keys(generic["articles"])}
+    for words in generic["place_nouns"].values():
+        v.place_nouns.update(k[0] for k in _keys(words or ()) if len(k) == 1)
+    v.stopwords |= v.articles | {p[0] for p in v.place_preps | v.origin_preps if len(p) == 1}
+
+
+def match_vocab(tokens: list[Token], i: int) -> tuple[int, Entry] | None:
+    """The longest phrase of the data starting at token ``i``."""
+    v = vocab_index()
+    t = tokens[i]
+    candidates: list[Entry] = []
+    for f in t.forms:
+        candidates += v.exact.get(f, ())
+        for cut in range(4, len(f) + 1):
+            if len(f) - cut <= MAX_ENDING:
+                candidates += v.prefix.get(f[:cut], ())
+    best: tuple[int, Entry] | None = None
+    for entry in candidates:
+        n = len(entry.words)
+        if best and n <= best[0]:
+            continue
+        if i + n <= len(tokens) and all(p.matches(tokens[i + j]) for j, p in enumerate(entry.words)):
+            best = (n, entry)
+    return best

@@ -1,0 +1,174 @@
+"""Words of a query: tokens and their matching keys (case, accents, Arabic
+spelling), and inflection: the stems of a place name's word per language and
+a rough Cyrillic reading of a Latin transliteration."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pipeline.normalize.text import fold
+
+TOKEN = re.compile(r"[^\W_]+(?:['’ʼ`][^\W_]+)*", re.UNICODE)
+_ELISION = re.compile(r"^(l|d|qu|j|n|s|c)['’ʼ`](?=\w)", re.IGNORECASE)  # French l'…, d'…
+_APOSTROPHES = str.maketrans("", "", "'’ʼ`")
+_ARABIC_MARKS = re.compile("[\u064b-\u065f\u0670\u0640]")  # harakat, dagger alif, tatweel
+_ARABIC_LETTERS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه"})
+ARABIC = re.compile("[\u0600-\u06ff]")
+CYRILLIC = re.compile("[\u0400-\u04ff]")
+_ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال")
+
+
+def norm(word: str) -> str:
+    """The matching form of a word: folded (case, accents), no apostrophes,
+    Arabic letters unified (hamza forms of alif, alif maqsura, ta marbuta)."""
+    key = fold(word).translate(_APOSTROPHES)
+    if ARABIC.search(key):
+        key = _ARABIC_MARKS.sub("", unicodedata.normalize("NFC", key)).translate(_ARABIC_LETTERS)
+    return key
+
+
+def arabic_bare(key: str) -> str:
+    """An Arabic word without its article ("البيئة" → "بيئه")."""
+    for prefix in ("ال",):
+        if key.startswith(prefix) and len(key) - len(prefix) >= 2:
+            return key[len(prefix):]
+    return key
+
+
+def _forms(key: str) -> tuple[str, ...]:
+    """The keys a query word may stand for: itself; an Arabic word also
+    without article and one-letter prefixes (و ب ل ف ك)."""
+    if not ARABIC.search(key):
+        return (key,)
+    out = [key, arabic_bare(key)]
+    for prefix in _ARABIC_PREFIXES:
+        if key.startswith(prefix) and len(key) - len(prefix) >= 2:
+            out.append(key[len(prefix):])
+    if key[0] in "وبلفك" and len(key) >= 4:
+        out.append(key[1:])
+        out.append(arabic_bare(key[1:]))
+    return tuple(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class Token:
+    start: int
+    end: int
+    raw: str
+    key: str
+    forms: tuple[str, ...]
+    quoted: bool = False
+
+    @property
+    def capitalised(self) -> bool:
+        return self.raw[:1].isupper()
+
+
+def tokenize(q: str) -> list[Token]:
+    quoted = [(m.start(), m.end()) for m in re.finditer(r'"[^"]*"|«[^»]*»|„[^“”]*[“”]', q)]
+    out = []
+    for m in TOKEN.finditer(q):
+        start, raw = m.start(), m.group(0)
+        elided = _ELISION.match(raw)
+        if elided and len(raw) > elided.end() + 1:
+            out.append(_token(q, start, start + elided.end() - 1, quoted))
+            start += elided.end()
+        out.append(_token(q, start, m.end(), quoted))
+    return out
+
+
+def _token(q: str, start: int, end: int, quoted: list[tuple[int, int]]) -> Token:
+    raw = q[start:end]
+    key = norm(raw)
+    return Token(start, end, raw, key, _forms(key), any(a < start < b for a, b in quoted))
+
+
+def _endings(words: str) -> tuple[str, ...]:
+    return tuple(sorted({norm(w) for w in words.split()}, key=len, reverse=True))
+
+
+# Noun endings (folded) a country's or city's name takes, per language.
+ENDINGS: dict[str, tuple[str, ...]] = {
+    "lv": _endings("ajiem ajām ajai ajam ajos ajās ajā ajo ais ajs iem ām ēm īm ai am ei os ās ēs is us "
+                   "ie es as u a e i o s š ā ē ī ū"),
+    "lt": _endings("iuose uose oje ėje uje iuje ose ėse ai os as is ys us ei ą ę į ų a e o u y i s"),
+    "et": _endings("sse st le lt ga ni na ks ta l s d t"),
+    "pl": _endings("iach ach ech ami iej ej ie ii ji ia ja ów om em ą ę y a e i u o"),
+    "de": _endings("es en s n e"),
+    "ru": _endings("иями ией ями ами ого его ому ему ыми ими ях ах ям ам ом ем ии ия ию ие ый ой ей ий "
+                   "ая яя ую юю ое ее ые ых их а я е и у ю ы о"),
+    "uk": _endings("ією ями ами ії ію ія ою ею ої ій ий ей ах ям ам ом ем ів а я і у ю е и о"),
+}
+_ALTERNATIONS = {
+    "pl": (("cz", "c"), ("sz", "ch"), ("rz", "r"), ("sc", "sk")),  # Niemczech, Włoszech, Polsce
+    "uk": (("з", "г"), ("ц", "к"), ("с", "х")),  # Ризі, Америці
+    "ru": (),
+}
+_LATIN_LANGUAGES = ("lv", "lt", "et", "pl", "de")
+_CYRILLIC_LANGUAGES = ("ru", "uk")
+
+
+@lru_cache(maxsize=100_000)
+def stem(key: str, lang: str, least: int = 4) -> str | None:
+    """The stem of a folded word by ``lang``'s endings, at least ``least``
+    letters long (None: too short to tell)."""
+    endings = ENDINGS.get(lang)
+    if not endings:
+        return None
+    out = key
+    for ending in endings:
+        if key.endswith(ending) and len(key) - len(ending) >= least:
+            out = key[: -len(ending)]
+            break
+    if len(out) < least:
+        return None
+    for tail, replacement in _ALTERNATIONS.get(lang, ()):
+        if out.endswith(tail):
+            out = out[: -len(tail)] + replacement
+            break
+    return out
+
+
+def script_languages(key: str) -> tuple[str, ...]:
+    if CYRILLIC.search(key):
+        return _CYRILLIC_LANGUAGES
+    if key.isascii() or not ARABIC.search(key):
+        return _LATIN_LANGUAGES
+    return ()
+
+
+@lru_cache(maxsize=50_000)
+def tagged_stems(key: str) -> frozenset[tuple[str, str]]:
+    out = set()
+    for lang in script_languages(key):
+        s = stem(key, lang)
+        if s:
+            out.add((lang, s))
+    return frozenset(out)
+
+
+_TRANSLIT = [("shch", "щ"), ("sch", "щ"), ("zh", "ж"), ("kh", "х"), ("ch", "ч"), ("sh", "ш"),
+             ("ts", "ц"), ("yu", "ю"), ("ya", "я"), ("yo", "е"), ("ye", "е"), ("ju", "ю"), ("ja", "я"),
+             ("a", "а"), ("b", "б"), ("v", "в"), ("g", "г"), ("d", "д"), ("e", "е"), ("z", "з"),
+             ("i", "и"), ("j", "и"), ("y", "и"), ("k", "к"), ("l", "л"), ("m", "м"), ("n", "н"),
+             ("o", "о"), ("p", "п"), ("r", "р"), ("s", "с"), ("t", "т"), ("u", "у"), ("f", "ф"),
+             ("h", "х"), ("c", "к"), ("w", "в"), ("x", "кс"), ("q", "к")]
+
+
+def to_cyrillic(key: str) -> str | None:
+    """A rough Russian spelling of a Latin transliteration ("latvii" → "латвии")."""
+    if not key.isascii() or not key.isalpha():
+        return None
+    out, i = [], 0
+    while i < len(key):
+        for latin, cyr in _TRANSLIT:
+            if key.startswith(latin, i):
+                out.append(cyr)
+                i += len(latin)
+                break
+        else:
+            return None
+    return "".join(out)

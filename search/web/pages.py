@@ -1,0 +1,115 @@
+"""The web UI (server-rendered, works without JavaScript, four languages):
+``GET /`` (search with facets) and ``GET /o/{id}`` (detail), and the page a
+browser gets for an HTTP error. Highlights are escaped text with ``<mark>``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import FileResponse, HTMLResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from search.backends import SearchBackend, SearchRequest, SearchResult
+from search.i18n import ERROR_TEXTS, UI, UI_LANGUAGES, input_error
+from search.request import FACETS, SUPPORT_ITEMS
+from search.web import choices
+from search.web.deps import Backend, SiteDep, fetch, run_search
+from search.web.forms import FORM_FIELDS, lenient_request, query_string, toggle, ui_pairs
+from search.web.render import STATIC_DIR, page, ui_for
+
+router = APIRouter()
+Lang = Annotated[str | None, Query(max_length=5)]
+# Paths of the JSON API: their errors stay JSON whatever the client accepts.
+API_PATHS = ("/search", "/facets", "/suggest", "/opportunities", "/healthz", "/docs", "/openapi", "/redoc",
+             "/metrics")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+async def html_errors(request: Request, exc: StarletteHTTPException) -> Response:
+    """A person's browser gets a page in its language; API clients keep the JSON."""
+    if request.url.path.startswith(API_PATHS) or "text/html" not in request.headers.get("accept", ""):
+        return await http_exception_handler(request, exc)
+    ui = ui_for(request, request.query_params.get("lang"))
+    title, text = ERROR_TEXTS.get(exc.status_code, ERROR_TEXTS[500])
+    resp = page(request, ui, "message.html", {"title": ui.gettext(title), "text": ui.gettext(text),
+                                              "languages": UI_LANGUAGES}, None)
+    resp.status_code = exc.status_code
+    for name, value in (exc.headers or {}).items():
+        resp.headers[name] = value
+    return resp
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def home(request: Request, backend: Backend, site: SiteDep, lang: Lang = None) -> HTMLResponse:
+    ui = ui_for(request, lang)
+    req, near, errors = lenient_request(request.query_params.multi_items())
+    result = run_search(backend, req)
+    context = _search_context(ui, req, near, result)
+    context |= _resident_context(backend, req, near, result)
+    context |= {
+        "errors": {field: input_error(ui, field, code) for field, code in errors.items()},
+        "raw": {k: request.query_params.get(k, "") for k in ("age", "resident", "near", "within_km")},
+        "languages": UI_LANGUAGES, "subscriptions": site.subscriptions,
+    }
+    resp = page(request, ui, "search.html", context, lang)
+    if errors:  # the page still answers (with the rest of the search), but says what was refused
+        resp.status_code = 422
+    return resp
+
+
+def _resident_context(backend: SearchBackend, req: SearchRequest, near: str | None,
+                      result: SearchResult) -> dict[str, Any]:
+    """How many listings "Where I live" hides, and the link that shows them."""
+    hidden, show_hidden_url = 0, None
+    if req.resident:  # listings "Where I live" hides: said, with a way to see them
+        everyone = req.model_copy(update={"resident": None, "cursor": None, "size": 1})
+        found = run_search(backend, everyone)
+        hidden = max(0, (found.clusters if req.collapse else found.total)
+                     - (result.clusters if req.collapse else result.total))
+        show_hidden_url = "?" + urlencode(ui_pairs(everyone.model_copy(update={"size": req.size}), near))
+    return {"resident_hidden": hidden, "show_hidden_url": show_hidden_url, "resident": req.resident}
+
+
+def _search_context(ui: UI, req: SearchRequest, near: str | None, result: SearchResult) -> dict[str, Any]:
+    """The search page's results, facets, form choices and links."""
+    pairs = ui_pairs(req, near)
+    filter_fields = FORM_FIELDS | ({"lat", "lon"} if near else set())
+    return {
+        "req": req, "result": result, "query_string": query_string(req), "near": near,
+        "count": result.clusters if req.collapse else result.total,
+        "literal_url": "?" + urlencode(ui_pairs(req.model_copy(update={"understand": False}), near)),
+        "ignore_url": lambda field: "?" + urlencode(
+            ui_pairs(req.model_copy(update={"ignore": [*req.ignore, field]}), near)),
+        "facet_order": FACETS, "support_items": SUPPORT_ITEMS, "today": datetime.now(UTC).date(),
+        "toggle": lambda facet, value: toggle(req, facet, value, near),
+        "facet_values": lambda facet: choices.facet_values(ui, req, result, facet),
+        "search_hidden": [p for p in pairs if p[0] != "q"],
+        "filter_hidden": [p for p in pairs if p[0] not in filter_fields],
+        "chips": choices.chips(ui, req, near), "clear_url": "?" + urlencode([("q", req.q)] if req.q else []),
+        "countries": choices.countries(ui),
+        "deadline_options": choices.deadline_options(ui, req.deadline_to),
+        "next_url": ("?" + urlencode([*pairs, ("cursor", result.next_cursor)])) if result.next_cursor else None,
+    }
+
+
+@router.get("/o/{opportunity_id}", response_class=HTMLResponse, include_in_schema=False)
+def detail(request: Request, opportunity_id: str, backend: Backend, lang: Lang = None) -> HTMLResponse:
+    ui = ui_for(request, lang)
+    doc = fetch(backend, opportunity_id)
+    similar = run_search(backend, SearchRequest(like=opportunity_id, size=5)).hits
+    return page(request, ui, "detail.html", {
+        "o": doc, "similar": similar, "today": datetime.now(UTC).date(), "languages": UI_LANGUAGES,
+        "resident": None, "full": True,
+        "support_items": SUPPORT_ITEMS, "json": json,
+    }, lang)
+

@@ -1,0 +1,92 @@
+"""Server-rendered pages: the Jinja2 templates of ``search/templates``, the
+page's language, and what every template can call. Descriptions are shown
+only as the normalizer's sanitized HTML; everything else is escaped by
+Jinja2's autoescaping."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from pipeline.events import web_url
+from pipeline.normalize.text import sanitize_html
+from search.backends import SearchRequest
+from search.i18n import FACET_LABELS, NATIVE_NAMES, SUPPORT_LABELS, UI, UI_LANGUAGES, pick_language, value_label
+from search.web.choices import country_list
+
+SEARCH_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES = Jinja2Templates(directory=str(SEARCH_DIR / "templates"))
+STATIC_DIR = SEARCH_DIR / "static"
+LANG_COOKIE_SECONDS = 365 * 86400
+
+
+def ui_for(request: Request, lang: str | None) -> UI:
+    """The page's language: ``lang`` (from the query or a form), the cookie, the browser's."""
+    return UI.of(pick_language(lang, request.cookies.get("lang"), request.headers.get("accept-language")))
+
+
+def helpers(request: Request, ui: UI) -> dict[str, Any]:
+    """What every page template may call, in the page's language."""
+    def lang_query(code: str) -> str:
+        pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "cursor")]
+        return urlencode([*pairs, ("lang", code)])
+
+    def hidden_pairs(req: SearchRequest) -> list[tuple[str, str]]:
+        return [p for p in req.query_pairs() if p[0] != "q"]
+
+    return {
+        "lang_query": lang_query,
+        "language_label": lambda code: NATIVE_NAMES[code],
+        "facet_label": lambda facet: ui.gettext(FACET_LABELS[facet]),
+        "support_label": lambda item: ui.gettext(SUPPORT_LABELS[item]),
+        "value_label": lambda facet, value: value_label(ui, facet, value),
+        "hidden_pairs": hidden_pairs,
+        "country_list": lambda codes: country_list(ui, codes),
+        "resident": None, "full": False,
+    }
+
+
+def page(request: Request, ui: UI, template: str, context: dict[str, Any], lang: str | None) -> HTMLResponse:
+    """A page in ``ui``'s language; a ``lang`` chosen in the query is remembered in a cookie."""
+    resp = TEMPLATES.TemplateResponse(request, template, {**ui.context(), **helpers(request, ui), **context})
+    resp.headers["Content-Language"] = ui.lang
+    resp.headers["Vary"] = "Accept-Language, Cookie"
+    if lang in UI_LANGUAGES:
+        resp.set_cookie("lang", lang, max_age=LANG_COOKIE_SECONDS, samesite="lax")
+    return resp
+
+
+def message(request: Request, ui: UI, title: str, text: str, status: int = 200) -> HTMLResponse:
+    """A page that says one thing (a notice or an error), with ``status``."""
+    resp = page(request, ui, "message.html", {"title": title, "text": text, "languages": UI_LANGUAGES}, None)
+    resp.status_code = status
+    return resp
+
+
+def deadline_state(o: dict[str, Any], today: date) -> tuple[str, int | None]:
+    """("open"|"closing"|"expired", days left) for the card and the apply button."""
+    if o.get("status") != "open":
+        return "expired", None
+    if not o.get("deadline"):
+        return "open", None
+    days = (date.fromisoformat(o["deadline"]) - today).days
+    if days < 0:
+        return "expired", days
+    return ("closing" if days <= 7 else "open"), days
+
+
+TEMPLATES.env.globals["deadline_state"] = deadline_state
+# Defence in depth: descriptions pass the normalizer's allow-list again when
+# shown, so an index written by an older version can never serve active HTML.
+TEMPLATES.env.filters["sanitized"] = lambda html: Markup(sanitize_html(html))
+TEMPLATES.env.filters["host"] = lambda url: urlsplit(str(url)).hostname or str(url)
+# Only http(s) links reach an href, whatever an index holds (see pipeline.events.web_url).
+TEMPLATES.env.filters["web_url"] = web_url
+TEMPLATES.env.globals["timedelta"] = timedelta

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (fixtures live in conftest.py files; helpers here are imported)."""

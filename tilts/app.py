@@ -1,0 +1,61 @@
+"""The web app: the search API, feeds and UI, with subscriptions and the
+coverage dashboard when given, behind the shared web defences.
+
+The routers read the backend and the rest from ``app.state`` (see
+:mod:`search.web.deps`, :mod:`subscriptions.routes`, :mod:`coverage.routes`).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from coverage import routes as coverage_routes
+from coverage.dashboard import Dashboard
+from search import api
+from search.backends import SearchBackend
+from search.security import FailureThrottle, RateLimiter, security_headers
+from search.web import feeds, pages
+from search.web.deps import Site
+from search.web.render import STATIC_DIR
+from subscriptions import routes as subscription_routes
+from subscriptions.digest import Subscriptions
+
+
+def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
+               public_url: str = "", subscriptions: Subscriptions | None = None,
+               subscribe_limit: tuple[int, float] = (5, 600.0), dashboard: Dashboard | None = None,
+               allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The app on ``backend``; ``public_url`` is the origin of absolute links,
+    ``subscribe_limit`` (calls, seconds) the subscription requests a client may send."""
+    app = FastAPI(
+        title="tilts",
+        summary="Search volunteering opportunities aggregated from NGO sites and European programmes.",
+        version="0.2.0",
+    )
+    app.state.backend = backend
+    app.state.site = Site(public_url=public_url, subscriptions=subscriptions is not None)
+    app.middleware("http")(security_headers(public_url))
+    if allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET"],
+                           allow_headers=["*"])
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.exception_handler(StarletteHTTPException)(pages.html_errors)
+    # The calendar route comes before /opportunities/{id}, which would take "{id}.ics" for an id.
+    app.include_router(feeds.router)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    if subscriptions is not None:
+        app.state.subscriptions = subscriptions
+        app.state.subscribe_limiter = RateLimiter(*subscribe_limit)
+        app.include_router(subscription_routes.router)
+    if dashboard is not None:
+        app.state.dashboard = dashboard
+        app.state.login_throttle = FailureThrottle()
+        app.include_router(coverage_routes.router)
+    return app

@@ -1,0 +1,45 @@
+"""Serving the web app: wiring settings into subscriptions and the dashboard."""
+
+from __future__ import annotations
+
+import typer
+
+from crawlers.sources import load_sources
+from pipeline.config import Settings
+from search.backends import SearchBackend
+from tilts.shell import load_settings
+
+
+def build_app(settings: Settings, backend: SearchBackend):
+    """The web app with subscriptions and the dashboard wired to ``settings``."""
+    from coverage.dashboard import Dashboard
+    from pipeline.bus import make_bus
+    from storage.db import connect
+    from subscriptions.digest import Subscriptions
+    from tilts.app import create_app
+
+    engine = connect(settings.db_url)
+    subs = Subscriptions(settings, engine)
+    dashboard = Dashboard(settings, engine, load_sources(), bus=make_bus(settings))
+    return create_app(backend, cors_origins=settings.cors_origins, public_url=settings.public_url,
+                      subscriptions=subs, dashboard=dashboard, allowed_hosts=settings.allowed_hosts)
+
+
+def app_factory():
+    """For ``uvicorn --factory`` and ``tilts serve --workers N``: one app per worker process."""
+    from search.backends import make_backend
+
+    settings = load_settings()
+    backend = make_backend(settings)
+    backend.setup()
+    return build_app(settings, backend)
+
+
+def serve_app(settings: Settings, backend: SearchBackend, host: str, port: int) -> None:
+    import uvicorn
+
+    if not settings.public_url:  # links in feeds and e-mails: where this server listens
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        settings = settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
+    typer.echo(f"serving on http://{host}:{port}/  (API docs: /docs)")
+    uvicorn.run(build_app(settings, backend), host=host, port=port, log_level="warning")
