@@ -1,7 +1,7 @@
 """Duplicate clusters on the real corpus, and what clustering costs.
 
 Normalizes the real records (ESC, Hamburg, NYC and the gold set, see
-``bench.corpus``) and clusters them; reports how many clusters have more
+``devtools.corpus``) and clusters them; reports how many clusters have more
 than one listing, how large the largest are, and the clustering time per
 listing (``Deduplicator.place``) against a warm start's (``restore``) over
 the corpus repeated ``--copies`` times as other sources in other countries.
@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from bench.corpus import _COUNTRIES, realistic_events
+from devtools.corpus import _COUNTRIES, realistic_events
 from pipeline.events import Opportunity
 from pipeline.normalize import normalize
 from pipeline.normalize.dedupe import Deduplicator

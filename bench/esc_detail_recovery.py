@@ -21,12 +21,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.corpus import FETCHED, _esc  # noqa: E402
 from crawlers.eyp_detail import merge, parse_detail  # noqa: E402
 from crawlers.platforms.eyp import parse_eyp  # noqa: E402
+from devtools.corpus import FETCHED, _esc  # noqa: E402
 from pipeline.events import Opportunity, RawOpportunity  # noqa: E402
 from pipeline.normalize import normalize  # noqa: E402
-from tests.crawlers.test_eyp_detail import SEARCH, raw, search_body  # noqa: E402
+from tests.support.eyp import SEARCH, raw, search_body  # noqa: E402
 
 PAGES = ROOT / "tests" / "crawlers" / "fixtures" / "eyp"
 

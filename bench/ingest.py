@@ -30,8 +30,9 @@ from typing import Any
 
 from elasticsearch import helpers
 
-from bench import child_pids, start_workers
-from bench.corpus import repeated_events
+from bench import start_workers
+from devtools.corpus import repeated_events
+from devtools.services.process import child_pids
 from pipeline.bus import open_bus
 from pipeline.bus.kafka import delete_topics
 from pipeline.events import RAW_TOPIC

@@ -2,7 +2,7 @@
 
 Both loops run in this process, one after the other, over the same encoded
 RawOpportunity events (a realistic mix from real published data, see
-``bench.corpus``): the baseline parses and validates each event
+``devtools.corpus``): the baseline parses and validates each event
 (``parse_event``); the normalizer loop parses, normalizes and serializes it
 (``normalize_bytes``), as the worker does. One-time start-up (language models,
 gazetteer) is reported separately and not counted in the loop.
@@ -20,7 +20,7 @@ import sys
 import time
 from collections import Counter
 
-from bench.corpus import realistic_events
+from devtools.corpus import realistic_events
 from pipeline.events import RawOpportunity, parse_event
 from pipeline.normalizer import normalize_bytes
 

@@ -2,7 +2,7 @@
 recognises (a gazetteer place in the listing's country) and coordinates.
 
 For each corpus in ``../shared/data`` (mapped to RawOpportunity as their
-spiders would, see ``bench.corpus``) every listing is normalized and its first
+spiders would, see ``devtools.corpus``) every listing is normalized and its first
 location checked:
 
 - ``city``: the location has a city name at all;
@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from bench import corpus
+from devtools import corpus
 from pipeline.events import Opportunity, RawOpportunity
 from pipeline.normalize import normalize
 from pipeline.normalize.places.gazetteer import gazetteer

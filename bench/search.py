@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from bench import percentile
-from bench.corpus import realistic_events
+from devtools.corpus import realistic_events
 from pipeline.events import (
     Eligibility,
     GeoPoint,

@@ -88,7 +88,8 @@ class ContextExecutor(ThreadPoolExecutor):
         self.context = context
 
     def _do_submit_job(self, job: Any, run_times: Any) -> None:
-        bound = copy.copy(job)
+        bound = copy.copy(job)  # the copy runs; the stored job keeps its own arguments
+        bound._jobstore_alias = job._jobstore_alias  # not part of a Job's copied state
         bound.kwargs = {**job.kwargs, "ctx": self.context}
         super()._do_submit_job(bound, run_times)
 

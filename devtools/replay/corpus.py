@@ -7,7 +7,7 @@
 
 Gzipped copies are bundled in ``devtools/replay/data/`` (source and licence in its
 README). Every function takes an optional path, so the benchmarks can read the
-same files from ``../shared/data`` (``bench/corpus.py`` uses these parsers).
+same files from ``../shared/data`` (``devtools/corpus.py`` uses these parsers).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ pid files, ports, starting and stopping, the unprivileged service user."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -162,3 +163,12 @@ def grant_traverse(path: Path) -> None:
             parent.chmod(mode | 0o001)
         if not mode & 0o004 and parent == path:
             parent.chmod(parent.stat().st_mode | 0o004)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of process ``pid``, started by any of its threads (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found

@@ -19,9 +19,8 @@ from coverage.numbers import take_snapshot
 from pipeline.config import Settings
 from search.backends import SearchBackend
 from storage.db import connect, crawl_runs
-from tests.browser.test_ui import browser  # noqa: F401 - the shared Chromium fixture
-from tests.scheduler.test_dashboard import AUTH, Src
 from tests.support.corpus import corpus
+from tests.support.dashboard import AUTH, Src
 from tilts.app import create_app
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -52,7 +51,7 @@ def dashboard_site(tmp_path: Path, backend: SearchBackend) -> Iterator[str]:
     engine.dispose()
 
 
-def test_dashboard_in_chromium(dashboard_site: str, browser, backend: SearchBackend) -> None:  # noqa: F811
+def test_dashboard_in_chromium(dashboard_site: str, browser, backend: SearchBackend) -> None:
     anonymous = browser.new_context()
     assert anonymous.request.get(dashboard_site + "/coverage").status == 401
     anonymous.close()

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.test_ui import ARTIFACTS, browser, site  # noqa: F401  (fixtures)
+from tests.support.browser import ARTIFACTS
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
 
 @pytest.fixture
-def open_page(browser, request: pytest.FixtureRequest) -> Iterator[object]:  # noqa: F811
+def open_page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
     contexts = []
 
     def make(viewport: dict, lang: str):
@@ -37,7 +37,7 @@ def open_page(browser, request: pytest.FixtureRequest) -> Iterator[object]:  # n
 
 @pytest.mark.parametrize("lang", ["uk", "lv"])
 @pytest.mark.parametrize("path", ["/", "/?country=LV", "/?q=shelter&country=EE&country=LV&age=25"])
-def test_phone_shows_search_and_first_result_on_the_first_screen(site: str, open_page, lang: str,  # noqa: F811
+def test_phone_shows_search_and_first_result_on_the_first_screen(site: str, open_page, lang: str,
                                                                  path: str) -> None:
     page = open_page(PHONE, lang)
     page.goto(site + path + ("&" if "?" in path else "?") + "lang=" + lang)
@@ -51,7 +51,7 @@ def test_phone_shows_search_and_first_result_on_the_first_screen(site: str, open
 
 
 @pytest.mark.parametrize("lang", ["uk", "lv"])
-def test_desktop_keeps_the_filters_in_a_side_column(site: str, open_page, lang: str) -> None:  # noqa: F811
+def test_desktop_keeps_the_filters_in_a_side_column(site: str, open_page, lang: str) -> None:
     page = open_page(DESKTOP, lang)
     page.goto(site + "/?lang=" + lang)
     assert page.locator("#f-age").is_visible() and page.locator("#f-resident").is_visible()
@@ -61,7 +61,7 @@ def test_desktop_keeps_the_filters_in_a_side_column(site: str, open_page, lang: 
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
-def test_filter_form_keeps_the_facets_and_chips_remove_them(site: str, open_page, viewport: dict) -> None:  # noqa: F811
+def test_filter_form_keeps_the_facets_and_chips_remove_them(site: str, open_page, viewport: dict) -> None:
     page = open_page(viewport, "uk")
     page.goto(site + "/?country=LV&lang=uk")
     latvia = page.locator('a[data-facet="country"][aria-current="true"]')
@@ -84,7 +84,7 @@ def test_filter_form_keeps_the_facets_and_chips_remove_them(site: str, open_page
     assert page.locator("#active-filters").count() == 0 and "age=" not in page.url
 
 
-def test_where_i_live_is_a_list_and_bad_input_is_explained_in_place(site: str, open_page) -> None:  # noqa: F811
+def test_where_i_live_is_a_list_and_bad_input_is_explained_in_place(site: str, open_page) -> None:
     page = open_page(PHONE, "uk")
     # "lv" typed into an old link is read as Latvia; the age with it is kept
     response = page.goto(site + "/?resident=lv&age=30&country=LV&lang=uk")

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,38 +19,8 @@ from pipeline.bus import open_bus
 from pipeline.config import Settings
 from pipeline.events import CRAWL_STATS_TOPIC, RAW_TOPIC, CrawlStats, RawOpportunity, parse_event
 from pipeline.normalize import normalize
-from tests.crawlers.fixture_site import FIXTURES, FixtureSite, crawl_events
-
-PAGES = FIXTURES / "eyp"
-JSON = {"Content-Type": "application/json; charset=UTF-8"}
-HTML = {"Content-Type": "text/html; charset=utf-8"}
-SEARCH = "/api/rest/eyp/v1/search_en"
-FETCHED = datetime(2026, 8, 22, 6, tzinfo=UTC)
-
-
-def page(name: str) -> bytes:
-    return (PAGES / name).read_bytes()
-
-
-def api_record(opid: int, **extra: Any) -> dict[str, Any]:
-    base = {"opid": opid, "title": f"Opportunity {opid}", "town": "Jesenice", "country": "SI",
-            "date_start": "2026-10-07", "date_end": "2026-10-21", "has_no_deadline": False,
-            "topics": ["Environment and natural protection"], "created": "2026-08-01T10:00:00"}
-    return {**base, **extra}
-
-
-def search_body(records: list[dict[str, Any]], offset: int, size: int) -> str:
-    hits = [{"_id": str(r["opid"]), "_source": r} for r in records[offset:offset + size]]
-    return json.dumps({"hits": {"total": {"value": len(records), "relation": "eq"}, "hits": hits}})
-
-
-def raw(fields: dict[str, Any]) -> RawOpportunity:
-    fields = {k: v for k, v in fields.items() if not k.startswith("_")}
-    return RawOpportunity.model_validate({
-        "source_id": "european-youth-portal", "crawl_id": "t", "fetched_at": FETCHED,
-        "extraction_method": "api", "programme": "European Solidarity Corps",
-        "source_language": "en", **fields})
-
+from tests.support.eyp import FETCHED, PAGES, SEARCH, api_record, page, raw, search_body
+from tests.support.fixture_site import HTML, JSON, FixtureSite, crawl_events
 
 # ------------------------------------------------------------------- parsing
 

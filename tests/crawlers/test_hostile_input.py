@@ -23,7 +23,7 @@ from pipeline.events import (
     DLQ_TOPIC,
     RawOpportunity,
 )
-from tests.crawlers.fixture_site import FixtureSite, crawl_events
+from tests.support.fixture_site import FixtureSite, crawl_events
 
 HTML_UTF8 = {"Content-Type": "text/html; charset=utf-8"}
 FAST = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "False"}

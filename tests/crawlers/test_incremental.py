@@ -9,7 +9,7 @@ from crawlers.sources import Source
 from pipeline.bus import open_bus
 from pipeline.config import Settings
 from pipeline.events import CRAWL_STATS_TOPIC, RAW_TOPIC, CrawlStats, RawOpportunity, parse_event
-from tests.crawlers.fixture_site import FixtureSite, fixture
+from tests.support.fixture_site import FixtureSite, fixture
 
 ITEM_B = fixture("dobro-ru.rss").split("<item>")[2].split("</item>")[0]
 

@@ -29,8 +29,7 @@ from crawlers.platforms.volunteer_connector import parse_volunteer_connector
 from crawlers.spider import raw_item
 from pipeline.events import DLQ_TOPIC, RawOpportunity
 from pipeline.normalize import normalize
-from tests.crawlers.fixture_site import FixtureSite
-from tests.crawlers.test_spider_kinds import JSON, run_spider
+from tests.support.fixture_site import JSON, FixtureSite, run_spider
 
 PARTNERS = Path(__file__).with_name("fixtures") / "partners"
 DOIT_API = "https://api.do-it.org/v1/opportunities?lat=51.5074&lng=-0.1278&miles=25"

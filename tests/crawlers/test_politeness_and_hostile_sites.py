@@ -14,7 +14,7 @@ from pathlib import Path
 from crawlers import runner
 from pipeline.bus import open_bus
 from pipeline.events import CRAWL_STATS_TOPIC, RAW_TOPIC, CrawlStats, RawOpportunity, parse_event
-from tests.crawlers.fixture_site import FixtureSite
+from tests.support.fixture_site import FixtureSite
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 SELECTORS = {"item_links": "a.item::attr(href)", "fields": {"title": "h1::text"}}

@@ -17,7 +17,7 @@ from pipeline.events import (
     RawOpportunity,
     parse_event,
 )
-from tests.crawlers.fixture_site import crawl_events
+from tests.support.fixture_site import crawl_events
 
 
 def crawl_demo(tmp_path: Path, start: str) -> dict[str, list]:

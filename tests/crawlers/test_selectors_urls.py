@@ -29,8 +29,7 @@ from crawlers.saved_response import SavedResponseError, read_saved_response
 from crawlers.sources import SELECTABLE_FIELDS, load_sources
 from pipeline.events import DLQ_TOPIC, RawOpportunity
 from pipeline.normalize import normalize
-from tests.crawlers.fixture_site import FixtureSite, crawl_events
-from tests.crawlers.test_spider_kinds import FAST, HTML
+from tests.support.fixture_site import FAST, HTML, FixtureSite, crawl_events
 
 PARTNERS = Path(__file__).with_name("fixtures") / "partners"
 PAGE = "https://www.volunteer.com.au/volunteering/27150312-community-garden-helper"

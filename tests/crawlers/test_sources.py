@@ -96,7 +96,7 @@ def test_scheduler_skips_disabled_sources(tmp_path: Path) -> None:
 def test_check_with_network_reads_robots_and_the_first_page() -> None:
     from crawlers.check import check_source
     from crawlers.sources import Source
-    from tests.crawlers.fixture_site import FixtureSite
+    from tests.support.fixture_site import FixtureSite
 
     routes = {"/offers": (200, {"Content-Type": "text/html"}, "<html></html>")}
     with FixtureSite(routes) as site:

@@ -10,24 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from crawlers import runner
 from pipeline.events import (
     DLQ_TOPIC,
     RawOpportunity,
 )
-from tests.crawlers.fixture_site import FIXTURES, FixtureSite, crawl_events, fixture
-
-HTML = {"Content-Type": "text/html; charset=utf-8"}
-JSON = {"Content-Type": "application/json; charset=UTF-8"}
-FAST = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "False"}
-
-
-def run_spider(kind: str, args: dict[str, str], tmp_path: Path) -> dict[str, list]:
-    bus_url = f"sqlite:///{tmp_path / 'bus.sqlite3'}"
-    result = runner.crawl(kind, {"source_id": "fixture", **args}, bus_url=bus_url,
-                          settings=FAST, timeout=120)
-    assert result.returncode == 0, result.log_tail
-    return crawl_events(bus_url)
+from tests.support.fixture_site import FIXTURES, HTML, JSON, FixtureSite, fixture, run_spider
 
 
 def by_title(raws: list[RawOpportunity], start: str) -> RawOpportunity:

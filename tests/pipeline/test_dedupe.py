@@ -107,7 +107,7 @@ def test_real_corpus_clusters_are_small_and_one_per_source() -> None:
     """The real ESC, Hamburg and NYC records (with the gold set): clusters
     hold at most one listing per source, so no card hides hundreds of
     different listings (connected components made one of 399)."""
-    from bench.corpus import realistic_events
+    from devtools.corpus import realistic_events
 
     opps = [normalize(e, now=e.fetched_at) for e in realistic_events() if e.title and e.title.strip()]
     dedupe, _ = place_all(opps)
@@ -125,7 +125,7 @@ def test_a_killed_normalizer_leaves_no_cluster_file(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "from pipeline.normalize.dedupe import Deduplicator\n"
-        "from bench.corpus import realistic_events\n"
+        "from devtools.corpus import realistic_events\n"
         "from pipeline.normalize import normalize\n"
         "d = Deduplicator()\n"
         "for e in realistic_events()[:300]:\n"

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
-from bench.corpus import realistic_events
+from devtools.corpus import realistic_events
 from pipeline.events import DurationClass, Theme
 from pipeline.normalize import language
 from pipeline.normalize.activity import activity_type

@@ -178,7 +178,7 @@ def _normalized_stream(bus: Bus, group: str, n: int) -> list[tuple[bytes, str, l
 def test_normalizer_pool_gives_the_same_stream_as_one_process(
         kind: str, request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> None:
     """Normalizing in child processes changes neither the order, the clusters nor the dead letters."""
-    from bench.corpus import repeated_events
+    from devtools.corpus import repeated_events
     from pipeline.bus import open_bus
 
     # Real texts, each listed by two sources: duplicates across sources.

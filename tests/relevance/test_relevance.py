@@ -1,8 +1,8 @@
 """Multilingual search quality on the real corpora (issue 18), on both backends.
 
 Loads the ESC, Hamburg and NYC records from ``../shared/data`` through the
-project's mapping (``bench.corpus``) and the normalizer (cached on disk, see
-``search.relevance.normalized_corpus``), asks every judged query of
+project's mapping (``devtools.corpus``) and the normalizer (cached on disk, see
+``devtools.relevance.normalized_corpus``), asks every judged query of
 ``needs.yaml`` through ``search.query.run`` and checks P@10 per language
 against the floor of ``thresholds.toml``. Relevance comes from the sources'
 own fields (README.md here), never from tilts' output.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from search import relevance as rel
+from devtools import relevance as rel
 from search.backends import SearchBackend
 
 HERE = Path(__file__).resolve().parent

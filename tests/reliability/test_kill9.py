@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 
-from bench import child_pids
-from bench.corpus import repeated_events
+from devtools.corpus import repeated_events
+from devtools.services.process import child_pids
 from pipeline.bus import Bus, Message, open_bus, read_to_end
 from pipeline.config import Settings
 from pipeline.events import NORMALIZED_TOPIC, RAW_TOPIC, Opportunity, RawOpportunity, opportunity_id

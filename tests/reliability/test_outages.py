@@ -114,7 +114,7 @@ def test_elasticsearch_down_for_30s(tmp_path: Path, unique: str, es_url: str, ka
 
 @pytest.mark.timeout(300)
 def test_kafka_broker_restart(tmp_path: Path, unique: str, es_url: str, kafka_servers: str) -> None:
-    from bench.corpus import repeated_events
+    from devtools.corpus import repeated_events
 
     _, kafka = _managed(es_url, kafka_servers)
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_servers, "ELASTICSEARCH_URL": es_url,
@@ -197,8 +197,8 @@ def test_crawl_through_a_broker_outage(tmp_path: Path, unique: str, es_url: str,
     """A crawl publishing while the broker restarts loses nothing; one whose broker
     stays down past the retry window fails (exit 75), commits nothing, and the
     next crawl publishes every listing."""
-    from bench.crawl import build_site
     from crawlers import runner
+    from devtools.corpus import build_site
     from devtools.site import StaticSite
 
     _, kafka = _managed(es_url, kafka_servers)

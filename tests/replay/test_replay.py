@@ -26,7 +26,7 @@ from devtools.replay.corpus import ESC_SNAPSHOT, esc_records, nyc_rows
 from devtools.replay.model import NYC_SHIFT_DAYS
 from pipeline.config import Settings
 from pipeline.events import DLQ_TOPIC
-from tests.crawlers.fixture_site import crawl_events
+from tests.support.fixture_site import crawl_events
 
 SEARCH = "/api/rest/eyp/v1/search_en"
 

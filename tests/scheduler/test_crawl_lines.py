@@ -33,7 +33,7 @@ from scheduler import jobs
 from scheduler.service import SchedulerService
 from search.backends import open_backend
 from storage.db import connect, crawl_runs
-from tests.crawlers.fixture_site import FIXTURES, FixtureSite, crawl_events
+from tests.support.fixture_site import FIXTURES, FixtureSite, crawl_events
 from tests.support.processes import wait_until
 from tilts.app import create_app
 

@@ -21,14 +21,8 @@ from pipeline.config import Settings
 from search.backends import SearchBackend
 from storage.db import connect, crawl_runs
 from tests.support.corpus import corpus
+from tests.support.dashboard import AUTH, Src
 from tilts.app import create_app
-
-AUTH = ("officer", "s3cret-officer")
-
-
-class Src:
-    def __init__(self, sid: str) -> None:
-        self.id, self.disabled_reason, self.schedule = sid, None, "every 1h"
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from pipeline.config import Settings
 from search.backends import SearchRequest, open_backend
 from storage.db import connect, crawl_runs, digest_sends
 from subscriptions.digest import Subscriptions
-from tests.crawlers.fixture_site import FixtureSite
 from tests.support.corpus import shifted
+from tests.support.fixture_site import FixtureSite
 from tests.support.processes import wait_until
 from tests.support.smtp import SmtpSink
 

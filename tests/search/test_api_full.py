@@ -13,6 +13,7 @@ from icalendar import Calendar
 
 from search.backends import SearchBackend
 from tests.support.corpus import corpus
+from tests.support.feeds import parsed_feed
 from tests.support.opportunities import make_opportunity
 from tilts.app import create_app
 
@@ -61,13 +62,6 @@ def test_suggest_detail_and_404(client: TestClient) -> None:
     assert client.get("/opportunities/nope.ics").status_code == 404
 
 
-def parsed_feed(client: TestClient, kind: str, q: str) -> tuple[feedparser.FeedParserDict, bytes]:
-    """A feed of a search, which must be well-formed XML, and its bytes."""
-    response = client.get(f"/search.{kind}", params={"q": q})
-    assert response.status_code == 200
-    feed = feedparser.parse(response.content)
-    assert not feed.bozo, feed.bozo_exception
-    return feed, response.content
 
 
 def test_feeds_parse_and_carry_no_markup(client: TestClient) -> None:

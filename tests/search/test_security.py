@@ -24,8 +24,8 @@ from pipeline.normalize import normalize
 from search.backends import SearchBackend, open_backend
 from search.request import MAX_WINDOW, encode_cursor
 from search.security import CSP
-from tests.search.test_api_full import parsed_feed
 from tests.support.corpus import corpus
+from tests.support.feeds import parsed_feed
 from tests.support.opportunities import make_opportunity
 from tests.support.smtp import SmtpSink
 from tilts.app import create_app

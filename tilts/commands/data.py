@@ -253,7 +253,7 @@ def relevance(
 ) -> None:
     """Multilingual search quality on the real corpora: P@10 and nDCG@10 per language; exit 1 below
     the floor of tests/relevance/thresholds.toml (--strict: below the issue's targets)."""
-    from search import relevance as rel
+    from devtools import relevance as rel
 
     if backend not in ("sqlite", "elasticsearch"):
         raise fail(f"--backend must be sqlite or elasticsearch, not {backend!r}")

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 
 
-EVAL_NOW = datetime(2026, 8, 22, 6, 0, tzinfo=UTC)  # = bench.corpus.FETCHED
+EVAL_NOW = datetime(2026, 8, 22, 6, 0, tzinfo=UTC)  # = devtools.corpus.FETCHED
 
 
 ESC_FILE = "esc-opportunities-2026-08.json"

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from crawlers import runner
 from devtools.site import LoopbackServer
 
-FIXTURES = Path(__file__).with_name("fixtures")
+FIXTURES = Path(__file__).resolve().parents[1] / "crawlers" / "fixtures"
 Response = tuple[int, dict[str, str], bytes | str]
 Route = Response | Callable[[dict[str, str]], Response]
 
@@ -93,3 +94,17 @@ def crawl_events(bus_url: str) -> dict[str, list]:
     out["raw"] = [parse_event(RawOpportunity, m.value) for m in out[RAW_TOPIC]]
     out["stats"] = [parse_event(CrawlStats, m.value) for m in out[CRAWL_STATS_TOPIC]]
     return out
+
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+JSON = {"Content-Type": "application/json; charset=UTF-8"}
+FAST = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "False"}
+
+
+def run_spider(kind: str, args: dict[str, str], tmp_path: Path) -> dict[str, list]:
+    """Crawl with spider ``kind`` into a bus of its own; what it published, by topic."""
+    bus_url = f"sqlite:///{tmp_path / 'bus.sqlite3'}"
+    result = runner.crawl(kind, {"source_id": "fixture", **args}, bus_url=bus_url,
+                          settings=FAST, timeout=120)
+    assert result.returncode == 0, result.log_tail
+    return crawl_events(bus_url)

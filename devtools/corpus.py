@@ -10,6 +10,7 @@ dates). Without the shared data folder only the gold set is used.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -107,3 +108,37 @@ def repeated_events(n: int, *, relocate: bool = False) -> list[RawOpportunity]:
                           location_text=None, postal_code=None, latitude=None, longitude=None)
         out.append(e.model_copy(update=update))
     return out
+
+
+def _records(n: int) -> list[dict]:
+    path = DATA / "esc-opportunities-2026-08.json"
+    base = json.loads(path.read_text(encoding="utf-8"))["opportunities"] if path.exists() else [
+        {"opid": 1, "title": "Volunteer", "town": "Rīga", "country": "LV", "start_date": "2027-01-01",
+         "end_date": "2027-06-30", "deadline": None, "topics": ["Education and training"]}]
+    return [base[i % len(base)] | {"opid": f"{base[i % len(base)]['opid']}-{i}"} for i in range(n)]
+
+
+def build_site(root: Path, pages: int) -> None:
+    """A static site of ``pages`` schema.org JSON-LD listing pages (from the real ESC
+    records, repeated) and index pages linking to them, written to ``root``."""
+    (root / "o").mkdir(parents=True)
+    (root / "robots.txt").write_text("User-agent: *\nAllow: /\n")
+    links = []
+    for i, rec in enumerate(_records(pages)):
+        node = {"@context": "https://schema.org", "@type": "JobPosting", "employmentType": "VOLUNTEER",
+                "title": rec["title"], "identifier": str(rec["opid"]),
+                "description": f"<p>{rec['title']}: {', '.join(rec.get('topics') or [])}.</p>" * 20,
+                "datePosted": "2026-08-01", "validThrough": rec.get("deadline") or "2027-06-30",
+                "jobLocation": {"@type": "Place", "address": {"@type": "PostalAddress",
+                                "addressLocality": rec.get("town"), "addressCountry": rec.get("country")}},
+                "hiringOrganization": {"@type": "Organization", "name": f"Host {i}"}}
+        body = (f"<!doctype html><html><head><title>{rec['title']}</title><script type=\"application/ld+json\">"
+                f"{json.dumps(node, ensure_ascii=False)}</script></head><body><h1>{rec['title']}</h1>"
+                + "<p>Lorem ipsum dolor sit amet.</p>" * 40 + "</body></html>")
+        (root / "o" / f"{i}.html").write_text(body, encoding="utf-8")
+        links.append(f'<a href="/o/{i}.html">{i}</a>')
+    chunks = [links[i:i + 100] for i in range(0, len(links), 100)]
+    index = "".join(f'<a href="/list-{n}.html">page {n}</a>' for n in range(len(chunks)))
+    (root / "index.html").write_text(f"<html><body>{index}</body></html>")
+    for n, chunk in enumerate(chunks):
+        (root / f"list-{n}.html").write_text(f"<html><body>{''.join(chunk)}</body></html>")

@@ -8,7 +8,7 @@ issue's targets and today's floor). Relevance is decided here from the
 Hamburg CSV's title, postcode and district, NYC's category and borough), read
 straight from the files in ``../shared/data``; never from the normalizer's
 output or from search results. The search side loads the same records through
-the project's mapping (``bench.corpus``) and the real normalizer into a backend
+the project's mapping (``devtools.corpus``) and the real normalizer into a backend
 and asks every phrasing through :func:`search.query.run` (query
 understanding), or through ``backend.search`` alone when understanding is not
 available (``mode="plain"``).
@@ -30,11 +30,11 @@ for the normalizer (``normalize(raw, now=EVAL_NOW)``), so the numbers do not
 drift with the calendar.
 """
 
-from search.relevance.corpus import normalized_corpus
-from search.relevance.judgments import DEFAULT_SET, Need, load_needs, load_thresholds
-from search.relevance.metrics import QueryScore, Report, ndcg_at_k, precision_at_k
-from search.relevance.records import DATA_FILES, DEFAULT_DATA, EVAL_NOW, Record, load_records
-from search.relevance.run import evaluate, load_backend, run_relevance, understanding_available
+from devtools.relevance.corpus import normalized_corpus
+from devtools.relevance.judgments import DEFAULT_SET, Need, load_needs, load_thresholds
+from devtools.relevance.metrics import QueryScore, Report, ndcg_at_k, precision_at_k
+from devtools.relevance.records import DATA_FILES, DEFAULT_DATA, EVAL_NOW, Record, load_records
+from devtools.relevance.run import evaluate, load_backend, run_relevance, understanding_available
 
 __all__ = ["DATA_FILES", "DEFAULT_DATA", "DEFAULT_SET", "EVAL_NOW", "Need", "QueryScore", "Record", "Report",
            "evaluate", "load_backend", "load_needs", "load_records", "load_thresholds", "ndcg_at_k",

@@ -1,4 +1,4 @@
-"""The search side's corpus: the same records mapped by ``bench.corpus`` and
+"""The search side's corpus: the same records mapped by ``devtools.corpus`` and
 normalized at ``EVAL_NOW``, cached on disk."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -14,7 +13,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from search.relevance.records import DATA_FILES, EVAL_NOW, ROOT, SOURCE_IDS
+from devtools import corpus
+from devtools.relevance.records import DATA_FILES, EVAL_NOW, ROOT, SOURCE_IDS
 
 CACHE_FORMAT = 1  # bump when what the cache holds changes
 
@@ -29,7 +29,7 @@ def _file_hashes(paths: Iterable[Path]) -> str:
 
 def _code_files() -> list[Path]:
     """What the cached corpus depends on besides the data: the mapping and the normalizer."""
-    return sorted([ROOT / "bench" / "corpus.py", ROOT / "pipeline" / "events.py",
+    return sorted([ROOT / "devtools" / "corpus.py", ROOT / "pipeline" / "events.py",
                    *(ROOT / "pipeline" / "normalize").rglob("*.py")])
 
 
@@ -50,7 +50,7 @@ def select(ids: Iterable[str], per_source: int | None) -> set[str]:
 
 def normalized_corpus(data: Path, *, per_source: int | None = None, cache: Path | None = None,
                       log: Callable[[str], None] = lambda _: None) -> list[Any]:
-    """The three corpora mapped by ``bench.corpus`` (as their spiders would) and
+    """The three corpora mapped by ``devtools.corpus`` (as their spiders would) and
     normalized at ``EVAL_NOW``, clustered like the normalizer does; cached on
     disk under a key of the data files', the mapping's and the normalizer's
     hashes."""
@@ -68,10 +68,6 @@ def normalized_corpus(data: Path, *, per_source: int | None = None, cache: Path 
         # split on "\n" only: descriptions may hold U+2028 and other separators that splitlines() breaks on
         return [Opportunity.model_validate_json(line) for line in path.read_text(encoding="utf-8").split("\n")
                 if line]
-    if str(ROOT) not in sys.path:  # bench/ is a folder of the repository, not an installed package
-        sys.path.insert(0, str(ROOT))
-    from bench import corpus
-
     started = time.perf_counter()
     saved, corpus.DATA = corpus.DATA, data
     try:

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from search.relevance.corpus import normalized_corpus
-from search.relevance.judgments import DEFAULT_SET, Need, load_needs
-from search.relevance.metrics import K, QueryScore, Report, ndcg_at_k, precision_at_k
-from search.relevance.records import DEFAULT_DATA, Record, load_records
+from devtools.relevance.corpus import normalized_corpus
+from devtools.relevance.judgments import DEFAULT_SET, Need, load_needs
+from devtools.relevance.metrics import K, QueryScore, Report, ndcg_at_k, precision_at_k
+from devtools.relevance.records import DEFAULT_DATA, Record, load_records
 
 DEPTH = 30  # hits fetched per query; the first 10 judged ones count
 

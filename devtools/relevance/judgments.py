@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from search.relevance.records import ROOT, Record, fold
+from devtools.relevance.records import ROOT, Record, fold
 
 DEFAULT_SET = ROOT / "tests" / "relevance"
 
