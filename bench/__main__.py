@@ -250,9 +250,9 @@ def main(argv: list[str] | None = None) -> None:
             (RESULTS / f"{part}.json").write_text(json.dumps(
                 {"ran_at": datetime.now(UTC).isoformat(timespec="seconds"), "result": result}, indent=2) + "\n")
     results = {p: r for p in PARTS if (r := _stored(p))}
-    text = render(results)
-    args.out.write_text(text, encoding="utf-8")
-    print(text)
+    args.out.write_text(render(results), encoding="utf-8")
+    freshness.write_doc(args.out)  # its own section, from its own stored results (python -m bench.freshness)
+    print(args.out.read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

@@ -96,6 +96,9 @@ def crawl_source(settings: Settings, source: Source, timeout: float = 3600, *,
         topic_prefix=settings.topic_prefix,
         settings={
             "DOWNLOAD_DELAY": str(settings.download_delay),
+            # AutoThrottle starts from the same delay (crawlers/settings.py reads it from
+            # TILTS_DOWNLOAD_DELAY only, which a caller's Settings may not have set)
+            "AUTOTHROTTLE_START_DELAY": str(max(settings.download_delay, 0.1)),
             # Incremental: conditional GETs (ETag / Last-Modified) from an HTTP
             # cache per source, and the seen-set of listings (crawlers.seen).
             "HTTPCACHE_ENABLED": "True",

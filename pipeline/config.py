@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     )
     topic_prefix: str = ""
     index_alias: str = "opportunities"
+    index_replicas: int = Field(default=0, ge=0)  # TILTS_INDEX_REPLICAS: copies of each shard (1 on two nodes)
     contact_url: str = "https://github.com/tilts-project/tilts"
     download_delay: float = 1.0
     api_host: str = "127.0.0.1"
@@ -86,6 +87,8 @@ class Settings(BaseSettings):
     # TILTS_ALLOWED_HOSTS='["tilts.example.org"]': other Host headers get 400
     allowed_hosts: list[str] = Field(default_factory=list)
     kafka_partitions: int = 6
+    kafka_replication_factor: int = Field(default=1, ge=1)  # TILTS_KAFKA_REPLICATION_FACTOR: 3 on a cluster
+    kafka_min_insync_replicas: int | None = Field(default=None, ge=1)  # TILTS_KAFKA_MIN_INSYNC_REPLICAS
     # scheduler, subscriptions, digests, dashboard (issue 6)
     database_url: str | None = None  # TILTS_DATABASE_URL; default SQLite in the data dir
     normalize_processes: int = 1  # child processes that normalize in `tilts normalize` (0: one per CPU)

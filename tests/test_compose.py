@@ -40,6 +40,55 @@ def test_versions_match_the_services_script() -> None:
 
 
 def test_dockerfile_copies_every_package() -> None:
+    import tomllib
+
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("tilts", "pipeline", "crawlers", "search", "scheduler"):
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert len(packages) >= 9
+    for package in (p.rstrip("*") for p in packages):
         assert f"COPY {package} ./{package}" in dockerfile
+
+
+def cluster() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.cluster.yml").read_text())
+
+
+def merged(name: str) -> dict:
+    """A service as `docker compose -f docker-compose.yml -f docker-compose.cluster.yml` sees it
+    (environment and depends_on mappings merge, other keys of the override win)."""
+    base, over = compose()["services"].get(name, {}), cluster()["services"].get(name, {})
+    out = {**base, **over}
+    for key in ("environment", "depends_on"):
+        out[key] = {**base.get(key, {}), **over.get(key, {})}
+    return out
+
+
+def test_the_cluster_override_has_the_cluster_of_tilts_services_up() -> None:
+    from devtools.services import cluster as local
+
+    services_ = {**compose()["services"], **cluster()["services"]}
+    kafkas = sorted(n for n in services_ if n.startswith("kafka"))
+    nodes = sorted(n for n in services_ if n.startswith("elasticsearch"))
+    assert len(kafkas) == local.KAFKA_NODES and len(nodes) == local.ES_NODES
+    voters = {merged(k)["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"] for k in kafkas}
+    assert voters == {",".join(f"{i}@{k}:9093" for i, k in enumerate(kafkas, 1))}
+    for i, name in enumerate(kafkas, 1):
+        env = merged(name)["environment"]
+        assert merged(name)["image"] == f"apache/kafka:{services.KAFKA_VERSION}"
+        assert env["KAFKA_NODE_ID"] == i and env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert (env["KAFKA_DEFAULT_REPLICATION_FACTOR"], env["KAFKA_MIN_INSYNC_REPLICAS"]) == (3, 2)
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 3
+    roles = {merged(n)["environment"]["node.name"]: merged(n)["environment"]["node.roles"] for n in nodes}
+    assert roles == {"es-1": "master,data,ingest", "es-2": "data,ingest"}  # losing the data node keeps a master
+    for name in nodes:
+        env = merged(name)["environment"]
+        assert merged(name)["image"].endswith(f"/elasticsearch:{services.ELASTICSEARCH_VERSION}")
+        assert env["discovery.type"] == "multi-node" and env["discovery.seed_hosts"] == ",".join(nodes)
+    want = local.env_exports()
+    for name in ("scheduler", "normalizer", "indexer", "api"):
+        env = merged(name)["environment"]
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == ",".join(f"{k}:9092" for k in kafkas)
+        assert env["ELASTICSEARCH_URL"] == ",".join(f"http://{n}:9200" for n in nodes)
+        for key in ("TILTS_KAFKA_REPLICATION_FACTOR", "TILTS_KAFKA_MIN_INSYNC_REPLICAS", "TILTS_INDEX_REPLICAS"):
+            assert str(env[key]) == want[key]
+        assert set(merged(name)["depends_on"]) >= {*kafkas, *nodes, "postgres"}

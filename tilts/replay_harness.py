@@ -19,7 +19,6 @@ timed as it would be at the registry's politeness and schedule (see
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -144,27 +143,16 @@ class Harness:
 
         self.registry_interval = {sid: float(interval_seconds(s.schedule)) for sid, s in registry.items()}
         self.pipeline: Any = None
-        self._env: str | None = None
         self._truth_before: dict[str, Truth] = {}
 
     def __enter__(self) -> Self:
         from tilts.runtime import BackgroundWorkers
 
-        # The crawl children read AutoThrottle's start delay from TILTS_DOWNLOAD_DELAY
-        # (crawlers/settings.py), not from the DOWNLOAD_DELAY crawl_source passes; and
-        # AutoThrottle never lowers its delay on a 304. Without this, a crawl of
-        # unchanged pages at download_delay 0 would wait the default second per page.
-        self._env = os.environ.get("TILTS_DOWNLOAD_DELAY")
-        os.environ["TILTS_DOWNLOAD_DELAY"] = str(self.settings.download_delay)
         self.pipeline = BackgroundWorkers.build(self.settings)
         self.pipeline.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._env is None:
-            os.environ.pop("TILTS_DOWNLOAD_DELAY", None)
-        else:
-            os.environ["TILTS_DOWNLOAD_DELAY"] = self._env
         if self.pipeline is not None:
             self.pipeline.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from scrapy.http import Response
@@ -22,6 +22,20 @@ def _ical_value(value: Any) -> str | None:
     if isinstance(decoded, datetime | date):
         return decoded.isoformat()
     return text_of(decoded)
+
+
+def _end(event: Any) -> str | None:
+    """The last day or moment of a VEVENT. An all-day event's DTEND is the day
+    after it (exclusive, RFC 5545 3.6.1): a one-day event on 24 April has
+    DTEND 25 April."""
+    end = getattr(event.get("DTEND"), "dt", None)
+    start = getattr(event.get("DTSTART"), "dt", None)
+    if isinstance(end, date) and not isinstance(end, datetime):
+        end = end - timedelta(days=1)
+        if isinstance(start, date) and not isinstance(start, datetime) and end < start:
+            end = start
+        return end.isoformat()
+    return _ical_value(event.get("DTEND"))
 
 
 def parse_ical(body: bytes, url: str, options: dict[str, Any] | None = None) -> Result:
@@ -49,7 +63,7 @@ def parse_ical(body: bytes, url: str, options: dict[str, Any] | None = None) -> 
             "title": _ical_value(event.get("SUMMARY")),
             "description_html": _ical_value(event.get("DESCRIPTION")),
             "start_date": _ical_value(event.get("DTSTART")),
-            "end_date": _ical_value(event.get("DTEND")),
+            "end_date": _end(event),
             "updated_date": _ical_value(event.get("LAST-MODIFIED")),
             "location_text": _ical_value(event.get("LOCATION")),
             "organisation_name": (organizer.params.get("CN") if organizer is not None

@@ -32,13 +32,30 @@ Ports: ``TILTS_KAFKA_PORT`` (19092; controller on +1),
 
 from __future__ import annotations
 
+from devtools.services import cluster
 from devtools.services.elasticsearch import ELASTICSEARCH_VERSION, Elasticsearch, es_port
 from devtools.services.kafka import KAFKA_VERSION, Kafka, kafka_port
 from devtools.services.postgres import Postgres, pg_port
 from devtools.services.process import ServiceError, services_dir
 
-__all__ = ["ELASTICSEARCH_VERSION", "KAFKA_VERSION", "Elasticsearch", "Kafka", "Postgres", "ServiceError",
-           "all_services", "down", "env_exports", "es_port", "kafka_port", "pg_port", "services_dir", "status", "up"]
+__all__ = [
+    "ELASTICSEARCH_VERSION",
+    "KAFKA_VERSION",
+    "Elasticsearch",
+    "Kafka",
+    "Postgres",
+    "ServiceError",
+    "all_services",
+    "cluster",
+    "down",
+    "env_exports",
+    "es_port",
+    "kafka_port",
+    "pg_port",
+    "services_dir",
+    "status",
+    "up",
+]
 
 
 def all_services() -> list[Kafka | Elasticsearch | Postgres]:

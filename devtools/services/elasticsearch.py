@@ -20,34 +20,48 @@ def es_port() -> int:
 
 
 class Elasticsearch(Service):
+    """One Elasticsearch node: by default the single node of ``tilts services
+    up``; :mod:`devtools.services.cluster` runs two from the same installation."""
+
+    port_setting = "TILTS_ELASTICSEARCH_PORT"
+
     def __init__(self, base: Path) -> None:
         super().__init__("elasticsearch", base / f"elasticsearch-{ELASTICSEARCH_VERSION}")
+        self.install = self.root  # where the distribution is unpacked (shared by cluster nodes)
+
+    @property
+    def port(self) -> int:
+        return es_port()
 
     @property
     def address(self) -> str:
-        return f"http://127.0.0.1:{es_port()}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def home(self) -> Path:
-        return self.root / f"elasticsearch-{ELASTICSEARCH_VERSION}"
+        return self.install / f"elasticsearch-{ELASTICSEARCH_VERSION}"
+
+    def node_settings(self) -> list[str]:
+        """This node's place in its cluster (``-E`` settings)."""
+        return ["cluster.name=tilts-dev", "node.name=tilts-dev-1", "discovery.type=single-node"]
 
     def provision(self) -> None:
         if (self.home / "bin" / "elasticsearch").exists():
             self.install_analysis_plugin()
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        archive = self.root / f"elasticsearch-{ELASTICSEARCH_VERSION}.zip"
+        self.install.mkdir(parents=True, exist_ok=True)
+        archive = self.install / f"elasticsearch-{ELASTICSEARCH_VERSION}.zip"
         if not archive.exists():
             run_logged(
                 ["mvn", "-q", "-B", "dependency:copy",
                  f"-Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:"
                  f"{ELASTICSEARCH_VERSION}:zip",
-                 f"-DoutputDirectory={self.root}"],
-                self.root / "provision.log", f"resolving Elasticsearch {ELASTICSEARCH_VERSION} with Maven",
+                 f"-DoutputDirectory={self.install}"],
+                self.install / "provision.log", f"resolving Elasticsearch {ELASTICSEARCH_VERSION} with Maven",
             )
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
-                path = Path(zf.extract(info, self.root))
+                path = Path(zf.extract(info, self.install))
                 mode = info.external_attr >> 16
                 if mode:
                     path.chmod(mode)
@@ -63,10 +77,10 @@ class Elasticsearch(Service):
         jar = target / "analysis-tilts.jar"
         if jar.exists() and jar.stat().st_mtime >= source.stat().st_mtime:
             return
-        build = self.root / "analysis-tilts-build"
+        build = self.install / "analysis-tilts-build"
         shutil.rmtree(build, ignore_errors=True)
         (build / "classes").mkdir(parents=True)
-        log = self.root / "provision.log"
+        log = self.install / "provision.log"
         run_logged(["javac", "--release", "17", "-d", str(build / "classes"),
               "-cp", str(self.home / "lib" / "*"), str(source)],
              log, "compiling the analysis-tilts Elasticsearch plugin")
@@ -83,18 +97,16 @@ class Elasticsearch(Service):
     def start(self) -> None:
         if self.pid() is not None:
             return
-        port = es_port()
-        self._need_free(port, "TILTS_ELASTICSEARCH_PORT")
+        port = self.port
+        self._need_free(port, self.port_setting)
         data, logs = self.root / "data", self.root / "logs"
-        data.mkdir(exist_ok=True)
+        data.mkdir(parents=True, exist_ok=True)
         logs.mkdir(exist_ok=True)
         java_home = os.environ.get("ES_JAVA_HOME") or os.environ.get("JAVA_HOME") or find_java_home()
         env = dict(os.environ, ES_JAVA_HOME=java_home, ES_JAVA_OPTS="-Xms512m -Xmx1g")
         cmd = [
             str(self.home / "bin" / "elasticsearch"),
-            "-E", "cluster.name=tilts-dev",
-            "-E", "node.name=tilts-dev-1",
-            "-E", "discovery.type=single-node",
+            *(arg for setting in self.node_settings() for arg in ("-E", setting)),
             "-E", "network.host=127.0.0.1",
             "-E", f"http.port={port}",
             "-E", f"transport.port={port + 100}",
@@ -112,6 +124,7 @@ class Elasticsearch(Service):
                 for sub in path.rglob("*"):
                     shutil.chown(sub, ES_USER)
             grant_traverse(self.root)
+            grant_traverse(self.install)
             cmd = ["setpriv", f"--reuid={ES_USER}", f"--regid={ES_USER}", "--init-groups", "--", *cmd]
         self._spawn(cmd, env, self.root)
         self._wait(self.healthy, 180)

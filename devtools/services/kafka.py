@@ -51,15 +51,25 @@ log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 
 
 class Kafka(Service):
+    """One Kafka node: by default the single-node broker and controller of
+    ``tilts services up``; :mod:`devtools.services.cluster` runs three."""
+
+    port_setting = "TILTS_KAFKA_PORT"
+
     def __init__(self, base: Path) -> None:
         super().__init__("kafka", base / f"kafka-{KAFKA_VERSION}")
+        self.lib = self.root / "lib"
+
+    @property
+    def port(self) -> int:
+        return kafka_port()
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{kafka_port()}"
+        return f"127.0.0.1:{self.port}"
 
     def provision(self) -> None:
-        lib = self.root / "lib"
+        lib = self.lib
         marker = lib / f"kafka_2.13-{KAFKA_VERSION}.jar"
         if marker.exists():
             return
@@ -74,61 +84,74 @@ class Kafka(Service):
         if not marker.exists():
             raise ServiceError(f"Kafka jars missing after Maven; see {self.root / 'provision.log'}")
 
+    def properties(self) -> dict[str, str]:
+        """``server.properties`` of this node."""
+        port = self.port
+        return {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{port + 1}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.root / "data"),
+            "num.partitions": "6",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "6",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+            "message.max.bytes": "16777216",
+            "replica.fetch.max.bytes": "16777216",
+            "log.cleaner.backoff.ms": "5000",
+        }
+
+    def cluster_id(self) -> str:
+        """The KRaft cluster id its storage is formatted with (one per cluster)."""
+        return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
     def _config(self) -> Path:
-        port = kafka_port()
+        self.root.mkdir(parents=True, exist_ok=True)
         data = self.root / "data"
         props = self.root / "server.properties"
-        props.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{port + 1}",
-                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={data}",
-                "num.partitions=6",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=6",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "auto.create.topics.enable=false",
-                "message.max.bytes=16777216",
-                "replica.fetch.max.bytes=16777216",
-                "log.cleaner.backoff.ms=5000",
-                "",
-            ])
-        )
+        props.write_text("".join(f"{k}={v}\n" for k, v in self.properties().items()))
         (self.root / "log4j.properties").write_text(_KAFKA_LOG4J)
         if not (data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             run_logged(
-                ["java", "-cp", str(self.root / "lib" / "*"),
+                ["java", "-cp", str(self.lib / "*"),
                  f"-Dlog4j.configuration=file:{self.root / 'log4j.properties'}",
-                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+                 "kafka.tools.StorageTool", "format", "-t", self.cluster_id(), "-c", str(props)],
                 self.log_file, "formatting Kafka storage",
             )
         return props
 
     def start(self) -> None:
+        self.start_detached()
+        self.wait_healthy(180)
+
+    def wait_healthy(self, timeout: float) -> None:
+        self._wait(self.healthy, timeout)
+
+    def start_detached(self) -> None:
+        """Start the process without waiting for it to serve (a KRaft quorum of
+        several nodes serves only once most of them run)."""
         if self.pid() is not None:
             return
-        self._need_free(kafka_port(), "TILTS_KAFKA_PORT")
+        self._need_free(self.port, self.port_setting)
         props = self._config()
         env = dict(os.environ, KAFKA_HEAP_OPTS="-Xmx512m")
         self._spawn(
             ["java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
              f"-Dlog4j.configuration=file:{self.root / 'log4j.properties'}",
-             "-cp", str(self.root / "lib" / "*"), "kafka.Kafka", str(props)],
+             "-cp", str(self.lib / "*"), "kafka.Kafka", str(props)],
             env, self.root,
         )
-        self._wait(self.healthy, 120)
 
     def healthy(self) -> bool:
-        if not port_open(kafka_port()):
+        if not port_open(self.port):
             return False
         try:
             from kafka import KafkaAdminClient

@@ -65,12 +65,14 @@ def read_to_end(bus: Bus, group: str, topic: str, handle: Callable[[Message], No
         consumer.close()
 
 
-def open_bus(url: str, prefix: str = "", partitions: int = 6) -> Bus:
+def open_bus(url: str, prefix: str = "", partitions: int = 6, replication_factor: int = 1,
+             min_insync_replicas: int | None = None) -> Bus:
     scheme, _, rest = url.partition("://")
     if scheme == "kafka":
         from pipeline.bus.kafka import KafkaBus
 
-        return KafkaBus(rest, prefix=prefix, partitions=partitions)
+        return KafkaBus(rest, prefix=prefix, partitions=partitions, replication_factor=replication_factor,
+                        min_insync_replicas=min_insync_replicas)
     if scheme == "sqlite":
         from pipeline.bus.local import LocalBus
 
@@ -83,4 +85,6 @@ def make_bus(settings: Settings) -> Bus:
     """The bus these settings name: Kafka, or the embedded SQLite log in the data dir."""
     if not settings.kafka_bootstrap_servers:
         settings.ensure_data_dir()
-    return open_bus(settings.bus_url, prefix=settings.topic_prefix, partitions=settings.kafka_partitions)
+    return open_bus(settings.bus_url, prefix=settings.topic_prefix, partitions=settings.kafka_partitions,
+                    replication_factor=settings.kafka_replication_factor,
+                    min_insync_replicas=settings.kafka_min_insync_replicas)

@@ -7,7 +7,9 @@ after its batch is safely written downstream.
 
 Topics are created with ``partitions`` partitions (setting
 ``TILTS_KAFKA_PARTITIONS``, default 6: room for six normalizers or indexers per
-group) and replication factor 1 (raise it on a real cluster); the normalized
+group), replication factor ``TILTS_KAFKA_REPLICATION_FACTOR`` (default 1; 3 on a
+cluster) and ``TILTS_KAFKA_MIN_INSYNC_REPLICAS`` (default: the broker's; 2 on
+a cluster of 3, so a write survives losing a broker); the normalized
 topic is log-compacted so replaying it rebuilds the index. Consumer groups carry
 the topic prefix too (`<prefix>tilts-normalizer`), so deployments or tests
 sharing a cluster under different prefixes never rebalance each other.
@@ -39,12 +41,14 @@ class KafkaBus:
         prefix: str = "",
         partitions: int = 6,
         replication_factor: int = 1,
+        min_insync_replicas: int | None = None,
         client_id: str = "tilts",
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.prefix = prefix
         self.partitions = partitions
         self.replication_factor = replication_factor
+        self.min_insync_replicas = min_insync_replicas
         self.client_id = client_id
         self._producer: KafkaProducer | None = None
         # Sends the broker finally refused (after the producer's own retries):
@@ -89,6 +93,8 @@ class KafkaBus:
                 if name in existing:
                     continue
                 configs: dict[str, str] = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+                if self.min_insync_replicas:  # acks=all then needs this many copies written
+                    configs["min.insync.replicas"] = str(self.min_insync_replicas)
                 if topic in COMPACTED_TOPICS:
                     configs.update({"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})
                 wanted.append(NewTopic(name, self.partitions, self.replication_factor, topic_configs=configs))

@@ -113,7 +113,8 @@ def duration(start: date | None, end: date | None, text: str,
     word = (declared or "").strip().lower()
     text = text.lower()
     if word in {"onetime", "one-time", "one time", "once", "one-off", "single"}:
-        days = (end - start).days + 1 if start and end else None
+        # an end before the start is a source's slip: the span is unknown, not negative
+        days = (end - start).days + 1 if start and end and end >= start else None
         return Duration(DurationClass.one_off, days, days)
     if word in {"ongoing", "recurring", "regular", "continuous"}:
         return Duration(DurationClass.ongoing)

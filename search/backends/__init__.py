@@ -19,11 +19,11 @@ __all__ = [
 ]
 
 
-def open_backend(url: str, alias: str = "opportunities") -> SearchBackend:
+def open_backend(url: str, alias: str = "opportunities", replicas: int = 0) -> SearchBackend:
     if url.startswith(("http://", "https://")):
         from search.backends.elastic import ElasticsearchBackend
 
-        return ElasticsearchBackend(url, alias=alias)
+        return ElasticsearchBackend(url, alias=alias, replicas=replicas)
     if url.startswith("sqlite://"):
         from search.backends.sqlite import SqliteBackend
 
@@ -36,4 +36,4 @@ def make_backend(settings: Settings) -> SearchBackend:
     """The backend these settings name: Elasticsearch, or SQLite FTS5 in the data dir."""
     if not settings.elasticsearch_url:
         settings.ensure_data_dir()
-    return open_backend(settings.search_url, alias=settings.index_alias)
+    return open_backend(settings.search_url, alias=settings.index_alias, replicas=settings.index_replicas)

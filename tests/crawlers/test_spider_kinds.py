@@ -118,7 +118,8 @@ def test_icalendar_events(tmp_path: Path) -> None:
     with FixtureSite(routes) as site:
         got = run_spider("ical", {"start_urls": site.url + "/talkas.ics", "language": "lv"}, tmp_path)
     talka = by_title(got["raw"], "Meža stādīšanas talka")
-    assert (talka.start_date, talka.end_date) == ("2027-04-24", "2027-04-25")
+    # an all-day event's DTEND is the day after (RFC 5545): a one-day talka
+    assert (talka.start_date, talka.end_date) == ("2027-04-24", "2027-04-24")
     assert talka.location_text == "Sigulda, Gaujas Nacionālais parks"
     assert talka.categories == ["Vide", "Talka"] and talka.organisation_name == "Latvijas Dabas fonds"
     assert talka.external_id == "talka-2027-04-24@ldf.lv" and talka.url.path == "/talkas/2027-04-24"

@@ -97,3 +97,10 @@ def test_text_helpers() -> None:
     assert sanitize_html(None) == ""
     long = "First sentence here. " * 30
     assert summarize(long).endswith(".") and len(summarize(long)) <= 280
+
+
+def test_a_one_off_listing_ending_before_it_starts_is_normalized_without_a_span() -> None:
+    # a source's slip (end before start) is not a broken event: it must not dead-letter
+    opp = normalize(make_raw(duration_text="onetime", start_date="2027-03-10", end_date="2027-03-01"), now=NOW)
+    assert opp.duration_class.value == "one_off"
+    assert (opp.duration_min_days, opp.duration_max_days) == (None, None)

@@ -56,20 +56,26 @@ def test_a_failing_source_backs_off_and_is_recorded(tmp_path: Path, database_url
         engine.dispose()
 
 
-def test_expiry_sweep_closes_listings_past_their_deadline(tmp_path: Path) -> None:
+def test_expiry_sweep_closes_listings_past_their_deadline_or_end(tmp_path: Path) -> None:
     settings = local(tmp_path)
     bus = make_bus(settings)
     bus.ensure_topics()
     backend = open_backend(settings.search_url)
     backend.setup()
-    backend.upsert_many(corpus())
+    docs = corpus()
+    ended = docs[0].model_copy(update={  # a weekend's work that is over, with no deadline
+        "id": "ended", "cluster_id": "ended", "deadline": None,
+        "start_date": date(2026, 11, 28), "end_date": date(2026, 11, 29)})
+    running = ended.model_copy(update={"id": "running", "cluster_id": "running", "end_date": date(2027, 3, 1)})
+    backend.upsert_many([*docs, ended, running])
     expired = expire_past_deadlines(settings, today=date(2026, 12, 6), bus=bus, backend=backend)
-    assert expired == 2  # lv-4 (1 December) and lv-2 (5 December)
+    assert expired == 3  # lv-4 (deadline 1 December), lv-2 (5 December), and the one that ended
     indexer = make_indexer(bus, backend)
     indexer.drain(1.0)
     indexer.close()
     assert backend.get("lv-4")["status"] == Status.expired  # type: ignore[index]
-    assert {h.id for h in backend.search(SearchRequest(status=["expired"], size=50)).hits} == {"lv-4", "lv-2"}
+    assert {h.id for h in backend.search(SearchRequest(status=["expired"], size=50)).hits} == {"lv-4", "lv-2", "ended"}
+    assert backend.get("running")["status"] == Status.open  # type: ignore[index]
     assert expire_past_deadlines(settings, today=date(2026, 12, 6), bus=bus, backend=backend) == 0
     bus.close()
     backend.close()

@@ -11,35 +11,42 @@ from crawlers.sources import load_sources
 from devtools import services as svc
 from tilts.shell import fail, services_app, sources_app
 
+CLUSTER = Annotated[bool, typer.Option(
+    "--cluster", help="The small cluster instead: 3 Kafka brokers and 2 Elasticsearch nodes "
+                      "(devtools/services/cluster.py).")]
+
 
 @services_app.command("up")
-def services_up(names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
-    """Provision (once) and start Kafka and Elasticsearch on 127.0.0.1."""
+def services_up(names: Annotated[list[str] | None, typer.Argument()] = None, cluster: CLUSTER = False) -> None:
+    """Provision (once) and start Kafka, Elasticsearch and PostgreSQL on 127.0.0.1."""
     started = time.monotonic()
-    svc.up(names)
+    if cluster:
+        svc.cluster.up()
+    else:
+        svc.up(names)
     typer.echo(f"services up in {time.monotonic() - started:.1f}s")
-    services_env()
+    services_env(cluster)
 
 
 @services_app.command("down")
-def services_down(names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
+def services_down(names: Annotated[list[str] | None, typer.Argument()] = None, cluster: CLUSTER = False) -> None:
     """Stop the services started by `tilts services up`."""
-    stopped = svc.down(names)
+    stopped = svc.cluster.down() if cluster else svc.down(names)
     typer.echo(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
 
 @services_app.command("status")
-def services_status() -> None:
+def services_status(cluster: CLUSTER = False) -> None:
     """Each service's address, pid and health."""
-    for name, address, pid, healthy in svc.status():
+    for name, address, pid, healthy in (svc.cluster.status() if cluster else svc.status()):
         state = "healthy" if healthy else ("starting/unhealthy" if pid else "stopped")
-        typer.echo(f"{name:14} {address:26} pid={pid or '-':<8} {state}")
+        typer.echo(f"{name:16} {address:26} pid={pid or '-':<8} {state}")
 
 
 @services_app.command("env")
-def services_env() -> None:
+def services_env(cluster: CLUSTER = False) -> None:
     """Print shell exports pointing tilts at the services."""
-    for name, value in svc.env_exports().items():
+    for name, value in (svc.cluster.env_exports() if cluster else svc.env_exports()).items():
         typer.echo(f"export {name}={value}")
 
 

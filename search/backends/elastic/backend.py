@@ -52,10 +52,13 @@ class ElasticsearchBackend:
         stemmed_languages=frozenset(LANGUAGE_ANALYZERS),
     )
 
-    def __init__(self, url: str, alias: str = "opportunities", client: Elasticsearch | None = None) -> None:
+    def __init__(self, url: str, alias: str = "opportunities", client: Elasticsearch | None = None,
+                 replicas: int = 0) -> None:
         self.url = url
         self.alias = alias
-        self.es = client or Elasticsearch(url, request_timeout=30, retry_on_timeout=True, max_retries=2)
+        self.replicas = replicas  # copies of each shard on other nodes (TILTS_INDEX_REPLICAS)
+        # several nodes as "http://a:9200,http://b:9200": the client fails over between them
+        self.es = client or Elasticsearch(url.split(","), request_timeout=30, retry_on_timeout=True, max_retries=2)
 
     @property
     def template_name(self) -> str:
@@ -66,7 +69,7 @@ class ElasticsearchBackend:
             self.es.indices.put_index_template(
                 name=self.template_name,
                 index_patterns=[f"{self.alias}-v*"],
-                template={"settings": INDEX_SETTINGS, "mappings": MAPPINGS},
+                template={"settings": {**INDEX_SETTINGS, "number_of_replicas": self.replicas}, "mappings": MAPPINGS},
                 priority=100,
             )
             if not self.es.indices.exists_alias(name=self.alias):
