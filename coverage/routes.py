@@ -18,7 +18,7 @@ from coverage import numbers as coverage
 from coverage.dashboard import CHALLENGE, Dashboard, bars_svg, country_grid_svg, csv_response, lines_svg
 from search.i18n import CHART_TITLES
 from search.security import FailureThrottle, basic_credentials, same_secret
-from search.web.deps import Backend
+from search.web.deps import Backend, app_state
 from search.web.render import TEMPLATES, ui_for
 
 router = APIRouter()
@@ -30,21 +30,11 @@ PROTECTED: dict[int | str, dict[str, Any]] = {
 COUNTED = ("country", "theme", "programme", "source", "activity_type")
 
 
-def get_dashboard(request: Request) -> Dashboard:
-    dashboard: Dashboard = request.app.state.dashboard
-    return dashboard
-
-
-def get_throttle(request: Request) -> FailureThrottle:
-    throttle: FailureThrottle = request.app.state.login_throttle
-    return throttle
-
-
-DashboardDep = Annotated[Dashboard, Depends(get_dashboard)]
+DashboardDep = Annotated[Dashboard, Depends(app_state("dashboard"))]
 
 
 def officer(request: Request, dashboard: DashboardDep,
-            throttle: Annotated[FailureThrottle, Depends(get_throttle)]) -> str:
+            throttle: Annotated[FailureThrottle, Depends(app_state("login_throttle"))]) -> str:
     """HTTP Basic in UTF-8; a client with too many wrong tries waits (429, Retry-After)."""
     settings = dashboard.settings
     if not settings.dashboard_password:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from search.backends import SearchRequest
 from search.i18n import NOTICES, UI, UI_LANGUAGES
 from search.security import RateLimiter, cross_site
-from search.web.deps import SiteDep
+from search.web.deps import SiteDep, app_state
 from search.web.forms import grouped
 from search.web.render import message, page, ui_for
 from subscriptions.digest import SubscriptionError, Subscriptions
@@ -27,18 +27,8 @@ router = APIRouter()
 Token = Annotated[str, Query(max_length=500)]
 
 
-def get_subscriptions(request: Request) -> Subscriptions:
-    subs: Subscriptions = request.app.state.subscriptions
-    return subs
-
-
-def get_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter = request.app.state.subscribe_limiter
-    return limiter
-
-
-Subs = Annotated[Subscriptions, Depends(get_subscriptions)]
-Limiter = Annotated[RateLimiter, Depends(get_limiter)]
+Subs = Annotated[Subscriptions, Depends(app_state("subscriptions"))]
+Limiter = Annotated[RateLimiter, Depends(app_state("subscribe_limiter"))]
 
 
 def notice(request: Request, ui: UI, what: str, status: int = 200, reason: str = "") -> HTMLResponse:

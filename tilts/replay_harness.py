@@ -32,6 +32,7 @@ from devtools.replay import Change, Changes, Replay
 from devtools.replay.compare import Report, Truth, compare, searchable, wrong_fields
 from devtools.replay.model import chance
 from devtools.replay.server import Served
+from pipeline.config import Settings
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = 3600.0  # the scheduler's expiry sweep runs hourly
@@ -122,7 +123,7 @@ class Harness:
     those without their own delay. ``sweep``: run the expiry sweep each cycle.
     """
 
-    def __init__(self, replay: Replay, settings: Any, *, sources: list[Source] | None = None,
+    def __init__(self, replay: Replay, settings: Settings, *, sources: list[Source] | None = None,
                  polite: bool = False, sweep: bool = True, crawl_timeout: float = 1800,
                  quiet: float = 1.5, probe_every: float = 0.2) -> None:
         self.replay = replay

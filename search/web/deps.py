@@ -4,6 +4,7 @@ from the query, and running it with the errors an HTTP client gets."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -25,18 +26,18 @@ class Site:
     subscriptions: bool = False  # the search page offers to subscribe to the search
 
 
-def get_backend(request: Request) -> SearchBackend:
-    backend: SearchBackend = request.app.state.backend
-    return backend
+def app_state(name: str) -> Callable[[Request], Any]:
+    """A dependency that hands a route what the app assembly put on ``app.state``
+    (tilts/app.py); the route's annotation says its type."""
+    def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    get.__name__ = f"app_state_{name}"
+    return get
 
 
-def get_site(request: Request) -> Site:
-    site: Site = request.app.state.site
-    return site
-
-
-Backend = Annotated[SearchBackend, Depends(get_backend)]
-SiteDep = Annotated[Site, Depends(get_site)]
+Backend = Annotated[SearchBackend, Depends(app_state("backend"))]
+SiteDep = Annotated[Site, Depends(app_state("site"))]
 
 
 class Problem(BaseModel):

@@ -20,6 +20,7 @@ from pipeline.normalize.text import sanitize_html
 from search.backends import SearchRequest
 from search.i18n import FACET_LABELS, NATIVE_NAMES, SUPPORT_LABELS, UI, UI_LANGUAGES, pick_language, value_label
 from search.web.choices import country_list
+from search.web.structured import json_ld
 
 SEARCH_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES = Jinja2Templates(directory=str(SEARCH_DIR / "templates"))
@@ -90,3 +91,4 @@ TEMPLATES.env.filters["host"] = lambda url: urlsplit(str(url)).hostname or str(u
 # Only http(s) links reach an href, whatever an index holds (see pipeline.events.web_url).
 TEMPLATES.env.filters["web_url"] = web_url
 TEMPLATES.env.globals["timedelta"] = timedelta
+TEMPLATES.env.globals["json_ld"] = json_ld

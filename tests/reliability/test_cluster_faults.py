@@ -188,6 +188,8 @@ def test_losing_a_broker_a_data_node_and_workers_loses_and_duplicates_nothing(
         while es_count(es_url, prefix) < len(expected) and time.monotonic() < deadline:
             time.sleep(1.0)
         time.sleep(5.0)  # anything late would show as an extra or a duplicate
+        crashed = {f"{stage}-2": ps[1].returncode for stage, ps in workers.items() if ps[1].poll() is not None}
+        assert not crashed, f"workers that were not killed stopped by themselves: {crashed} (see {tmp_path})"
         ids = es_ids(es_url, prefix)
         keys = set(topic_keys(small_cluster["KAFKA_BOOTSTRAP_SERVERS"], f"{prefix}.{NORMALIZED_TOPIC}"))
         print(f"\npause after each failure (s): {pauses}; {len(expected)} listings")

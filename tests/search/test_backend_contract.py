@@ -7,6 +7,8 @@ gains it fails the test until its capabilities say so.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from pipeline.events import Status, Theme
@@ -198,6 +200,39 @@ def test_rebuild_keeps_the_previous_index_for_rollback(backend: SearchBackend,
     assert second != first and previous == first  # kept to switch back to
     _, previous, deleted = backend.rebuild([make_opportunity(3)], keep=1)
     assert previous == second and deleted == [first]  # one previous index kept, older ones deleted
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "elasticsearch"])
+def test_several_processes_may_set_up_at_once(kind: str, tmp_path, unique: str,
+                                              request: pytest.FixtureRequest) -> None:
+    """Two indexers (docker compose runs two) start together: both set up the
+    same index, neither fails, and they write into one."""
+    url = request.getfixturevalue("es_url") if kind == "elasticsearch" else f"sqlite:///{tmp_path / 's.sqlite3'}"
+    backends = [open_backend(url, alias=f"{unique}-race") for _ in range(4)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(backends))
+
+    def set_up(be: SearchBackend) -> None:
+        barrier.wait()
+        try:
+            be.setup()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=set_up, args=(be,)) for be in backends]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert errors == []
+        for n, be in enumerate(backends):
+            assert be.upsert_many([make_opportunity(n)]) == []
+        backends[0].refresh()
+        assert backends[-1].count() == len(backends)
+    finally:
+        for be in backends:
+            be.close()
 
 
 def test_health(backend: SearchBackend) -> None:

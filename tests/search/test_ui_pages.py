@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from html.parser import HTMLParser
 
 import pytest
@@ -265,3 +266,26 @@ def test_deadline_soon_is_a_filter_with_a_chip(client: TestClient) -> None:
     chip = next(c for c in Page(page).chips if "Подати заявку до" in c["text"])
     assert "deadline_to" not in chip["href"] and "collapse=false" in chip["href"]
 
+
+
+def test_a_detail_page_says_what_it_is_in_json_ld_that_a_crawler_reads_back(
+        client: TestClient, backend: SearchBackend) -> None:
+    from crawlers.platforms.schemaorg import parse_schemaorg
+
+    hostile = make_opportunity(
+        301, title='Night shelter </script><script>window.__x=1</script> & "friends"', country="LV", city="Rīga",
+        org="Rīgas patversme").model_copy(update={"deadline": date(2027, 1, 15)})
+    assert backend.upsert_many([hostile]) == []
+    backend.refresh()
+    for doc_id in ("lv-3", "test-301"):
+        html = client.get(f"/o/{doc_id}").text
+        assert html.count('<script type="application/ld+json">') == 1
+        items, errors = parse_schemaorg(html.encode(), f"http://tilts.test/o/{doc_id}")
+        assert errors == [] and len(items) == 1, errors
+        item, doc = items[0], backend.get(doc_id)
+        assert doc is not None
+        assert item["title"] == doc["title"] and item["external_id"] == doc_id
+        assert item["country"] == doc["locations"][0]["country"]
+        assert item.get("deadline", "")[:10] == (doc.get("deadline") or "")[:10]
+    # the hostile title stays data: no element of its own, no executable script
+    assert "<script>window.__x" not in client.get("/o/test-301").text

@@ -75,12 +75,21 @@ class ElasticsearchBackend:
             if not self.es.indices.exists_alias(name=self.alias):
                 index = f"{self.alias}-v1"
                 if not self.es.indices.exists(index=index):
-                    self.es.indices.create(index=index)
+                    self._create_first(index)
                 self.es.indices.update_aliases(
                     actions=[{"add": {"index": index, "alias": self.alias, "is_write_index": True}}]
                 )
         except TransportError as exc:
             raise SearchUnavailable(f"Elasticsearch at {self.url} unreachable: {exc}") from exc
+
+    def _create_first(self, index: str) -> None:
+        """Create the first index; another process setting up at the same moment
+        (two indexers starting together) may have created it first: that is fine."""
+        try:
+            self.es.indices.create(index=index)
+        except ApiError as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise SearchUnavailable(f"Elasticsearch refused to create {index}: {exc}") from exc
 
     def drop(self) -> None:
         """Delete this alias's indices and its index template: all that
