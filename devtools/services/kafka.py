@@ -129,6 +129,8 @@ class Kafka(Service):
         return props
 
     def start(self) -> None:
+        if self.pid() is not None:
+            return
         self.start_detached()
         self.wait_healthy(180)
 

@@ -112,7 +112,8 @@ class Service:
         while time.monotonic() < deadline:
             # The child we just spawned tells exactly whether it is alive (the
             # pid file heuristic can misread /proc while the child execs).
-            code = self._proc.poll()
+            proc = getattr(self, "_proc", None)  # None: started by another tilts process
+            code = proc.poll() if proc is not None else None
             if code is not None:
                 raise ServiceError(f"{self.name} exited with {code} while starting; see {self.log_file}")
             if check():
