@@ -85,6 +85,19 @@ def load_gold(folder: Path) -> list[GoldRecord]:
     return records
 
 
+def _language_set(items: list[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    """Language requirements as (language, level, required, alternatives):
+    ``alternatives`` are the other languages of its group (the fourth item of
+    a label, the event's ``one_of``), so the numbers themselves never count."""
+    groups: dict[Any, set[str]] = {}
+    for lang, _level, required, one_of in items:
+        if required and one_of is not None:
+            groups.setdefault(one_of, set()).add(lang)
+    return {(lang, level, required,
+             tuple(sorted(groups[one_of] - {lang})) if required and one_of is not None else ())
+            for lang, level, required, one_of in items}
+
+
 def predicted_fields(opp: Opportunity) -> dict[str, Any]:
     place = opp.locations[0] if opp.locations else None
     return {
@@ -100,7 +113,8 @@ def predicted_fields(opp: Opportunity) -> dict[str, Any]:
         "age_max": opp.eligibility.age_max,
         "remote": True if opp.remote else None,
         "themes": {t.value for t in opp.themes},
-        "required_languages": {(r.language, r.level, r.required) for r in opp.eligibility.languages},
+        "required_languages": _language_set([(r.language, r.level, r.required, r.one_of)
+                                             for r in opp.eligibility.languages]),
         "support": {(k, v) for k, v in opp.support.model_dump().items() if v is not None},
     }
 
@@ -111,7 +125,7 @@ def expected_fields(expected: dict[str, Any]) -> dict[str, Any]:
         if out[name] is not None:
             out[name] = str(out[name])
     out["themes"] = set(expected.get("themes") or ["other"])
-    out["required_languages"] = {tuple(x) for x in expected.get("required_languages") or []}
+    out["required_languages"] = _language_set([(*x, None)[:4] for x in expected.get("required_languages") or []])
     out["support"] = {(k, v) for k, v in (expected.get("support") or {}).items()}
     return out
 

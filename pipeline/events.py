@@ -28,7 +28,8 @@ import json
 from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-from pydantic import AfterValidator, AnyUrl, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AnyUrl, BaseModel, ConfigDict, Field, ValidationError, model_serializer
+from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
 from pipeline.urls import MAX_URL_CHARS, WEB_SCHEMES, WebUrl, require_web_url, web_url
 from pipeline.vocabularies import ActivityType, DurationClass, Status, Theme, WorkMode
@@ -197,10 +198,31 @@ class Location(BaseModel):
 
 
 class LanguageRequirement(BaseModel):
+    """A language a listing names: its CEFR level, and whether it is required.
+
+    ``one_of`` groups alternatives: required requirements of one listing with
+    the same number are one requirement that any of them meets ("English or
+    Russian": both with ``one_of=1``). ``None``, the default and the meaning
+    of every event written before the field existed, is a requirement of its
+    own. Numbers are compared within one listing only, and mean nothing on a
+    requirement that is not required. Each language keeps its own level.
+    """
+
     model_config = ConfigDict(extra="forbid")
     language: str  # ISO 639-1
     level: str | None = None  # CEFR A1..C2
     required: bool = True
+    one_of: int | None = Field(default=None, ge=1)
+
+    @model_serializer(mode="wrap")
+    def _without_default_group(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A requirement standing alone is written as before the field
+        existed: its content hash is unchanged, and consumers of the earlier
+        contract still read it."""
+        data: dict[str, Any] = handler(self)
+        if self.one_of is None:
+            data.pop("one_of", None)
+        return data
 
 
 class Eligibility(BaseModel):
@@ -210,6 +232,16 @@ class Eligibility(BaseModel):
     residence_countries: list[str] = Field(default_factory=list)
     nationality_countries: list[str] = Field(default_factory=list)
     languages: list[LanguageRequirement] = Field(default_factory=list)
+
+    def required_groups(self) -> list[list[LanguageRequirement]]:
+        """The required languages as requirements, each the alternatives that
+        meet it (one language, or those sharing a ``one_of``), in the order
+        the listing names them: a person meets the listing's language
+        requirements when they speak a language of every group."""
+        groups: dict[object, list[LanguageRequirement]] = {}
+        for i, req in enumerate(r for r in self.languages if r.required):
+            groups.setdefault(i if req.one_of is None else ("one_of", req.one_of), []).append(req)
+        return list(groups.values())
 
 
 class Support(BaseModel):

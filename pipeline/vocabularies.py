@@ -8,6 +8,7 @@ from enum import StrEnum
 
 class ActivityType(StrEnum):
     volunteering = "volunteering"
+    volunteering_team = "volunteering_team"  # a group of volunteers for a short time (ESC volunteering teams)
     traineeship = "traineeship"
     solidarity_project = "solidarity_project"
     exchange = "exchange"

@@ -108,7 +108,7 @@ FACET_LABELS = {
     "country": "Country", "city": "City", "theme": "Theme", "activity_type": "Type",
     "duration_class": "Duration", "work_mode": "Where", "language": "Language of the listing",
     "required_language": "Languages required", "programme": "Programme", "organisation": "Organisation",
-    "support": "Support offered", "source": "Source",
+    "support": "Support offered", "source": "Source", "topic": "Topic",
 }
 SUPPORT_LABELS = {
     "accommodation": "Accommodation", "food": "Food", "travel": "Travel costs", "insurance": "Insurance",
@@ -123,7 +123,8 @@ VALUE_LABELS = {
         "employment": "Employment", "other": "Other",
     },
     "activity_type": {
-        "volunteering": "Volunteering", "traineeship": "Traineeship", "solidarity_project": "Solidarity project",
+        "volunteering": "Volunteering", "volunteering_team": "Volunteering team",
+        "traineeship": "Traineeship", "solidarity_project": "Solidarity project",
         "exchange": "Exchange", "job": "Job",
     },
     "duration_class": {
@@ -187,6 +188,10 @@ def value_label(ui: UI, facet: str, value: str) -> str:
         return ui.language_name(value)
     if facet == "support":
         return ui.gettext(SUPPORT_LABELS.get(value, value))
+    if facet == "topic":
+        from search.understanding.topics import topic_label
+
+        return topic_label(value, ui.lang)
     if facet in VALUE_LABELS and value in VALUE_LABELS[facet]:
         return ui.gettext(VALUE_LABELS[facet][value])
     return value

@@ -9,8 +9,8 @@ what was read from the text, and ``understand=false`` searches the words as
 typed.
 
 ``run`` searches the plan and, when it finds nothing, relaxes it one step at
-a time (the remaining words first, then theme, then support and format, then
-a city widens to its country) until something is found or nothing is left to
+a time (any of the remaining words instead of all, then none, then a topic widens to its theme, then
+theme, then support and format, then a city widens to its country) until something is found or nothing is left to
 relax, and says what it relaxed: a person is never left at a dead end without
 knowing why, and never shown the whole world under a place they named.
 """
@@ -26,8 +26,10 @@ from search.request import SearchRequest
 # Request fields that understanding may fill, in the order they are relaxed
 # when a search finds nothing (the place is kept longest: it is what people
 # are surest of).
-UNDERSTOOD_FIELDS = ("theme", "support", "work_mode", "duration_class", "programme", "city", "country")
-RELAX_ORDER = ("text", "theme", "support", "work_mode", "duration_class", "programme", "city")
+UNDERSTOOD_FIELDS = ("theme", "topic", "support", "work_mode", "duration_class", "activity_type", "programme",
+                     "city", "country")
+RELAX_ORDER = ("words", "text", "topic", "theme", "support", "work_mode", "duration_class", "activity_type",
+               "programme", "city")
 CITY_RADIUS_KM = 30.0
 
 
@@ -43,6 +45,12 @@ def _city_point(name: str) -> tuple[float, float] | None:
 
     city = gazetteer().lookup(name)
     return (city.lat, city.lon) if city is not None else None
+
+
+def _topic_theme(topic_id: str) -> str:
+    from search.understanding.topics import topics
+
+    return topics()[topic_id].theme
 
 
 def plan(req: SearchRequest) -> tuple[SearchRequest, dict[str, Any] | None]:
@@ -79,35 +87,59 @@ def plan(req: SearchRequest) -> tuple[SearchRequest, dict[str, Any] | None]:
 
 
 def run(search: Callable[[SearchRequest], SearchResult], req: SearchRequest) -> SearchResult:
-    """Search ``req`` as understood; relax what was understood while nothing is found."""
+    """Search ``req`` as understood; relax what was understood while nothing is found.
+
+    Words nobody understood are only ever relaxed to "any of them": a search
+    for words alone never becomes a list of everything."""
     planned, understood = plan(req)
     result = search(planned)
-    if understood is None:
-        return result
+    steps = RELAX_ORDER if understood is not None else ("words",)
     relaxed: list[str] = []
     current, first = planned, result
-    for step in RELAX_ORDER:
+    for step in steps:
         if result.total > 0:
             break
-        if step == "text":
-            if not current.q:
-                continue
-            current = current.model_copy(update={"q": None})
-        elif step == "city" and "city" in understood:
-            # the city's country, not the whole world: "London" with no listing
-            # near London must not look like a list of London's listings
-            country = _city_country(understood["city"][0])
-            update: dict[str, Any] = {"lat": None, "lon": None, "within_km": None}
-            if country and not current.country:
-                update["country"] = [country]
-                understood["country"] = [country]
-            current = current.model_copy(update=update)
-        elif step in understood:
-            current = current.model_copy(update={step: []})
-        else:
+        widened = _relax(step, current, understood or {}, req)
+        if widened is None:
             continue
+        current = widened
         relaxed.append(step)
         result = search(current)
     if result.total == 0:  # relaxing found nothing either: show the search as asked, nothing left out
         result, relaxed = first, []
     return result.model_copy(update={"understood": understood, "relaxed": relaxed})
+
+
+def _relax(step: str, current: SearchRequest, understood: dict[str, Any],
+           req: SearchRequest) -> SearchRequest | None:
+    """``current`` widened by one step (``understood`` updated with what it
+    now holds), or None when the step has nothing to widen."""
+    update: dict[str, Any]
+    if step == "words":  # any of the words, those matching more first, before none of them
+        if current.any_words or len((current.q or "").split()) < 2:
+            return None
+        update = {"any_words": True}
+    elif step == "text":
+        if not current.q:
+            return None
+        update = {"q": None, "any_words": False}
+    elif step == "city" and "city" in understood:
+        # the city's country, not the whole world: "London" with no listing
+        # near London must not look like a list of London's listings
+        country = _city_country(understood["city"][0])
+        update = {"lat": None, "lon": None, "within_km": None}
+        if country and not current.country:
+            update["country"] = [country]
+            understood["country"] = [country]
+    elif step == "topic" and "topic" in understood:
+        # "hospice" with no listing naming one: the listings of its theme (health)
+        update = {"topic": []}
+        if not current.theme and "theme" not in req.ignore:
+            themes = list(dict.fromkeys(_topic_theme(t) for t in understood["topic"]))
+            update["theme"] = themes
+            understood["theme"] = themes
+    elif step in understood:
+        update = {step: []}
+    else:
+        return None
+    return current.model_copy(update=update)

@@ -17,12 +17,20 @@ The source of truth is the compacted ``opportunities.normalized.v1`` topic
 
 The previous Elasticsearch index is kept for rollback (``--keep`` versions);
 older ones are deleted.
+
+The snapshot keeps every listing in memory until the new index is built.
+Python's cycle collector would walk all of them again and again while the
+snapshot grows and while the documents are built from it, so it is off until
+the new index is in place (what a reindex allocates has no cycles to collect:
+reference counting frees it).
 """
 
 from __future__ import annotations
 
+import gc
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pipeline.bus import Bus, Message, read_to_end
@@ -58,18 +66,43 @@ def _reader(report: ReindexReport, latest: dict[str, Opportunity | None]) -> Cal
     return handle
 
 
+@contextmanager
+def _collector_off() -> Iterator[None]:
+    """Python's cycle collector off, as it was on the way out."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _behind(bus: Bus, group: str) -> bool:
+    """Whether the topic has messages after ``group``'s committed position. When it
+    has none, the catch-up has nothing to read and need not wait for quiet: the
+    indexer writes anything newer through the alias, which names the new index."""
+    done = bus.committed(group, NORMALIZED_TOPIC)
+    return any(end > done.get(p, 0) for p, end in bus.end_offsets(NORMALIZED_TOPIC).items())
+
+
 def reindex(bus: Bus, backend: SearchBackend, *, keep: int = 1, quiet_seconds: float = 5.0) -> ReindexReport:
     report = ReindexReport()
     group = f"tilts-reindex-{uuid.uuid4().hex[:12]}"
     latest: dict[str, Opportunity | None] = {}
-    read_to_end(bus, group, NORMALIZED_TOPIC, _reader(report, latest), commit=True, quiet_seconds=quiet_seconds)
-    docs = [d for d in latest.values() if d is not None]
-    report.documents = len(docs)
-    report.index, report.previous, report.deleted = backend.rebuild(docs, keep=keep)
+    with _collector_off():
+        read_to_end(bus, group, NORMALIZED_TOPIC, _reader(report, latest), commit=True,
+                    quiet_seconds=quiet_seconds)
+        docs = [d for d in latest.values() if d is not None]
+        report.documents = len(docs)
+        report.index, report.previous, report.deleted = backend.rebuild(docs, keep=keep)
+        del docs
+        latest.clear()
     # Catch up through the alias with what arrived meanwhile.
     later: dict[str, Opportunity | None] = {}
-    read_to_end(bus, group, NORMALIZED_TOPIC, _reader(ReindexReport(), later), commit=True,
-                quiet_seconds=quiet_seconds)
+    if _behind(bus, group):
+        read_to_end(bus, group, NORMALIZED_TOPIC, _reader(ReindexReport(), later), commit=True,
+                    quiet_seconds=quiet_seconds)
     if later:
         upserts = [d for d in later.values() if d is not None]
         if upserts:

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -28,6 +29,7 @@ ALL_OF_FACETS = frozenset({"support"})
 SUPPORT_ITEMS = (
     "accommodation", "food", "travel", "insurance", "allowance", "language_course", "training",
 )
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 MAX_PAGE_SIZE = 100
 MAX_WINDOW = 10_000  # deepest result reachable by page (Elasticsearch's max_result_window)
 
@@ -57,6 +59,11 @@ class SearchRequest(BaseModel):
     support: list[str] = Field(default_factory=list, description="All of these must be offered")
     source: list[str] = Field(default_factory=list)
     # filters
+    topic: list[str] = Field(
+        default_factory=list,
+        description="Topics (vocabulary/topics.yaml: museum, elderly, summer_camp…): the listing's title or "
+                    "description names one of them, in any language",
+    )
     speaks: list[str] = Field(
         default_factory=list,
         description="Languages I speak: only listings requiring no other language",
@@ -83,8 +90,12 @@ class SearchRequest(BaseModel):
         description="Read places, themes, support and format out of q (in any supported language) as filters; "
                     "false searches the words as typed",
     )
-    ignore: list[Literal["country", "city", "theme", "support", "work_mode", "duration_class",
-                         "programme"]] = Field(
+    any_words: bool = Field(
+        default=False,
+        description="Match listings with any of q's words (ranked by how well they match) instead of all of them",
+    )
+    ignore: list[Literal["country", "city", "theme", "topic", "support", "work_mode", "duration_class",
+                         "activity_type", "programme"]] = Field(
         default_factory=list,
         description="Understood filters to leave out (the × on one of them in the UI); their words are not searched",
     )
@@ -94,6 +105,24 @@ class SearchRequest(BaseModel):
     page: int = Field(default=1, ge=1, le=MAX_WINDOW)
     size: int = Field(default=20, ge=0, le=MAX_PAGE_SIZE)
     cursor: str | None = Field(default=None, max_length=2000, description="next_cursor of the previous page")
+
+    @field_validator("q")
+    @classmethod
+    def _q(cls, value: str | None) -> str | None:
+        # Control characters mean nothing in a search and cannot be written
+        # into XML (the feeds echo the query): they become spaces.
+        return _CONTROL.sub(" ", value) if value is not None else None
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: list[str]) -> list[str]:
+        from search.understanding.topics import topics
+
+        known = topics()
+        unknown = [t for t in value if t not in known]
+        if unknown:
+            raise ValueError(f"unknown topic {unknown[0]!r}")
+        return list(dict.fromkeys(value))
 
     @field_validator("cursor")
     @classmethod
@@ -128,7 +157,7 @@ class SearchRequest(BaseModel):
 
     @property
     def effective_sort(self) -> Sort:
-        if self.sort == Sort.relevance and not self.text and not self.like:
+        if self.sort == Sort.relevance and not self.text and not self.like and not self.topic:
             return Sort.newest
         return self.sort
 

@@ -15,7 +15,8 @@ _EMPLOYMENT_TYPES = {
     "CONTRACTOR": ActivityType.job,
     "TEMPORARY": ActivityType.job,
     "INDIVIDUAL VOLUNTEERING": ActivityType.volunteering,
-    "VOLUNTEERING TEAMS": ActivityType.volunteering,
+    "VOLUNTEERING TEAMS": ActivityType.volunteering_team,
+    "VOLUNTEERING TEAM": ActivityType.volunteering_team,
     "SOLIDARITY PROJECTS": ActivityType.solidarity_project,
     "TRAINEESHIPS": ActivityType.traineeship,
     "JOBS": ActivityType.job,
@@ -28,6 +29,10 @@ _WORDING = [
         r"solidarity project|solidaritates projekt|solidaritatsprojekt|projet de solidarite"
         r"|proyecto de solidaridad|progetto di solidarieta|projekt solidarnosciow"
         r"|solidarumo projekt|проект\w* солидарности|проект\w* солідарності")),
+    (ActivityType.volunteering_team, re.compile(
+        r"volunteering teams?\b|volunteer teams?\b|brivpratigo komand|brivpratigaj\w* komand|freiwilligenteam"
+        r"|wolontariat zespolow|equipos? de voluntariado|volontariat d'equipe|squadr\w* di volontar"
+        r"|волонтерск\w* команд|волонтерськ\w* команд")),
     (ActivityType.exchange, re.compile(
         r"youth exchange|jauniesu apmain|молодежн\w* обмен|молодiжн\w* обмiн|jugendbegegnung"
         r"|jugendaustausch|echange de jeunes|intercambio juvenil|scambio giovanile"

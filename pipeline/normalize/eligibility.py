@@ -82,7 +82,7 @@ def of_listing(raw: RawOpportunity, title: str, text: str, kind: ActivityType,
     solidarity projects) the programme's rule; the countries volunteers may
     come from, as the source lists them; the languages the text requires."""
     age_min, age_max = age_range(text)
-    if age_min is None and kind.value in ("volunteering", "solidarity_project"):
+    if age_min is None and kind.value in ("volunteering", "volunteering_team", "solidarity_project"):
         age_min, age_max = programme.programme_age(
             programme_name, programme.humanitarian(title, raw.structured))
     residence = [c for c in (country_code(x) for x in raw.eligible_countries) if c]

@@ -13,7 +13,11 @@ conversation clubs", "teach English") is not a requirement. Each mention is
 resolved by, in order: the wording after it (up to the next language named),
 a CEFR level near it (required unless the wording before says otherwise), the
 wording before it in the same clause ("Voraussetzungen: Deutschkenntnisse"),
-and a list it belongs to ("Latvian or Russian is not required").
+and a list it belongs to ("Latvian or Russian is not required"). Required
+languages joined by "or" in any of these languages ("English or Russian",
+"angļu vai krievu", "English, Russian or Ukrainian") are alternatives: one
+requirement that any of them meets (``LanguageRequirement.one_of``); "and"
+and a bare comma keep requirements apart.
 """
 
 from __future__ import annotations
@@ -227,10 +231,27 @@ _REQ = re.compile(
     re.IGNORECASE,
 )
 _LEVEL = re.compile(r"\b([ABC][12])\b")
+# "or" in the languages we read. Two required languages with only one of
+# these between them (and a comma, a hyphen, a CEFR level, brackets or the
+# word for "language": "Englisch- oder Deutschkenntnisse", "English (B2) or
+# Russian", "angļu valoda vai krievu valoda") are alternatives.
+OR_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("or", "and/or"), "lv": ("vai",), "ru": ("или", "либо", "и/или"), "uk": ("або", "чи", "і/або"),
+    "de": ("oder", "und/oder"), "fr": ("ou", "et/ou"), "es": ("o", "ó", "u", "y/o"), "it": ("o", "oppure", "e/o"),
+    "pl": ("lub", "albo", "bądź", "i/lub"), "lt": ("arba",), "et": ("või", "ja/või"),
+}
+# The word for "language" in those languages, which may stand between the two.
+_LANGUAGE_NOUNS = (r"languages?|valod\w*|язык\w*|мов[аиуо]\w*|sprache\w*|langues?|lenguas?|idiomas?"
+                   r"|lingu[ae]|język\w*|kalb\w*|keel\w*")
+_GAP_FILLER = re.compile(rf"\b(?:[ABC][12]|{_LANGUAGE_NOUNS})\b|[()\[\]]", re.IGNORECASE)
+_OR_WORD = "|".join(sorted({re.escape(w) for words in OR_WORDS.values() for w in words}, key=len, reverse=True))
+_OR_GAP = re.compile(rf"^[\s,\-–]*(?:{_OR_WORD})\s*$", re.IGNORECASE)
+_COMMA_GAP = re.compile(r"^\s*,\s*$")
+# Words that join the languages of a list: one resolved member resolves the others.
 _LIST_GAP = re.compile(
-    r"^\s*(?:,|/|\band\b|\bor\b|\bvai\b|\bun\b|\bи\b|\bили\b|\bі\b|\bабо\b|\bчи\b|\bund\b|\boder\b"
+    r"^[\s,-]*(?:,|/|\band\b|\bor\b|\bvai\b|\bun\b|\bи\b|\bили\b|\bі\b|\bабо\b|\bчи\b|\bund\b|\boder\b"
     r"|\bet\b|\bou\b|\by\b|\bo\b|\be\b|\bed\b|\bi\b|\blub\b|\balbo\b|\bar\b|\bir\b|\barba\b"
-    r"|\bja\b|\bvõi\b)\s*$",
+    rf"|\bja\b|\bvõi\b|{_OR_WORD})\s*$",
     re.IGNORECASE,
 )
 _CLAUSES = re.compile(r"\s[–—-]\s|;")
@@ -257,9 +278,16 @@ def _mentions(clause: str) -> list[tuple[int, int, str]]:
     return found
 
 
+def _gap(clause: str, mentions: list[tuple[int, int, str]], i: int) -> str:
+    """The text between mention ``i`` and the next, without levels, brackets
+    and the word "language" ("English (B2) or Russian", "angļu valoda vai krievu")."""
+    return _GAP_FILLER.sub(" ", clause[mentions[i][1] : mentions[i + 1][0]])
+
+
 def _resolve_clause(clause: str) -> list[LanguageRequirement]:
     mentions = _mentions(clause)
     n = len(mentions)
+    gaps = [_gap(clause, mentions, i) for i in range(n - 1)]
     required: list[bool | None] = [None] * n
     levels: list[str | None] = [None] * n
     for i, (start, _end, _code) in enumerate(mentions):
@@ -283,34 +311,81 @@ def _resolve_clause(clause: str) -> list[LanguageRequirement]:
         for i in range(n):
             if required[i] is not None:
                 continue
-            if i + 1 < n and required[i + 1] is not None and _LIST_GAP.match(
-                clause[mentions[i][1] : mentions[i + 1][0]]
-            ):
+            if i + 1 < n and required[i + 1] is not None and _LIST_GAP.match(gaps[i]):
                 required[i] = required[i + 1]
-            elif i and required[i - 1] is not None and _LIST_GAP.match(
-                clause[mentions[i - 1][1] : mentions[i][0]]
-            ):
+            elif i and required[i - 1] is not None and _LIST_GAP.match(gaps[i - 1]):
                 required[i] = required[i - 1]
+    groups = _alternatives(gaps, [code for _s, _e, code in mentions], required)
     return [
-        LanguageRequirement(language=code, level=levels[i], required=bool(required[i]))
+        LanguageRequirement(language=code, level=levels[i], required=bool(required[i]), one_of=groups[i])
         for i, (_s, _e, code) in enumerate(mentions)
         if required[i] is not None
     ]
 
 
+def _alternatives(gaps: list[str], codes: list[str], required: list[bool | None]) -> list[int | None]:
+    """The group of alternatives (numbered from 1 in this clause) of each
+    mention, ``None`` for one standing alone. Required neighbours joined by
+    "or" are alternatives, and so is a list before a closing "or" ("English,
+    Russian or Ukrainian"); "or" and commas join nothing else ("English or
+    Russian, German": two requirements)."""
+    kinds: list[str | None] = [
+        ("or" if _OR_GAP.match(gap) else "," if _COMMA_GAP.match(gap) else None)
+        if required[i] is True and required[i + 1] is True else None
+        for i, gap in enumerate(gaps)
+    ]
+    groups: list[int | None] = [None] * len(codes)
+    number = 0
+    for i, kind in enumerate(kinds):
+        if kind == ",":
+            after = next((k for k in kinds[i + 1 :] if k != ","), None)
+            before = next((k for k in reversed(kinds[:i]) if k != ","), None)
+            joins = after == "or" and before != "or"
+        else:
+            joins = kind == "or"
+        if joins and codes[i] != codes[i + 1]:
+            if groups[i] is None:
+                number += 1
+                groups[i] = number
+            groups[i + 1] = groups[i]
+    return groups
+
+
+def _add(out: dict[str, LanguageRequirement], group: list[LanguageRequirement], groups: int) -> int:
+    """Add one requirement (a language, or a group of alternatives) to
+    ``out``, where an earlier statement of a language wins; returns the
+    number of groups in ``out``. Alternatives of which an earlier
+    statement already requires one add nothing: that one covers them."""
+    new = [r for r in group if r.language not in out]
+    for req in group:
+        known = out.get(req.language)
+        if known is not None and known.level is None and req.level and known.required == req.required:
+            known.level = req.level
+    if len(group) > 1 and any(out[r.language].required for r in group if r.language in out):
+        new = []
+    one_of = None
+    if len({r.language for r in new}) > 1:
+        groups += 1
+        one_of = groups
+    for req in new:
+        out.setdefault(req.language, req.model_copy(update={"one_of": one_of}))
+    return groups
+
+
 def required_languages(text: str) -> list[LanguageRequirement]:
-    """Language requirements stated in ``text``, one per language (first statement wins)."""
+    """Language requirements stated in ``text``, one per language (first
+    statement wins); alternatives share a ``one_of`` number (1, 2…)."""
     out: dict[str, LanguageRequirement] = {}
     if not _may_name_a_language(text):
         return []
+    groups = 0
     for sentence in sentences(text):
         if not _may_name_a_language(sentence):
             continue
         for clause in _CLAUSES.split(sentence):
-            for req in _resolve_clause(clause):
-                known = out.get(req.language)
-                if known is None:
-                    out[req.language] = req
-                elif known.level is None and req.level and known.required == req.required:
-                    known.level = req.level
+            stated: dict[object, list[LanguageRequirement]] = {}
+            for i, req in enumerate(_resolve_clause(clause)):
+                stated.setdefault(i if req.one_of is None else ("one_of", req.one_of), []).append(req)
+            for group in stated.values():
+                groups = _add(out, group, groups)
     return list(out.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from pipeline.events import ActivityType, Support
 from pipeline.normalize.text import fold
 
 ESC = "European Solidarity Corps"
@@ -38,6 +39,22 @@ def programme(declared: str | None, title: str, categories: list[str], text: str
 def humanitarian(title: str, structured: dict | None) -> bool:
     strand = str((structured or {}).get("strand", ""))
     return bool(_HUMANITARIAN.search(fold(f"{title} {strand}")))
+
+
+# What the European Solidarity Corps pays for in its volunteering activities
+# (individual volunteering and volunteering teams; Programme Guide, "Volunteering
+# projects": travel, accommodation and meals, insurance, pocket money), whatever
+# the listing's text says or leaves out.
+_ESC_VOLUNTEERING_SUPPORT = ("accommodation", "food", "travel", "insurance", "allowance")
+
+
+def programme_support(programme: str | None, kind: ActivityType, stated: Support) -> Support:
+    """What the listing says the host covers, completed by its programme's
+    rules where it says nothing (an explicit "not covered" stays)."""
+    if programme != ESC or kind not in (ActivityType.volunteering, ActivityType.volunteering_team):
+        return stated
+    missing = {item: True for item in _ESC_VOLUNTEERING_SUPPORT if getattr(stated, item) is None}
+    return stated.model_copy(update=missing) if missing else stated
 
 
 def programme_age(programme: str | None, humanitarian: bool) -> tuple[int | None, int | None]:

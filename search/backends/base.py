@@ -135,7 +135,17 @@ class SearchBackend(Protocol):
 
 
 def required_languages(doc: Opportunity) -> list[str]:
+    """Every language the listing names as required, alternatives included
+    (the ``required_language`` facet)."""
     return sorted({r.language.lower() for r in doc.eligibility.languages if r.required})
+
+
+def required_language_groups(doc: Opportunity) -> list[tuple[str, ...]]:
+    """The listing's language requirements, each as the languages that meet
+    it (``("de",)``, ``("en", "ru")`` for "English or Russian"), sorted: a
+    person who speaks a language of every one may apply (``speaks``)."""
+    return sorted({tuple(sorted({r.language.lower() for r in group}))
+                   for group in doc.eligibility.required_groups()})
 
 
 def facet_values(doc: Opportunity) -> dict[str, list[str]]:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 MAX_QUERY = 300  # characters understood; the rest stays text
-LIST_FIELDS = ("country", "city", "theme", "support", "work_mode", "duration_class", "activity_type",
+LIST_FIELDS = ("country", "city", "theme", "topic", "support", "work_mode", "duration_class", "activity_type",
                "programme")
 
 
@@ -16,7 +16,7 @@ class Span(BaseModel):
     """One understood part of the query: ``q[start:end] == text``."""
 
     model_config = ConfigDict(frozen=True)
-    field: str  # country, city, theme, support, work_mode, duration_class, activity_type, programme, generic
+    field: str  # country, city, theme, topic, support, work_mode, duration_class, activity_type, programme, generic
     value: str  # "LV", "Riga", "youth", "accommodation", "remote"… ("" for generic words)
     start: int
     end: int
@@ -31,6 +31,7 @@ class Understood(BaseModel):
     country: list[str] = []  # ISO 3166-1 alpha-2
     city: list[str] = []  # GeoNames names, as pipeline.normalize.places.geonames.City.name
     theme: list[str] = []  # pipeline.events.Theme values
+    topic: list[str] = []  # vocabulary/topics.yaml ids: "museum", "elderly" (matched in the listings' text)
     support: list[str] = []  # pipeline.events.Support field names
     work_mode: list[str] = []  # WorkMode values
     duration_class: list[str] = []  # DurationClass values

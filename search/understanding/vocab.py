@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from search.understanding.words import ARABIC, TOKEN, Token, arabic_bare, norm
+from search.understanding.words import ARABIC, Token, arabic_bare, norm, tokenize
 
 VOCABULARY = Path(__file__).parent.parent / "vocabulary"
 
@@ -28,6 +28,7 @@ class Pattern:
 
 
 MAX_ENDING = 4
+TOPIC_KEYS = ("theme", "label", "match")  # a topic's keys that are not a language's typed words
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,12 @@ class Entry:
 
 
 def phrase_keys(phrase: str) -> list[tuple[str, bool]] | None:
+    """A vocabulary phrase's words as a query's tokens are read (French
+    elisions split: "plantation d'arbres" is "plantation", "d", "arbres")."""
     out = []
-    for m in TOKEN.finditer(str(phrase)):
-        raw = m.group(0)
-        prefix = phrase[m.end(): m.end() + 1] == "*"
+    for token in tokenize(str(phrase)):
+        raw = token.raw
+        prefix = phrase[token.end: token.end + 1] == "*"
         key = norm(raw)
         if ARABIC.search(key):
             key = arabic_bare(key)
@@ -54,7 +57,7 @@ def phrase_keys(phrase: str) -> list[tuple[str, bool]] | None:
 def vocabulary() -> dict[str, Any]:
     """The data files, parsed."""
     return {name: yaml.safe_load((VOCABULARY / f"{name}.yaml").read_text(encoding="utf-8"))
-            for name in ("themes", "facets", "generic", "places")}
+            for name in ("themes", "facets", "generic", "places", "topics")}
 
 
 def meanings() -> Iterable[tuple[str, str, str, str]]:
@@ -69,6 +72,11 @@ def meanings() -> Iterable[tuple[str, str, str, str]]:
             for lang, phrases in by_lang.items():
                 for phrase in phrases or ():
                     yield facet, value, lang, phrase
+    for topic, entry in data["topics"].items():
+        for lang, phrases in entry.items():
+            if lang not in TOPIC_KEYS:
+                for phrase in phrases or ():
+                    yield "topic", topic, lang, phrase
     for lang, phrases in data["generic"]["generic"].items():
         for phrase in phrases or ():
             yield "generic", "", lang, phrase

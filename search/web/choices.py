@@ -96,7 +96,7 @@ def chips(ui: UI, req: SearchRequest, near: str | None) -> list[tuple[str, str, 
     """Active filters as (what, value, URL without it), in the order of the form."""
     _ = ui.gettext
     found = [(_(FACET_LABELS[facet]), value_label(ui, facet, value), without(req, near, (facet, value)))
-             for facet in FACETS for value in getattr(req, facet)]
+             for facet in (*FACETS, "topic") for value in getattr(req, facet)]
     found += [(_(FIELD_LABELS["speaks"]), ui.language_name(code), without(req, near, ("speaks", code)))
               for code in req.speaks]
     if req.age is not None:

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from babel.lists import format_list
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from pipeline.events import web_url
+from pipeline.events import Eligibility, web_url
 from pipeline.normalize.text import sanitize_html
 from search.backends import SearchRequest
 from search.i18n import FACET_LABELS, NATIVE_NAMES, SUPPORT_LABELS, UI, UI_LANGUAGES, pick_language, value_label
@@ -50,8 +51,19 @@ def helpers(request: Request, ui: UI) -> dict[str, Any]:
         "value_label": lambda facet, value: value_label(ui, facet, value),
         "hidden_pairs": hidden_pairs,
         "country_list": lambda codes: country_list(ui, codes),
+        "required_languages": lambda languages: required_languages(ui, languages),
         "resident": None, "full": False,
     }
+
+
+def required_languages(ui: UI, languages: list[dict[str, Any]]) -> str:
+    """A listing's language requirements as the card shows them: "German B1,
+    English" or, with alternatives, "German B1; English or Russian" (the
+    "or" list of the page's language, from CLDR); "" when there are none."""
+    groups = Eligibility.model_validate({"languages": languages}).required_groups()
+    shown = [format_list([f"{ui.language_name(r.language)} {r.level}" if r.level else ui.language_name(r.language)
+                          for r in group], style="or", locale=ui.locale) for group in groups]
+    return ("; " if any(len(group) > 1 for group in groups) else ", ").join(shown)
 
 
 def page(request: Request, ui: UI, template: str, context: dict[str, Any], lang: str | None) -> HTMLResponse:

@@ -7,7 +7,9 @@ from pydantic import ValidationError
 
 from pipeline.events import (
     CrawlStats,
+    Eligibility,
     InvalidEvent,
+    LanguageRequirement,
     Opportunity,
     RawOpportunity,
     opportunity_id,
@@ -76,3 +78,27 @@ def test_opportunity_requires_title() -> None:
     with pytest.raises(InvalidEvent) as err:
         parse_event(Opportunity, b'{"id": "x"}')
     assert err.value.field is not None
+
+
+def test_language_alternatives_keep_old_events_valid() -> None:
+    """``one_of`` groups alternatives; events written before it validate and
+    mean what they meant, and a requirement standing alone is written as it
+    was (old consumers read it, its content hash does not change)."""
+    old = Eligibility.model_validate_json(
+        '{"languages": [{"language": "en", "level": "B1", "required": true},'
+        ' {"language": "ru", "level": null, "required": true}, {"language": "lv", "required": false}]}')
+    assert [r.one_of for r in old.languages] == [None, None, None]
+    assert [[r.language for r in g] for g in old.required_groups()] == [["en"], ["ru"]]
+    assert old.model_dump()["languages"][0] == {"language": "en", "level": "B1", "required": True}
+
+    new = Eligibility(languages=[
+        LanguageRequirement(language="de"),
+        LanguageRequirement(language="en", one_of=1), LanguageRequirement(language="ru", level="B2", one_of=1),
+        LanguageRequirement(language="lv", required=False, one_of=1),  # not required: in no group
+    ])
+    assert [[r.language for r in g] for g in new.required_groups()] == [["de"], ["en", "ru"]]
+    assert Eligibility.model_validate_json(new.model_dump_json()) == new
+    assert '"one_of":1' in new.model_dump_json() and new.model_dump()["languages"][0] == {
+        "language": "de", "level": None, "required": True}
+    with pytest.raises(ValidationError):
+        LanguageRequirement(language="en", one_of=0)

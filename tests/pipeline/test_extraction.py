@@ -108,6 +108,59 @@ def test_required_languages(text: str, expected: list[tuple]) -> None:
     assert [(r.language, r.level, r.required) for r in required_languages(text)] == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # the publication's own example: a newcomer in Latvia
+    ("No Latvian needed: English or Russian is fine.", [("lv", None, False, None), ("en", None, True, 1),
+                                                        ("ru", None, True, 1)]),
+    ("Nepieciešamas angļu vai krievu valodas zināšanas.", [("en", None, True, 1), ("ru", None, True, 1)]),
+    ("Nepieciešamas angļu valodas vai krievu valodas zināšanas.", [("en", None, True, 1), ("ru", None, True, 1)]),
+    ("Требуется английский или русский язык.", [("en", None, True, 1), ("ru", None, True, 1)]),
+    ("Потрібна англійська або російська мова.", [("en", None, True, 1), ("ru", None, True, 1)]),
+    ("Englisch oder Deutsch ist erforderlich.", [("en", None, True, 1), ("de", None, True, 1)]),
+    ("Deutsch- oder Englischkenntnisse sind Voraussetzung.", [("de", None, True, 1), ("en", None, True, 1)]),
+    ("Anglais ou français obligatoire.", [("en", None, True, 1), ("fr", None, True, 1)]),
+    ("Se requiere inglés o español.", [("en", None, True, 1), ("es", None, True, 1)]),
+    ("È richiesto inglese o italiano.", [("en", None, True, 1), ("it", None, True, 1)]),
+    ("Wymagany angielski lub rosyjski.", [("en", None, True, 1), ("ru", None, True, 1)]),
+    ("Reikalaujama anglų arba rusų kalba.", [("en", None, True, 1), ("ru", None, True, 1)]),
+    ("Nõutud on inglise või vene keel.", [("en", None, True, 1), ("ru", None, True, 1)]),
+    ("English, Russian, or Ukrainian is required.", [("en", None, True, 1), ("ru", None, True, 1),
+                                                     ("uk", None, True, 1)]),
+    # levels stay per language
+    ("German B1 is required; English (B2) or Russian (B1) is needed.",
+     [("de", "B1", True, None), ("en", "B2", True, 1), ("ru", "B1", True, 1)]),
+    # "and" and a bare comma keep requirements apart; a comma after the "or" closes the list
+    ("English and Russian are required.", [("en", None, True, None), ("ru", None, True, None)]),
+    ("Englisch und Deutsch erforderlich.", [("en", None, True, None), ("de", None, True, None)]),
+    ("Требуется английский и русский язык.", [("en", None, True, None), ("ru", None, True, None)]),
+    ("Required: English, Russian.", [("en", None, True, None), ("ru", None, True, None)]),
+    ("English or Russian, German required.", [("en", None, True, 1), ("ru", None, True, 1),
+                                              ("de", None, True, None)]),
+    ("English and Latvian or Russian are required.", [("en", None, True, None), ("lv", None, True, 1),
+                                                      ("ru", None, True, 1)]),
+    # not required: no alternatives to choose from
+    ("Latvian or Russian is not required.", [("lv", None, False, None), ("ru", None, False, None)]),
+    ("Знание латышского или русского языка не требуется.", [("lv", None, False, None), ("ru", None, False, None)]),
+    ("Knowledge of Ukrainian or Russian is an advantage.", [("uk", None, False, None), ("ru", None, False, None)]),
+    # each group its own number; a group an earlier statement already covers adds nothing
+    ("English or Russian is required. Polish or German is needed.",
+     [("en", None, True, 1), ("ru", None, True, 1), ("pl", None, True, 2), ("de", None, True, 2)]),
+    ("English is required. Russian or English is fine.", [("en", None, True, None)]),
+])
+def test_required_language_alternatives(text: str, expected: list[tuple]) -> None:
+    """Required languages joined by "or" (in any language we read) are one
+    requirement that any of them meets; "and" keeps them apart."""
+    assert [(r.language, r.level, r.required, r.one_of) for r in required_languages(text)] == expected
+
+
+def test_every_or_word_makes_alternatives() -> None:
+    """The "or" words are data (``OR_WORDS``): each one joins two required languages."""
+    for lang, words in language.OR_WORDS.items():
+        for word in words:
+            got = required_languages(f"English {word} Russian is required.")
+            assert [(r.language, r.one_of) for r in got] == [("en", 1), ("ru", 1)], (lang, word)
+
+
 @pytest.mark.parametrize(("text", "hint", "code"), [
     ("Aicinām brīvprātīgos palīdzēt labdarības tirdziņā un sagaidīt apmeklētājus.", None, "lv"),
     ("Приглашаем волонтёров для работы в приюте для животных по выходным.", None, "ru"),

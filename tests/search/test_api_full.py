@@ -93,6 +93,15 @@ def test_feeds_speak_the_page_language_and_the_page_links_them_so(client: TestCl
     assert empty.entries == [] and empty.feed.updated_parsed.tm_year == datetime.now(UTC).year  # not 2000
 
 
+def test_control_characters_in_a_search_never_break_a_feed(client: TestClient) -> None:
+    for kind in ("rss", "atom"):
+        response = client.get(f"/search.{kind}", params={"q": "shelter\x00\x1b"})
+        assert response.status_code == 200
+        feed = feedparser.parse(response.content)
+        assert not feed.bozo and feed.feed.title == "tilts: shelter"
+        assert "Volunteer at an animal shelter in Tallinn" in [e.title for e in feed.entries]
+
+
 def test_calendar_has_deadline_and_dates(client: TestClient) -> None:
     cal = Calendar.from_ical(client.get("/opportunities/lv-3.ics").content)
     events = {str(e["uid"]): e for e in cal.walk("VEVENT")}

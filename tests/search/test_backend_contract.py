@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from pipeline.events import Status, Theme
+from pipeline.events import Eligibility, LanguageRequirement, Status, Theme
 from search.backends import SearchBackend, SearchRequest, open_backend
 from tests.support.opportunities import make_opportunity
 
@@ -105,6 +105,51 @@ def test_facet_counts(backend: SearchBackend) -> None:
     env = backend.search(SearchRequest(theme=["environment"]))
     assert env.facets["country"] == {"LV": 1, "EE": 1}
 
+
+
+# Listing number -> its language requirements, each the languages that meet it.
+LANGUAGE_LISTINGS: dict[int, list[list[str]]] = {
+    11: [],  # requires no language
+    12: [["en", "ru"]],  # English or Russian
+    13: [["de"]],
+    14: [["en", "ru"], ["de"]],  # English or Russian, and German
+    15: [["en"], ["ru"]],  # English and Russian
+    16: [["lv", "ru", "uk"]],
+    17: [["en", "ru"], ["de", "fr"]],
+    18: [["pl"], ["en", "uk"]],
+}
+SPEAKS = [["en"], ["uk"], ["ru"], ["de"], ["ru", "de"], ["en", "uk"], ["fr", "en"], ["lv"], ["pl", "uk"],
+          ["en", "ru", "de"], ["et"]]
+
+
+def _requiring(n: int, groups: list[list[str]]) -> object:
+    doc = make_opportunity(n, title=f"Listing {n}")
+    languages = [LanguageRequirement(language=code, one_of=number if len(group) > 1 else None)
+                 for number, group in enumerate(groups, 1) for code in group]
+    # named but not required (even with a group number): never in the way
+    languages.append(LanguageRequirement(language="et", required=False, one_of=1))
+    doc.eligibility = Eligibility(languages=languages)
+    return doc
+
+
+def test_speaks_meets_a_requirement_by_any_alternative(backend: SearchBackend) -> None:
+    """A listing shows when I speak a language of each of its requirements
+    ("English or Russian" by either); every backend answers alike."""
+    assert backend.upsert_many([_requiring(n, g) for n, g in LANGUAGE_LISTINGS.items()]) == []  # type: ignore[misc]
+    backend.refresh()
+    for speaks in SPEAKS:
+        expected = {f"test-{n}" for n, groups in LANGUAGE_LISTINGS.items()
+                    if all(set(group) & set(speaks) for group in groups)}
+        assert ids(backend, speaks=speaks, size=50) == expected, speaks
+    assert ids(backend, speaks=["en"], size=50) == {"test-11", "test-12"}  # the example, spelt out
+    # the facet names every language a listing requires, alternatives included
+    facet = backend.search(SearchRequest(size=0)).facets["required_language"]
+    assert facet == {code: sum(code in {c for g in groups for c in g} for groups in LANGUAGE_LISTINGS.values())
+                     for code in {c for groups in LANGUAGE_LISTINGS.values() for g in groups for c in g}}
+    assert ids(backend, required_language=["fr"], size=50) == {"test-17"}
+    assert ids(backend, speaks=["de"], required_language=["ru"], size=50) == set()
+    # English and Russian (15) needs English too
+    assert ids(backend, speaks=["ru", "de"], required_language=["en"], size=50) == {"test-12", "test-14", "test-17"}
 
 
 def test_repeated_counts_follow_every_change(backend: SearchBackend) -> None:
@@ -254,4 +299,29 @@ def test_elasticsearch_drop_removes_indices_and_template(es_url: str, unique: st
         assert be.es.indices.exists_index_template(name=f"{unique}x-template")  # type: ignore[attr-defined]
     finally:
         neighbour.close()
+        be.close()
+
+
+def test_elasticsearch_index_made_before_alternatives(es_url: str, unique: str) -> None:
+    """An index whose mapping predates ``required_groups`` keeps answering
+    as it did; ``setup()`` adds the field, so listings written since are read
+    with their alternatives, and a rebuild reads every listing anew."""
+    from search.backends.elastic.mapping import ADDED_FIELDS, INDEX_SETTINGS, MAPPINGS
+
+    be = open_backend(es_url, alias=unique)
+    before = {**MAPPINGS, "properties": {k: v for k, v in MAPPINGS["properties"].items() if k not in ADDED_FIELDS}}
+    be.es.indices.create(index=f"{unique}-v1", settings=INDEX_SETTINGS, mappings=before,  # type: ignore[attr-defined]
+                         aliases={unique: {"is_write_index": True}})
+    try:
+        docs = [_requiring(1, [["en", "ru"]]), _requiring(2, [["en", "ru"]]), _requiring(3, [["en"]])]
+        assert be.upsert_many(docs[:1]) == []  # written before the field was mapped
+        be.setup()
+        assert be.upsert_many(docs[1:]) == []
+        be.refresh()
+        assert ids(be, speaks=["ru"]) == {"test-2"}  # test-1 reads as before: English and Russian
+        assert ids(be, speaks=["en"]) == {"test-2", "test-3"}
+        assert ids(be, speaks=["en", "ru"]) == {"test-1", "test-2", "test-3"}
+        be.rebuild(docs)
+        assert ids(be, speaks=["ru"]) == {"test-1", "test-2"}
+    finally:
         be.close()

@@ -138,6 +138,28 @@ def test_relevance(backends: dict[str, SearchBackend], name: str, query: str, ex
     assert expected <= set(hits[:3]), hits
 
 
+TOPIC_REQUESTS: list[dict] = [
+    {"topic": ["animal_shelter"]},
+    {"topic": ["elderly"]},
+    {"topic": ["food_bank", "homeless"]},
+    {"topic": ["children", "elderly"], "country": ["LV", "DE", "RU"]},
+    {"q": "food qqzzyxw", "any_words": True},
+    {"q": "shelter animals volunteers", "any_words": True},
+]
+
+
+@pytest.mark.parametrize("params", TOPIC_REQUESTS, ids=[str(p) for p in TOPIC_REQUESTS])
+def test_topic_and_any_word_requests_find_the_same_listings(backends: dict[str, SearchBackend],
+                                                             params: dict) -> None:
+    req = SearchRequest(**params, collapse=False, size=100)
+    sq, es = (backends[n].search(req) for n in ("sqlite", "elasticsearch"))
+    assert sq.total > 0
+    if not req.any_words:  # Elasticsearch also tolerates typos in free words
+        assert {h.id for h in sq.hits} == {h.id for h in es.hits}
+        assert sq.facets == es.facets
+    assert sq.hits[0].id in {h.id for h in es.hits[:3]}  # what ranks first on one is near the top on the other
+
+
 def test_text_top5_agreement(backends: dict[str, SearchBackend]) -> None:
     overlaps = []
     for query, _ in RELEVANCE:

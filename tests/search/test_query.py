@@ -50,10 +50,28 @@ def test_a_theme_word_in_another_language_finds_listings_in_any_language(loaded)
     backend, docs = loaded
     animals = {d.id for d in docs if "animals" in d.themes}
     assert len({d.language for d in docs if d.id in animals}) > 1  # written in several languages
-    for q in ("притулок для тварин", "dzīvnieku patversme", "animal shelter", "Tierheim"):
+    for q in ("тварини", "dzīvnieki", "animals", "Tiere", "животные"):
         result = run(backend.search, SearchRequest(q=q, collapse=False, size=100))
         assert result.understood and result.understood.get("theme") == ["animals"], (q, result.understood)
         assert ids(result) == animals, q
+
+
+def test_a_topic_in_any_language_finds_the_listings_naming_it_in_theirs(loaded) -> None:
+    backend, docs = loaded
+    # the open listings whose title names an animal shelter, each in its own language
+    said = {"lv-1": "patversm", "en-1": "shelter", "ru-1": "приют", "de-1": "tierheim", "pl-1": "schronisk"}
+    by_id = {d.id: d for d in docs}
+    assert all(word in by_id[i].title.lower() for i, word in said.items())
+    assert {d.id for d in docs if d.id not in said and any(w in d.title.lower() for w in said.values())} == set()
+    for q in ("притулок для тварин", "dzīvnieku patversme", "animal shelter", "Tierheim", "schronisko dla zwierząt"):
+        result = run(backend.search, SearchRequest(q=q, collapse=False, size=100))
+        assert result.understood and result.understood.get("topic") == ["animal_shelter"], (q, result.understood)
+        assert ids(result) == set(said), q
+        assert all(h.highlight for h in result.hits), q  # the words that matched are marked
+    # no listing names a hospice: the search widens to the topic's theme, and says so
+    hospice = run(backend.search, SearchRequest(q="хоспіс", collapse=False, size=100))
+    assert hospice.relaxed == ["topic"] and hospice.understood["theme"] == ["health"]
+    assert ids(hospice) == {d.id for d in docs if "health" in d.themes}
 
 
 @pytest.mark.parametrize("q", ["esc", "ESC volunteering", "Eiropas Solidaritātes korpuss",
@@ -90,6 +108,17 @@ def test_nothing_found_is_relaxed_and_said(loaded) -> None:
     nowhere = run(backend.search, SearchRequest(q="sport in Iceland", collapse=False, size=100))
     assert nowhere.total == 0 and nowhere.relaxed == []
     assert nowhere.understood["country"] == ["IS"] and nowhere.understood["theme"] == ["sport"]
+
+
+def test_words_that_do_not_all_match_find_listings_matching_some_of_them(loaded) -> None:
+    backend, docs = loaded
+    said = {d.id for d in docs if "food" in f"{d.title} {d.description_text}".lower()}
+    assert len(said) >= 2
+    result = run(backend.search, SearchRequest(q="food qqzzyxw", understand=False, collapse=False, size=100))
+    assert result.relaxed == ["words"] and result.understood is None
+    assert {h.id for h in result.hits[:len(said)]} == said  # those with the word first (then typo matches)
+    one = run(backend.search, SearchRequest(q="qqzzyxw", understand=False, collapse=False, size=100))
+    assert one.total == 0 and one.relaxed == []  # one word: nothing else to try
 
 
 def test_the_page_shows_what_was_understood_and_undoes_it(loaded) -> None:

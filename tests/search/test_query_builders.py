@@ -4,13 +4,14 @@ the SQL runs on an in-memory index where what it selects is the point."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from pipeline.events import Eligibility
+from pipeline.events import Eligibility, LanguageRequirement
 from search.backends import SearchResult
 from search.backends.elastic.query import build_searches
 from search.backends.sqlite import schema, sql, writes
@@ -59,6 +60,22 @@ def test_es_age_excludes_only_listings_whose_limits_rule_it_out() -> None:
     (clause,) = filters(page_body(SearchRequest(age=17)))[1:]
     assert clause["bool"]["must_not"] == [{"range": {"eligibility.age_min": {"gt": 17}}},
                                           {"range": {"eligibility.age_max": {"lt": 17}}}]
+
+
+def test_es_speaks_reads_alternatives_by_a_regexp_within_its_size_limit() -> None:
+    """Listings without alternatives keep the ``terms`` exclusion; those with
+    them (``required_groups``) are excluded by a requirement of unspoken
+    languages only, a regexp Elasticsearch accepts (index.max_regex_length)."""
+    (clause,) = filters(page_body(SearchRequest(speaks=["en", "uk"])))[1:]
+    plain, alternatives = clause["bool"]["must_not"]
+    others = plain["bool"]["filter"]["terms"]["required_languages"]
+    assert "en" not in others and "uk" not in others and "ru" in others
+    assert plain["bool"]["must_not"] == {"exists": {"field": "required_groups"}}
+    pattern = alternatives["regexp"]["required_groups"]["value"]
+    assert re.fullmatch(pattern, "|ru|de") and re.fullmatch(pattern, "|de")
+    assert not re.fullmatch(pattern, "|en|ru") and not re.fullmatch(pattern, "|ru|uk")
+    assert len(filters(page_body(SearchRequest(speaks=["xx"])))[1]["bool"]["must_not"][1]["regexp"][
+        "required_groups"]["value"]) < 1000
 
 
 def test_es_text_matches_every_word_as_typed_or_with_typos_and_is_highlighted() -> None:
@@ -186,6 +203,27 @@ def test_sql_text_is_a_quoted_prefix_and_stem_match(index: sqlite3.Connection) -
     assert sql.fts_query("-- * !") is None
     assert sql.build_search(SearchRequest(q="--")) is None  # nothing can match
     assert selected(index, SearchRequest(q="plant")) == ["test-3"]
+
+
+def test_sql_speaks_strikes_single_requirements_and_reads_alternatives() -> None:
+    """``,de,en|ru,``: German, and English or Russian. A listing without
+    alternatives is read by replace() as before; one with them by speaks_met."""
+    doc = make_opportunity(9)
+    doc.eligibility = Eligibility(languages=[
+        LanguageRequirement(language="RU", one_of=2), LanguageRequirement(language="de"),
+        LanguageRequirement(language="en", one_of=2), LanguageRequirement(language="lv", required=False)])
+    assert writes.required_column(doc) == ",de,en|ru,"
+    assert writes.required_column(make_opportunity(10)) == ","
+    assert sql.speaks_met(",de,en|ru,", ",ru,de,") and sql.speaks_met(",en|ru,", ",en,")
+    assert not sql.speaks_met(",de,en|ru,", ",en,uk,") and not sql.speaks_met(",en|ru,", ",uk,")
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.create_function("speaks_met", 2, sql.speaks_met, deterministic=True)
+    schema.create(conn)
+    writes.insert_all(conn, [doc, make_opportunity(10), make_opportunity(11)], replace=False)
+    conn.execute("UPDATE docs SET required_languages = ',de,' WHERE id = 'test-11'")
+    assert sorted(selected(conn, SearchRequest(speaks=["en"]))) == ["test-10"]
+    assert sorted(selected(conn, SearchRequest(speaks=["en", "de"]))) == ["test-10", "test-11", "test-9"]
+    assert sorted(selected(conn, SearchRequest(speaks=["de"]))) == ["test-10", "test-11"]
 
 
 def test_sql_sorts_end_with_the_id() -> None:

@@ -293,3 +293,31 @@ def test_a_detail_page_says_what_it_is_in_json_ld_that_a_crawler_reads_back(
     block = html.split('<script type="application/ld+json">', 1)[1].split("</script>", 1)[0]
     assert json.loads(block)["title"] == hostile.title
     assert "<script>window.__x" not in html
+
+
+@pytest.mark.parametrize(("lang", "shown"), [
+    ("en", "German B1; English or Russian B2"), ("lv", "vācu B1; angļu vai krievu B2"),
+    ("ru", "немецкий B1; английский или русский B2"), ("uk", "німецька B1; англійська або російська B2"),
+])
+def test_cards_show_alternatives_as_one_requirement(tmp_path, lang: str, shown: str) -> None:
+    """A requirement with alternatives reads "English or Russian" in the
+    page's language, on the search card and the detail page; a listing
+    without alternatives reads as before ("German B1, English")."""
+    from pipeline.events import Eligibility, LanguageRequirement
+    from search.backends import open_backend
+
+    either = make_opportunity(1, title="Either language")
+    either.eligibility = Eligibility(languages=[
+        LanguageRequirement(language="de", level="B1"), LanguageRequirement(language="en", one_of=1),
+        LanguageRequirement(language="ru", level="B2", one_of=1), LanguageRequirement(language="lv", required=False)])
+    both = make_opportunity(2, title="Both languages")
+    both.eligibility = Eligibility(languages=[LanguageRequirement(language="de", level="B1"),
+                                              LanguageRequirement(language="en")])
+    backend = open_backend(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    backend.setup()
+    assert backend.upsert_many([either, both]) == []
+    with TestClient(create_app(backend)) as c:
+        assert f": {shown}</li>" in c.get("/", params={"lang": lang, "speaks": ["en", "de"]}).text
+        assert f": {shown}</li>" in c.get("/o/test-1", params={"lang": lang}).text
+        assert ": German B1, English</li>" in c.get("/o/test-2", params={"lang": "en"}).text
+    backend.close()

@@ -25,18 +25,18 @@ CASES: list[tuple[str, dict[str, list[str]], str]] = [
     ("erasmus plus exchange", {"activity_type": ["exchange"], "programme": ["Erasmus+"]}, ""),
     ("unv online", {"work_mode": ["remote"], "programme": ["UN Volunteers"]}, ""),
     ("біженці", {"theme": ["migrants_refugees"]}, ""),
-    ("діти", {"theme": ["youth"]}, ""),
+    ("діти", {"topic": ["children"]}, ""),
     ("Рига", {"city": ["Riga"]}, ""),
-    ("притулок для тварин", {"theme": ["animals"]}, ""),
-    ("dzīvnieku patversme", {"theme": ["animals"]}, ""),
+    ("притулок для тварин", {"topic": ["animal_shelter"]}, ""),
+    ("dzīvnieku patversme", {"topic": ["animal_shelter"]}, ""),
     ("sport Bulgaria", {"country": ["BG"], "theme": ["sport"]}, ""),
     ("culture and creativity Italy", {"country": ["IT"], "theme": ["culture"]}, ""),
     ("volunteering in Latvia", {"country": ["LV"]}, ""),
     # --- Latvian, also without diacritics
-    ("brivpratigais darbs ar berniem latvija", {"country": ["LV"], "theme": ["youth"]}, ""),
-    ("brīvprātīgais darbs ar bērniem Rīgā", {"city": ["Riga"], "theme": ["youth"]}, ""),
-    ("dzivnieku patversme riga", {"city": ["Riga"], "theme": ["animals"]}, ""),
-    ("darbs ar veciem cilvēkiem", {"theme": ["social"]}, ""),
+    ("brivpratigais darbs ar berniem latvija", {"country": ["LV"], "topic": ["children"]}, ""),
+    ("brīvprātīgais darbs ar bērniem Rīgā", {"city": ["Riga"], "topic": ["children"]}, ""),
+    ("dzivnieku patversme riga", {"city": ["Riga"], "topic": ["animal_shelter"]}, ""),
+    ("darbs ar veciem cilvēkiem", {"topic": ["elderly"]}, ""),
     ("palīdzība bēgļiem", {"theme": ["migrants_refugees"]}, ""),
     ("vides projekti latvijā", {"country": ["LV"], "theme": ["environment"]}, ""),
     ("sports jauniešiem", {"theme": ["sport", "youth"]}, ""),
@@ -48,14 +48,14 @@ CASES: list[tuple[str, dict[str, list[str]], str]] = [
     ("jurmala", {"city": ["Jūrmala"]}, ""),
     ("Apvienotajā Karalistē", {"country": ["GB"]}, ""),
     # --- Russian, with ё and without, lowercase
-    ("волонтерство с детьми в риге", {"city": ["Riga"], "theme": ["youth"]}, ""),
+    ("волонтерство с детьми в риге", {"city": ["Riga"], "topic": ["children"]}, ""),
     ("помощь беженцам в германии", {"country": ["DE"], "theme": ["migrants_refugees"]}, ""),
     ("из Германии", {"country": ["DE"]}, ""),
     ("экология латвия", {"country": ["LV"], "theme": ["environment"]}, ""),
     ("волонтерство онлайн", {"work_mode": ["remote"]}, ""),
     ("краткосрочное волонтерство в испании", {"country": ["ES"], "duration_class": ["short_term"]}, ""),
     ("с проживанием и питанием", {"support": ["accommodation", "food"]}, ""),
-    ("приют для животных в Риге", {"city": ["Riga"], "theme": ["animals"]}, ""),
+    ("приют для животных в Риге", {"city": ["Riga"], "topic": ["animal_shelter"]}, ""),
     ("волонтерство в Латвии для молодежи с проживанием",
      {"country": ["LV"], "theme": ["youth"], "support": ["accommodation"]}, ""),
     ("в Чешской Республике", {"country": ["CZ"]}, ""),
@@ -63,48 +63,48 @@ CASES: list[tuple[str, dict[str, list[str]], str]] = [
     ("v latvii", {"country": ["LV"]}, ""),  # Latin transliteration
     ("вакансии для студентов", {}, "студентов"),
     # --- Ukrainian
-    ("волонтерство з дітьми у Ризі", {"city": ["Riga"], "theme": ["youth"]}, ""),
+    ("волонтерство з дітьми у Ризі", {"city": ["Riga"], "topic": ["children"]}, ""),
     ("допомога біженцям у Німеччині", {"country": ["DE"], "theme": ["migrants_refugees"]}, ""),
     ("екологія латвія", {"country": ["LV"], "theme": ["environment"]}, ""),
     ("спорт для молоді", {"theme": ["sport", "youth"]}, ""),
     ("культура в Італії", {"country": ["IT"], "theme": ["culture"]}, ""),
     ("тварини", {"theme": ["animals"]}, ""),
-    ("волонтерство для літніх людей", {"theme": ["social"]}, ""),
+    ("волонтерство для літніх людей", {"topic": ["elderly"]}, ""),
     ("у Великій Британії", {"country": ["GB"]}, ""),
     ("в Києві", {"city": ["Kyiv"]}, ""),
     ("у Львові", {"city": ["Lviv"]}, ""),
     # --- Arabic (article and attached prepositions)
-    ("تطوع مع الأطفال في لاتفيا", {"country": ["LV"], "theme": ["youth"]}, ""),
+    ("تطوع مع الأطفال في لاتفيا", {"country": ["LV"], "topic": ["children"]}, ""),
     ("مساعدة اللاجئين في ألمانيا", {"country": ["DE"], "theme": ["migrants_refugees"]}, ""),
     ("تطوع في مجال البيئة", {"theme": ["environment"]}, ""),
     ("تطوع عن بعد", {"work_mode": ["remote"]}, ""),
     ("رعاية الحيوانات", {"theme": ["animals"]}, ""),
-    ("كبار السن", {"theme": ["social"]}, ""),
+    ("كبار السن", {"topic": ["elderly"]}, ""),
     ("اللاجئين في ريغا", {"city": ["Riga"], "theme": ["migrants_refugees"]}, ""),
     ("بلاتفيا", {"country": ["LV"]}, ""),
-    ("أطفال", {"theme": ["youth"]}, ""),
+    ("أطفال", {"topic": ["children"]}, ""),
     # --- German
-    ("Freiwilligendienst mit Kindern in Lettland", {"country": ["LV"], "theme": ["youth"]}, ""),
+    ("Freiwilligendienst mit Kindern in Lettland", {"country": ["LV"], "topic": ["children"]}, ""),
     ("Flüchtlingshilfe Hamburg", {"city": ["Hamburg"], "theme": ["migrants_refugees"]}, ""),
-    ("ehrenamt tierheim", {"theme": ["animals"]}, ""),
+    ("ehrenamt tierheim", {"topic": ["animal_shelter"]}, ""),
     ("umweltschutz in Riga", {"city": ["Riga"], "theme": ["environment"]}, ""),
     ("Freiwilligenarbeit im Ausland mit Unterkunft", {"support": ["accommodation"]}, "Ausland"),
     ("in der Schweiz", {"country": ["CH"]}, ""),
     ("in den Niederlanden", {"country": ["NL"]}, ""),
     ("in Deutschland", {"country": ["DE"]}, ""),
     # --- English
-    ("volunteer with kids in riga", {"city": ["Riga"], "theme": ["youth"]}, ""),
+    ("volunteer with kids in riga", {"city": ["Riga"], "topic": ["children"]}, ""),
     ("environmental volunteering latvia", {"country": ["LV"], "theme": ["environment"]}, ""),
-    ("animal shelter riga", {"city": ["Riga"], "theme": ["animals"]}, ""),
+    ("animal shelter riga", {"city": ["Riga"], "topic": ["animal_shelter"]}, ""),
     ("remote volunteering", {"work_mode": ["remote"]}, ""),
     ("short term volunteering in portugal with accommodation",
      {"country": ["PT"], "support": ["accommodation"], "duration_class": ["short_term"]}, ""),
-    ("teaching english in ukraine", {"country": ["UA"], "theme": ["education"]}, "english"),
+    ("teaching english in ukraine", {"country": ["UA"], "topic": ["english_lessons"]}, ''),
     ("doctors without borders", {}, "doctors without borders"),
-    ("help homeless people", {"theme": ["social"]}, ""),
-    ("food bank volunteers hamburg", {"city": ["Hamburg"], "theme": ["social"]}, ""),
+    ("help homeless people", {"topic": ["homeless"]}, ""),
+    ("food bank volunteers hamburg", {"city": ["Hamburg"], "topic": ["food_bank"]}, ""),
     ("climate action youth exchange", {"theme": ["environment"], "activity_type": ["exchange"]}, ""),
-    ("Work with children and elderly in Riga", {"city": ["Riga"], "theme": ["youth", "social"]}, ""),
+    ("Work with children and elderly in Riga", {"city": ["Riga"], "topic": ["children", "elderly"]}, ""),
     ("volunteer in st petersburg", {"city": ["Saint Petersburg"]}, ""),
     ("Frankfurt am Main", {"city": ["Frankfurt am Main"]}, ""),
     ("volunteering in the netherlands", {"country": ["NL"]}, ""),
@@ -145,7 +145,7 @@ NEGATIVE: list[tuple[str, dict[str, list[str]], str]] = [
     ("mark", {}, "mark"),
     ("Mark", {}, "Mark"),  # no city of that name is big enough
     ("sport", {"theme": ["sport"]}, ""),  # a theme, not the place "Sport"
-    ("turkey farm", {}, "turkey farm"),
+    ("turkey farm", {"topic": ["farm"]}, 'turkey'),
     ("volunteering in turkey", {"country": ["TR"]}, ""),
     ("Turkey", {"country": ["TR"]}, ""),
     ("essen verteilen", {}, "essen verteilen"),
@@ -154,13 +154,13 @@ NEGATIVE: list[tuple[str, dict[str, list[str]], str]] = [
     ("split the work", {}, "split"),
     ("most popular", {}, "most popular"),
     ("okay", {}, "okay"),
-    ("indie music", {"theme": ["culture"]}, "indie"),
+    ("indie music", {"topic": ["music"]}, "indie"),
     ("german language course", {"support": ["language_course"]}, "german"),  # a language, not Germany
-    ("child", {"theme": ["youth"]}, ""),  # not Chile
+    ("child", {"topic": ["children"]}, ""),  # not Chile
     ("liga", {}, "liga"),  # a GeoNames alias of Riga, and "league"
-    ("Die Tafel", {"theme": ["social"]}, ""),  # German article, not the town Die
+    ("Die Tafel", {"topic": ["food_bank"]}, ""),  # German article, not the town Die
     ("escape room", {}, "escape room"),  # not the programme ESC
-    ('"in Riga" museum', {"theme": ["culture"]}, '"in Riga"'),  # quoted words are not interpreted
+    ('"in Riga" museum', {"topic": ["museum"]}, '"in Riga"'),  # quoted words are not interpreted
     ("", {}, ""),
 ]
 
@@ -202,20 +202,20 @@ def test_inflected_city_lowercase_needs_a_preposition() -> None:
 def test_spans_point_into_the_query() -> None:
     q = "Волонтерство з дітьми у Ризі, онлайн"
     got = understand(q)
-    assert got.filters == {"city": ["Riga"], "theme": ["youth"], "work_mode": ["remote"]}
+    assert got.filters == {"city": ["Riga"], "topic": ["children"], "work_mode": ["remote"]}
     for span in got.spans:
         assert q[span.start:span.end] == span.text
     city = next(s for s in got.spans if s.field == "city")
     assert (city.text, city.value, city.country) == ("у Ризі", "Riga", "LV")
     assert "country" not in got.filters  # a city's country is for display only
-    assert {s.field for s in got.spans} == {"generic", "theme", "city", "work_mode"}
+    assert {s.field for s in got.spans} == {"generic", "topic", "city", "work_mode"}
     assert got.as_dict()["spans"][0] == {"field": "generic", "value": "", "start": 0, "end": 12,
                                          "text": "Волонтерство", "country": None}
 
 
 def test_unknown_words_stay_text() -> None:
     got = understand("Museumsführung für Kinder mit Hund in Riga")
-    assert got.filters == {"theme": ["youth", "animals"], "city": ["Riga"]}
+    assert got.filters == {"topic": ["children", "dogs"], "city": ["Riga"]}
     assert got.text == "Museumsführung"
 
 

@@ -9,12 +9,17 @@ reindex can build ``<alias>-v2`` and swap the alias atomically.
 Bulk writes use ``helpers.streaming_bulk`` with retries and backoff on 429;
 a document the server rejects for good (4xx) is returned to the caller for the
 dead-letter topic, a connection failure raises :class:`SearchUnavailable` so
-the indexer commits nothing and retries.
+the indexer commits nothing and retries. A rebuild fills its new index over
+``REBUILD_LANES`` such streams at once, so Elasticsearch indexes one chunk
+while the next is prepared and sent.
 """
 
 from __future__ import annotations
 
+import queue
+import zlib
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from typing import Any
 
@@ -29,7 +34,14 @@ from search.backends.base import (
     SearchResult,
     SearchUnavailable,
 )
-from search.backends.elastic.mapping import DERIVED_FIELDS, INDEX_SETTINGS, LANGUAGE_ANALYZERS, MAPPINGS, to_document
+from search.backends.elastic.mapping import (
+    ADDED_FIELDS,
+    DERIVED_FIELDS,
+    INDEX_SETTINGS,
+    LANGUAGE_ANALYZERS,
+    MAPPINGS,
+    to_document,
+)
 from search.backends.elastic.query import build_searches
 from search.request import FACETS, MAX_WINDOW, SearchRequest, Sort, encode_cursor
 
@@ -43,6 +55,23 @@ def _msearch_item(item: dict[str, Any]) -> dict[str, Any]:
     if status == 400:
         raise ValueError(f"search request refused: {reason}")
     raise SearchUnavailable(f"search failed ({status}): {reason}")
+
+
+CHUNK = 500  # documents per bulk request
+REBUILD_LANES = 2  # concurrent bulk streams filling a rebuild's new index
+_END = object()
+
+
+def _offer(lane: queue.Queue[Any], item: object, running: Future[Any]) -> bool:
+    """Put ``item`` on a lane's queue, unless the lane has stopped (its error
+    is raised by its result): False then."""
+    while not running.done():
+        try:
+            lane.put(item, timeout=0.5)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 class ElasticsearchBackend:
@@ -79,6 +108,8 @@ class ElasticsearchBackend:
                 self.es.indices.update_aliases(
                     actions=[{"add": {"index": index, "alias": self.alias, "is_write_index": True}}]
                 )
+            else:  # an index made before: the fields added to the mapping since
+                self.es.indices.put_mapping(index=self.alias, properties=ADDED_FIELDS)
         except TransportError as exc:
             raise SearchUnavailable(f"Elasticsearch at {self.url} unreachable: {exc}") from exc
 
@@ -102,11 +133,11 @@ class ElasticsearchBackend:
             self.es.indices.delete_index_template(name=self.template_name)
 
     def upsert_many(self, docs: Iterable[Opportunity], index: str | None = None) -> list[DocumentRejected]:
-        actions = (
-            {"_op_type": "index", "_index": index or self.alias, "_id": d.id, "_source": to_document(d)}
-            for d in docs
-        )
-        return self._bulk(actions)
+        return self._bulk(self._index_actions(docs, index))
+
+    def _index_actions(self, docs: Iterable[Opportunity], index: str | None) -> Iterable[dict[str, Any]]:
+        return ({"_op_type": "index", "_index": index or self.alias, "_id": d.id, "_source": to_document(d)}
+                for d in docs)
 
     def _versions(self) -> list[str]:
         """This alias's versioned indices, oldest first."""
@@ -124,7 +155,7 @@ class ElasticsearchBackend:
             new = f"{self.alias}-v{number}"
             self.es.indices.create(index=new, settings={"refresh_interval": "-1"})
             try:
-                rejected = self.upsert_many(docs, index=new)
+                rejected = self._bulk_lanes(self._index_actions(docs, new), REBUILD_LANES)
             except BaseException:
                 self.es.indices.delete(index=new, ignore_unavailable=True)
                 raise
@@ -151,11 +182,28 @@ class ElasticsearchBackend:
         if rejected:
             raise SearchUnavailable(f"deletes failed: {rejected[0]}")
 
+    def _bulk_lanes(self, actions: Iterable[dict[str, Any]], lanes: int) -> list[DocumentRejected]:
+        """``_bulk`` over ``lanes`` concurrent streams, fed from this thread (which
+        builds the documents meanwhile). A document id always takes the same
+        lane, so writes to one document keep their order."""
+        queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=CHUNK) for _ in range(lanes)]
+        with ThreadPoolExecutor(lanes, thread_name_prefix="tilts-bulk") as pool:
+            running = [pool.submit(self._bulk, iter(q.get, _END)) for q in queues]
+            try:
+                for action in actions:
+                    n = zlib.crc32(str(action["_id"]).encode()) % lanes
+                    if not _offer(queues[n], action, running[n]):
+                        break  # that lane failed: its error is raised below
+            finally:
+                for q, lane in zip(queues, running, strict=True):
+                    _offer(q, _END, lane)
+            return [r for lane in running for r in lane.result()]
+
     def _bulk(self, actions: Any) -> list[DocumentRejected]:
         rejected: list[DocumentRejected] = []
         try:
             for ok, item in helpers.streaming_bulk(
-                self.es, actions, chunk_size=500, max_retries=5, initial_backoff=1,
+                self.es, actions, chunk_size=CHUNK, max_retries=5, initial_backoff=1,
                 max_backoff=30, raise_on_error=False, raise_on_exception=True,
             ):
                 if ok:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.events import Opportunity
-from search.backends.base import facet_values, place_text
+from search.backends.base import facet_values, place_text, required_language_groups
+from search.names import NAME_LANGUAGES, listing_names
 from search.request import SUPPORT_ITEMS
 
 # Facet name -> indexed keyword field.
@@ -50,6 +51,19 @@ ANALYSIS: dict[str, Any] = {
         },
     },
     "filter": {"tilts_edge": {"type": "edge_ngram", "min_gram": 1, "max_gram": 20}},
+}
+
+# Fields added since the first mapping: ``setup()`` adds them to an index
+# made before (documents written since are searched by them; older ones are
+# what they were when written, see ``to_document``).
+ADDED_FIELDS: dict[str, Any] = {
+    # Only for a listing with alternatives: every requirement as "|" and its
+    # languages ("|de", "|en|ru"), for the speaks filter (query.speaks_filter).
+    "required_groups": _KEYWORD,
+    # The listing's country, themes, activity type and support named in the
+    # languages people search in (search/names.py), each by its language's analyzer.
+    "i18n_names": {"properties": {k: {"type": "text", "analyzer": LANGUAGE_ANALYZERS.get(k, "tilts_folded")}
+                                  for k in NAME_LANGUAGES}},
 }
 
 MAPPINGS: dict[str, Any] = {
@@ -116,6 +130,7 @@ MAPPINGS: dict[str, Any] = {
             }
         },
         "required_languages": _KEYWORD,
+        **ADDED_FIELDS,
         "support": {
             "properties": {
                 flag: {"type": "boolean"}
@@ -140,7 +155,8 @@ INDEX_SETTINGS = {
     "number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s", "analysis": ANALYSIS,
 }
 # Indexed only to search on: never part of what a hit returns.
-DERIVED_FIELDS = ["countries", "cities", "places", "required_languages", "support_offered", "i18n_title", "i18n_text"]
+DERIVED_FIELDS = ["countries", "cities", "places", "required_languages", "required_groups", "support_offered",
+                  "i18n_title", "i18n_text", "i18n_names"]
 
 def to_document(doc: Opportunity) -> dict[str, Any]:
     body = doc.model_dump(mode="json")
@@ -148,8 +164,12 @@ def to_document(doc: Opportunity) -> dict[str, Any]:
     body["countries"] = values["country"]
     body["cities"] = values["city"]
     body["required_languages"] = values["required_language"]
+    groups = required_language_groups(doc)
+    if any(len(group) > 1 for group in groups):
+        body["required_groups"] = ["".join(f"|{code}" for code in group) for group in groups]
     body["support_offered"] = values["support"]
     body["places"] = place_text(doc)
+    body["i18n_names"] = listing_names(doc)
     lang = (doc.language or "").lower()
     if lang in LANGUAGE_ANALYZERS:
         body["i18n_title"] = {lang: doc.title}

@@ -19,7 +19,7 @@ from search.request import ALL_OF_FACETS, FACETS, SearchRequest, Sort, decode_cu
 ALL_LANGUAGES = sorted({lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2")})
 _TEXT_FIELDS = [
     "title^5", "i18n_title.*^5", "organisation.name^2", "places^2", "summary^2", "description_text",
-    "i18n_text.*",
+    "i18n_text.*", "i18n_names.*",
 ]
 # More like this: the listing-language fields drop stop words and match inflections.
 _LIKE_FIELDS = ["title", "description_text", *(f"i18n_{k}.{lang}" for k in ("title", "text")
@@ -53,6 +53,24 @@ def _excluding(*clauses: dict[str, Any]) -> dict[str, Any]:
     return {"bool": {"must_not": list(clauses)}}
 
 
+def speaks_filter(speaks: list[str]) -> dict[str, Any] | None:
+    """Listings whose every language requirement a person speaking
+    ``speaks`` meets. Most listings have no alternatives: they are excluded
+    when they require a language of the others (``terms``, fast). A listing
+    with alternatives has ``required_groups`` ("|de", "|en|ru"): excluded
+    when a requirement is made of the others' languages only (a ``regexp``
+    over that small field's terms; no scripts)."""
+    others = [code for code in ALL_LANGUAGES if code not in speaks]
+    if not others:
+        return None
+    unmet = "(\\|(" + "|".join(others) + "))+"
+    return _excluding(
+        {"bool": {"filter": {"terms": {"required_languages": others}},
+                  "must_not": {"exists": {"field": "required_groups"}}}},
+        {"regexp": {"required_groups": {"value": unmet, "flags": "NONE"}}},
+    )
+
+
 def base_filters(request: SearchRequest) -> list[dict[str, Any]]:
     """The non-facet filters: they narrow hits and facet counts alike."""
     out: list[dict[str, Any]] = []
@@ -65,9 +83,8 @@ def base_filters(request: SearchRequest) -> list[dict[str, Any]]:
         field = "eligibility.residence_countries"
         out.append(_excluding({"bool": {"filter": {"exists": {"field": field}},
                                         "must_not": {"term": {field: request.resident}}}}))
-    if request.speaks:
-        others = [code for code in ALL_LANGUAGES if code not in request.speaks]
-        out.append({"bool": {"must_not": {"terms": {"required_languages": others}}}})
+    if request.speaks and (speaks := speaks_filter(request.speaks)):
+        out.append(speaks)
     for field, low, high in (("deadline", request.deadline_from, request.deadline_to),
                              ("start_date", request.start_from, request.start_to)):
         if low or high:
@@ -110,20 +127,37 @@ def _terms(facet: str) -> dict[str, Any]:
     return {"terms": {"field": FACET_FIELDS[facet], "size": FACET_SIZE}}
 
 
-def _text(text: str) -> dict[str, Any]:
-    """Every word of ``text``, as typed (``simple_query_string``: user input can
+def _text(text: str, any_words: bool = False) -> dict[str, Any]:
+    """Every word of ``text`` (``any_words``: one of them, those matching more
+    ranked first), as typed (``simple_query_string``: user input can
     never inject syntax or make the query fail) over the language-neutral and
     the listing-language fields, or within an edit or two (a fuzzy ``multi_match``)."""
     return {"bool": {"should": [
         {"simple_query_string": {
-            "query": text, "fields": _TEXT_FIELDS, "default_operator": "and",
+            "query": text, "fields": _TEXT_FIELDS, "default_operator": "or" if any_words else "and",
             "flags": "AND|OR|NOT|PHRASE|PREFIX|WHITESPACE|ESCAPE",
         }},
         {"multi_match": {
-            "query": text, "fields": _FUZZY_FIELDS, "operator": "and",
+            "query": text, "fields": _FUZZY_FIELDS, "operator": "or" if any_words else "and",
             "fuzziness": "AUTO:4,7", "prefix_length": 1,
         }},
     ], "minimum_should_match": 1}}
+
+
+_TOPIC_FIELDS = ["title^5", "organisation.name", "summary^2", "description_text"]
+
+
+def _topics(topic_ids: list[str]) -> dict[str, Any]:
+    """Any term of any of the topics (:mod:`search.understanding.topics`) in
+    the title, organisation or description: ``"older people" | senior* | музе*``,
+    analysed by the fields' own analyzer as the listings were."""
+    from search.understanding.topics import topic_terms
+
+    terms = [t.text + "*" if t.prefix else f'"{t.text}"' for topic_id in topic_ids for t in topic_terms(topic_id)]
+    return {"simple_query_string": {
+        "query": " | ".join(dict.fromkeys(terms)), "fields": _TOPIC_FIELDS, "default_operator": "or",
+        "flags": "OR|PHRASE|PREFIX|WHITESPACE",
+    }}
 
 
 def _like(doc_id: str, alias: str, like_cluster: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -155,7 +189,7 @@ def _page(request: SearchRequest, query: dict[str, Any]) -> dict[str, Any]:
         body["from"] = request.offset()
     if request.collapse:
         body["collapse"] = {"field": "cluster_id"}
-    if request.text:
+    if request.text or request.topic:
         body["highlight"] = _HIGHLIGHT
     return body
 
@@ -192,7 +226,9 @@ def build_searches(request: SearchRequest, *, alias: str = "opportunities",
     must: list[dict[str, Any]] = []
     must_not: list[dict[str, Any]] = []
     if request.text:
-        must.append(_text(request.text))
+        must.append(_text(request.text, request.any_words))
+    if request.topic:
+        must.append(_topics(request.topic))
     if request.like:
         like, must_not = _like(request.like, alias, like_cluster)
         must.append(like)

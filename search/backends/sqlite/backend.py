@@ -43,6 +43,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=30000")
     conn.create_function("dist_km", 4, haversine_km, deterministic=True)
+    conn.create_function("speaks_met", 2, sql.speaks_met, deterministic=True)
     return conn
 
 

@@ -1,7 +1,9 @@
 """The embedded index's tables, and bringing files of earlier layouts up to them.
 
 - ``docs`` holds each opportunity as JSON plus the columns filters and sorts
-  need (status, dates, first seen in ms, age limits, required languages);
+  need (status, dates, first seen in ms, age limits, required languages:
+  ``,de,en|ru,`` for German, and English or Russian; a file written before
+  alternatives existed holds no ``|`` and is read alike);
 - ``facets`` every facet value (and residence countries) per document;
 - ``geo`` the points; ``fts`` the full-text index (``rowid`` = ``docs.n``);
 - ``meta`` the ``generation`` (bumped by every write), the ``epoch`` (bumped
@@ -31,7 +33,7 @@ CREATE TABLE IF NOT EXISTS docs (
     age_min INTEGER,
     age_max INTEGER,
     has_residence INTEGER NOT NULL DEFAULT 0,
-    required_languages TEXT NOT NULL DEFAULT ',',  -- ',de,en,': the speaks filter reads it from docs_filter
+    required_languages TEXT NOT NULL DEFAULT ',',  -- ',de,en|ru,' (writes.required_column): read from docs_filter
     doc TEXT NOT NULL  -- last: the columns filters read stay on the row's own page
 );
 DROP INDEX IF EXISTS docs_status;  -- docs_filter starts with the same columns and covers more

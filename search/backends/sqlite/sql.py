@@ -67,9 +67,10 @@ def quote(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
-def fts_query(text: str) -> str | None:
-    """User text → a safe FTS5 query: every word must match, as a prefix or
-    by one of its stems. Words are quoted, so FTS5 syntax in user input
+def fts_query(text: str, any_words: bool = False) -> str | None:
+    """User text → a safe FTS5 query: every word must match (``any_words``:
+    one of them; bm25 ranks those matching more first), as a prefix or by one
+    of its stems. Words are quoted, so FTS5 syntax in user input
     (``NEAR``, ``*``, ``"``, column filters) is matched literally and never raises."""
     words = [w.lower() for w in TOKEN.findall(text)]
     if not words:
@@ -78,7 +79,18 @@ def fts_query(text: str) -> str | None:
     for word in words:
         stems = " OR ".join(quote(s) for s in query_variants(word))
         parts.append(f"({quote(word)}* OR stems : ({stems}))")
-    return " AND ".join(parts)
+    return (" OR " if any_words else " AND ").join(parts)
+
+
+def topic_query(topic_ids: Sequence[str]) -> str | None:
+    """The topics' terms (:mod:`search.understanding.topics`) in the title,
+    organisation or description: any term of any of them (the values of one
+    field are OR-ed, as a facet's are; bm25 ranks listings naming more first)."""
+    from search.understanding.topics import topic_terms
+
+    terms = [quote(" ".join(t.words)) + ("*" if t.prefix else "") for topic_id in topic_ids
+             for t in topic_terms(topic_id)]
+    return "{title organisation description} : (" + " OR ".join(dict.fromkeys(terms)) + ")" if terms else None
 
 
 def like_words(title: str, description: str) -> dict[str, int]:
@@ -170,18 +182,30 @@ def facet_clauses(request: SearchRequest, skip_facet: str | None, share: Share) 
     return " AND ".join(clauses), params
 
 
+def speaks_met(required: str, spoken: str) -> bool:
+    """The SQL function ``speaks_met``: does a person speaking ``spoken``
+    (``,en,uk,``) meet every requirement of ``required`` (``,de,en|ru,``: a
+    language of each requirement spoken)?"""
+    languages = set(spoken.split(","))
+    return all(any(code in languages for code in group.split("|")) for group in required.split(",") if group)
+
+
 def person_clauses(request: SearchRequest) -> Sql:
     """Who may apply: the languages I speak, my age, where I live."""
     clauses: list[str] = []
     params: list[Any] = []
     if request.speaks:
-        # strike every spoken language from ',de,en,': nothing may be left
+        codes = [code for code in request.speaks if "," not in code and "|" not in code]
+        # alternatives (',de,en|ru,') are rare: speaks_met reads those listings
+        params.append(",".join(["", *codes, ""]))
+        # strike every spoken language from the others (',de,en,'): nothing may be left
         struck = "d.required_languages"
-        for code in (code for code in request.speaks if "," not in code):
+        for code in codes:
             struck = f"replace({struck}, ?, ',')"
             params.append(f",{code},")
-        # most listings require no language: the comparison spares them the replaces
-        clauses.append(f"(d.required_languages = ',' OR {struck} = ',')")
+        # most listings require no language: the comparison spares them the rest
+        clauses.append(f"(d.required_languages = ',' OR CASE WHEN instr(d.required_languages, '|') > 0 "
+                       f"THEN speaks_met(d.required_languages, ?) ELSE {struck} = ',' END)")
     if request.age is not None:
         clauses.append("(d.age_min IS NULL OR d.age_min <= ?) AND (d.age_max IS NULL OR d.age_max >= ?)")
         params += [request.age, request.age]
@@ -267,11 +291,14 @@ def build_search(request: SearchRequest, *, liked: Liked | None = None, share: S
             return None
         match: str | None = liked.match
     elif request.text:
-        match = fts_query(request.text)
+        match = fts_query(request.text, request.any_words)
         if match is None:
             return None
     else:
         match = None
+    topics = topic_query(request.topic)
+    if topics:
+        match = f"({match}) AND {topics}" if match else topics
     join_sql, join_params = joins(request, match, sql_math)
     where_sql, where_params = where(request, liked=liked, share=share)
     dist_col, dist_params = _distance_column(request, sql_math)
@@ -282,7 +309,8 @@ def build_search(request: SearchRequest, *, liked: Liked | None = None, share: S
         fwhere, fparams = where(request, skip_facet=facet, liked=liked, share=share)
         own_counts[facet] = (f"SELECT d.n FROM docs d {join_sql} WHERE {fwhere}", [*join_params, *fparams])
     return SearchSql(match=match, matches=matches, order=ORDER_BY[request.effective_sort],
-                     highlight=match is not None and request.text is not None, own_counts=own_counts)
+                     highlight=match is not None and (request.text is not None or bool(request.topic)),
+                     own_counts=own_counts)
 
 
 def highlights(ns: Sequence[int], match: str) -> Sql:

@@ -11,9 +11,10 @@ import sqlite3
 from collections.abc import Iterable
 
 from pipeline.events import Opportunity
-from search.backends.base import facet_values, geo_points, place_text
+from search.backends.base import facet_values, geo_points, place_text, required_language_groups
 from search.backends.sqlite.schema import BUMP, NEXT_N
 from search.backends.sqlite.sql import ms
+from search.names import listing_names
 from search.stemming import stem_text
 
 
@@ -44,7 +45,7 @@ def insert(conn: sqlite3.Connection, doc: Opportunity, n: int) -> None:
             ms(doc.provenance.first_seen),
             doc.updated_date.isoformat() if doc.updated_date else None, elig.age_min, elig.age_max,
             1 if elig.residence_countries else 0,
-            ",".join(["", *sorted(values.get("required_language", ())), ""]),
+            required_column(doc),
         ),
     )
     rows = [(n, f, v) for f, vals in values.items() for v in vals]
@@ -56,8 +57,16 @@ def insert(conn: sqlite3.Connection, doc: Opportunity, n: int) -> None:
     conn.execute(
         "INSERT INTO fts(rowid, title, organisation, place, description, stems) VALUES (?, ?, ?, ?, ?, ?)",
         (n, doc.title, doc.organisation.name or "", place_text(doc), doc.description_text,
-         stem_text(f"{doc.title} {doc.summary} {doc.description_text}", lang)),
+         " ".join([stem_text(f"{doc.title} {doc.summary} {doc.description_text}", lang),
+                   *(f"{names} {stem_text(names, name_lang)}" for name_lang, names in listing_names(doc).items())])),
     )
+
+
+def required_column(doc: Opportunity) -> str:
+    """``docs.required_languages``: each requirement between commas, its
+    alternatives joined by ``|`` (``,de,en|ru,``: German, and English or
+    Russian); ``,`` for a listing that requires no language."""
+    return ",".join(["", *("|".join(group) for group in required_language_groups(doc)), ""])
 
 
 def delete_one(conn: sqlite3.Connection, doc_id: str) -> None:
