@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from search.backends.base import SearchResult
-from search.request import SearchRequest
+from search.request import SearchRequest, Sort
 
 # Request fields that understanding may fill, in the order they are relaxed
 # when a search finds nothing (the place is kept longest: it is what people
@@ -82,6 +82,13 @@ def plan(req: SearchRequest) -> tuple[SearchRequest, dict[str, Any] | None]:
     if not understood and text == " ".join(req.text.split()):
         return req, None
     update["q"] = text or None
+    if text and understood:
+        # what was understood carries the search; the words left over rank
+        # its listings ("insurance included": every listing with insurance,
+        # those saying "included" first), they no longer filter them out
+        update["rank_words"] = True
+    elif "city" in understood and not req.topic and not found.topic and req.sort == Sort.relevance:
+        update["sort"] = Sort.distance  # "Norderstedt": its own listings first, then those around it
     understood["text"] = text
     return req.model_copy(update=update), understood
 
@@ -93,7 +100,9 @@ def run(search: Callable[[SearchRequest], SearchResult], req: SearchRequest) -> 
     for words alone never becomes a list of everything."""
     planned, understood = plan(req)
     result = search(planned)
-    steps = RELAX_ORDER if understood is not None else ("words",)
+    # only words understood as generic ("волонтер", "تطوع") next to unknown
+    # ones: nothing to widen but the words (dropping them would show everything)
+    steps = RELAX_ORDER if understood and set(understood) - {"text"} else ("words",)
     relaxed: list[str] = []
     current, first = planned, result
     for step in steps:
@@ -116,11 +125,11 @@ def _relax(step: str, current: SearchRequest, understood: dict[str, Any],
     now holds), or None when the step has nothing to widen."""
     update: dict[str, Any]
     if step == "words":  # any of the words, those matching more first, before none of them
-        if current.any_words or len((current.q or "").split()) < 2:
+        if current.any_words or current.rank_words or len((current.q or "").split()) < 2:
             return None
         update = {"any_words": True}
     elif step == "text":
-        if not current.q:
+        if not current.q or current.rank_words:  # words that only rank hide nothing
             return None
         update = {"q": None, "any_words": False}
     elif step == "city" and "city" in understood:
@@ -128,6 +137,8 @@ def _relax(step: str, current: SearchRequest, understood: dict[str, Any],
         # near London must not look like a list of London's listings
         country = _city_country(understood["city"][0])
         update = {"lat": None, "lon": None, "within_km": None}
+        if current.sort == Sort.distance and req.sort != Sort.distance:  # the nearest-first plan set it
+            update["sort"] = Sort.relevance
         if country and not current.country:
             update["country"] = [country]
             understood["country"] = [country]

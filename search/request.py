@@ -94,6 +94,11 @@ class SearchRequest(BaseModel):
         default=False,
         description="Match listings with any of q's words (ranked by how well they match) instead of all of them",
     )
+    rank_words: bool = Field(
+        default=False,
+        description="q's words only rank the listings the other filters find (those with more of them first) "
+                    "instead of filtering them: the words left over when a search was understood",
+    )
     ignore: list[Literal["country", "city", "theme", "topic", "support", "work_mode", "duration_class",
                          "activity_type", "programme"]] = Field(
         default_factory=list,

@@ -98,9 +98,22 @@ def test_explicit_choices_win_and_understanding_can_be_undone(loaded) -> None:
 
 def test_nothing_found_is_relaxed_and_said(loaded) -> None:
     backend, docs = loaded
+    # words nothing understood next to a place: they rank the place's listings, they hide none
     result = run(backend.search, SearchRequest(q="qqzzyxw in Latvia", collapse=False, size=100))
-    assert result.relaxed == ["text"]
+    assert result.relaxed == [] and result.understood["text"] == "qqzzyxw"
     assert ids(result) == in_country(docs, "LV")
+    insured = run(backend.search, SearchRequest(q="shelter with insurance", collapse=False, size=100))
+    assert insured.understood["support"] == ["insurance"] and insured.understood["text"] == "shelter"
+    with_insurance = {d.id for d in docs if d.support.insurance}
+    assert ids(insured) == with_insurance
+    named = [h.id for h in insured.hits if "shelter" in h.opportunity["title"].lower()]
+    assert named and [h.id for h in insured.hits[:len(named)]] == named  # those with the word first
+    # a topic no listing there names widens to its theme, then to the place alone
+    assert not any("muze" in f"{d.title} {d.description_text}".lower() for d in docs)
+    culture_lv = {d.id for d in docs if "LV" in d.countries and "culture" in d.themes}
+    topic = run(backend.search, SearchRequest(q="museum in Latvia", collapse=False, size=100))
+    assert topic.relaxed == (["topic"] if culture_lv else ["topic", "theme"])
+    assert ids(topic) == (culture_lv or in_country(docs, "LV"))
     none = run(backend.search, SearchRequest(q="qqzzyxw", collapse=False, size=100))
     assert none.total == 0 and none.relaxed == []  # nothing understood: nothing to relax
     # relaxing finds nothing either (no listing in Iceland): nothing is said to be left out
@@ -150,6 +163,8 @@ def test_a_city_in_any_spelling_is_the_area_around_it(loaded) -> None:
         result = run(backend.search, SearchRequest(q=q, collapse=False, size=100))
         assert result.understood and result.understood.get("city") == ["Riga"], (q, result.understood)
         assert ids(result) == near, q
+        distances = [h.distance_km for h in result.hits]  # the city's own listings first, then those around
+        assert None not in distances and distances == sorted(distances), q
 
 
 def test_one_understood_filter_can_be_removed(loaded) -> None:

@@ -116,10 +116,13 @@ def _sort(request: SearchRequest) -> list[Any]:
 
 
 def _query(must: list[dict[str, Any]], filters: list[dict[str, Any]],
-           must_not: list[dict[str, Any]]) -> dict[str, Any]:
+           must_not: list[dict[str, Any]], should: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``should``: what only ranks (the listings matching none of it stay)."""
     query: dict[str, Any] = {"bool": {"must": must or [{"match_all": {}}], "filter": filters}}
     if must_not:
         query["bool"]["must_not"] = must_not
+    if should:
+        query["bool"]["should"] = should
     return query
 
 
@@ -225,8 +228,12 @@ def build_searches(request: SearchRequest, *, alias: str = "opportunities",
     """
     must: list[dict[str, Any]] = []
     must_not: list[dict[str, Any]] = []
+    should: list[dict[str, Any]] = []
     if request.text:
-        must.append(_text(request.text, request.any_words))
+        if request.rank_words:
+            should.append(_text(request.text, any_words=True))
+        else:
+            must.append(_text(request.text, request.any_words))
     if request.topic:
         must.append(_topics(request.topic))
     if request.like:
@@ -234,7 +241,7 @@ def build_searches(request: SearchRequest, *, alias: str = "opportunities",
         must.append(like)
     facet_filters = {facet: _facet_filter(facet, values) for facet, values in request.filters().items()}
     base = base_filters(request)
-    query = _query(must, base + list(facet_filters.values()), must_not)
+    query = _query(must, base + list(facet_filters.values()), must_not, should)
     aggs: dict[str, Any] = {facet: _terms(facet) for facet in FACETS if facet not in facet_filters}
     aggs["clusters"] = {"cardinality": {"field": "cluster_id", "precision_threshold": 40000}}
     counts = [{"query": query, "aggs": aggs}]

@@ -251,16 +251,20 @@ def where(request: SearchRequest, *, skip_facet: str | None = None, liked: Liked
     return (" AND ".join(clauses) or "1"), [p for _, params in parts for p in params]
 
 
-def joins(request: SearchRequest, match: str | None, sql_math: bool) -> Sql:
-    """The text match with its rank (``r``) and the points within the
-    distance with the nearest one's (``g``): each point in the box is
-    measured once, for the filter and the sort (a listing within the
-    distance has its nearest point in the box)."""
+def joins(request: SearchRequest, match: str | None, sql_math: bool, optional: str | None = None) -> Sql:
+    """The text match with its rank (``r``), the optional words with theirs
+    (``o``: a listing without them stays, ranked after those with them) and
+    the points within the distance with the nearest one's (``g``): each point
+    in the box is measured once, for the filter and the sort (a listing within
+    the distance has its nearest point in the box)."""
     out: list[str] = []
     params: list[Any] = []
     if match:
         out.append(f"JOIN (SELECT rowid AS rn, {BM25} AS rank FROM fts WHERE fts MATCH ?) r ON r.rn = d.n")
         params.append(match)
+    if optional:
+        out.append(f"LEFT JOIN (SELECT rowid AS orn, {BM25} AS orank FROM fts WHERE fts MATCH ?) o ON o.orn = d.n")
+        params.append(optional)
     point = _point(request)
     if request.within_km is not None and point is not None:
         box, box_params = bounding_box(*point, request.within_km)
@@ -286,24 +290,24 @@ def build_search(request: SearchRequest, *, liked: Liked | None = None, share: S
                  sql_math: bool = True) -> SearchSql | None:
     """The statements of one search, or None when nothing can match (text of
     punctuation only; a "more like this" whose listing was not found: ``liked`` None)."""
-    if request.like:
-        if liked is None:
-            return None
-        match: str | None = liked.match
-    elif request.text:
-        match = fts_query(request.text, request.any_words)
-        if match is None:
-            return None
-    else:
-        match = None
+    words = fts_query(request.text, request.any_words or request.rank_words) if request.text else None
+    if request.text and words is None and not request.rank_words and not request.like:
+        return None
+    if request.like and liked is None:
+        return None
+    match = liked.match if request.like and liked is not None else (None if request.rank_words else words)
+    optional = words if request.rank_words and not request.like else None
     topics = topic_query(request.topic)
     if topics:
         match = f"({match}) AND {topics}" if match else topics
-    join_sql, join_params = joins(request, match, sql_math)
+    join_sql, join_params = joins(request, match, sql_math, optional)
     where_sql, where_params = where(request, liked=liked, share=share)
     dist_col, dist_params = _distance_column(request, sql_math)
-    matches = (f"SELECT d.n, d.id, d.cluster_id, d.first_seen, d.deadline, {'r.rank' if match else '0'}, "
+    rank = " + ".join([*(["r.rank"] if match else []), *(["coalesce(o.orank, 0)"] if optional else [])]) or "0"
+    matches = (f"SELECT d.n, d.id, d.cluster_id, d.first_seen, d.deadline, {rank}, "
                f"{dist_col} FROM docs d {join_sql} WHERE {where_sql}", [*dist_params, *join_params, *where_params])
+    if optional:  # the optional words are marked too
+        match = f"({match}) OR ({optional})" if match else optional
     own_counts = {}
     for facet in request.filters():
         fwhere, fparams = where(request, skip_facet=facet, liked=liked, share=share)
