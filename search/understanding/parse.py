@@ -100,7 +100,10 @@ def _parse(q: str) -> Understood:
             continue
         vocab = match_vocab(tokens, i)
         place = _place_at(tokens, i, used)
-        if place and (vocab is None or place[0].length > vocab[0]):
+        # a place wins over a vocabulary word as long, unless the word is spelled
+        # as the data writes it ("romania" is Romania, not a case of "romani")
+        if place and (vocab is None or place[0].length > vocab[0]
+                      or (place[0].length == vocab[0] and not vocab[1].words[0].spelled(tokens[i]))):
             match, kind, first, origin = place
             last = i + match.length
             if kind == "city":  # "Kauno m.", "город Рига", "Riga city"

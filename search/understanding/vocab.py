@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from search.understanding.words import ARABIC, Token, arabic_bare, norm, tokenize
+from search.understanding.words import ARABIC, Token, arabic_bare, norm, script_languages, stem, tokenize
 
 VOCABULARY = Path(__file__).parent.parent / "vocabulary"
 
@@ -22,9 +22,32 @@ class Pattern:
     prefix: bool = False  # a stem: the key plus an ending of up to MAX_ENDING letters
 
     def matches(self, token: Token) -> bool:
+        return self.spelled(token) or (not self.prefix and bool(inflected(self.key) & inflected(token.key)))
+
+    def spelled(self, token: Token) -> bool:
+        """The token is this word as the data writes it (or the stem's form), not another case of it."""
         if not self.prefix:
             return self.key in token.forms
         return any(f.startswith(self.key) and len(f) - len(self.key) <= MAX_ENDING for f in token.forms)
+
+
+MIN_INFLECTED_STEM = 5
+
+
+@lru_cache(maxsize=100_000)
+def inflected(key: str) -> frozenset[tuple[str, str]]:
+    """A word's (language, stem) pairs by the noun endings of the languages of
+    its script, stems of 5+ letters: a vocabulary word and a query word with a
+    pair in common are forms of one word ("страхування", "страхуванням";
+    "apdrošināšana", "apdrošināšanu"), so the vocabulary need not list every case."""
+    out = set()
+    for lang in script_languages(key):
+        s = stem(key, lang, least=MIN_INFLECTED_STEM)
+        if s and s != key:
+            out.add((lang, s))
+        elif len(key) >= MIN_INFLECTED_STEM:
+            out.add((lang, key))  # a word already without an ending is its own stem
+    return frozenset(out)
 
 
 MAX_ENDING = 4
@@ -86,6 +109,7 @@ def meanings() -> Iterable[tuple[str, str, str, str]]:
 class VocabIndex:
     exact: dict[str, list[Entry]] = field(default_factory=dict)  # by first word
     prefix: dict[str, list[Entry]] = field(default_factory=dict)  # by first word's stem
+    inflected: dict[tuple[str, str], list[Entry]] = field(default_factory=dict)  # by first word's (lang, stem)
     words: set[str] = field(default_factory=set)  # every whole word in the data
     stopwords: set[str] = field(default_factory=set)
     place_preps: set[tuple[str, ...]] = field(default_factory=set)
@@ -125,8 +149,11 @@ def _add_phrases(v: VocabIndex) -> None:
         entry = Entry(tuple(Pattern(k, p) for k, p in keys), tuple(sorted(found)))
         first, is_prefix = keys[0]
         (v.prefix if is_prefix else v.exact).setdefault(first, []).append(entry)
+        if not is_prefix:
+            for pair in inflected(first):
+                v.inflected.setdefault(pair, []).append(entry)
         v.words.update(k for k, p in keys if not p)
-    for entries in (*v.exact.values(), *v.prefix.values()):
+    for entries in (*v.exact.values(), *v.prefix.values(), *v.inflected.values()):
         entries.sort(key=lambda e: -len(e.words))
 
 
@@ -160,6 +187,8 @@ def match_vocab(tokens: list[Token], i: int) -> tuple[int, Entry] | None:
         for cut in range(4, len(f) + 1):
             if len(f) - cut <= MAX_ENDING:
                 candidates += v.prefix.get(f[:cut], ())
+    for pair in inflected(t.key):  # after the exact and stem entries: those win a tie
+        candidates += v.inflected.get(pair, ())
     best: tuple[int, Entry] | None = None
     for entry in candidates:
         n = len(entry.words)

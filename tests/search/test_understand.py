@@ -19,6 +19,11 @@ CASES: list[tuple[str, dict[str, list[str]], str]] = [
     ("brīvprātīgais darbs Latvijā", {"country": ["LV"]}, ""),
     ("волонтёрство в Латвии", {"country": ["LV"]}, ""),
     ("беженцы", {"theme": ["migrants_refugees"]}, ""),
+    # --- other cases of a vocabulary word (stems of the languages of its script)
+    ("волонтерство зі страхуванням", {"support": ["insurance"]}, ""),
+    ("ar apdrošināšanu", {"support": ["insurance"]}, ""),
+    ("спортивне волонтерство", {"theme": ["sport"]}, ""),
+    ("arts and culture romania", {"country": ["RO"], "theme": ["culture"]}, ""),  # a place, not a case of "romani"
     # --- programmes
     ("esc in latvia", {"country": ["LV"], "programme": ["European Solidarity Corps"]}, ""),
     ("ЄКС Латвія", {"country": ["LV"], "programme": ["European Solidarity Corps"]}, ""),

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
+from itertools import chain
 from typing import Any
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, TransportError, helpers
@@ -183,17 +184,24 @@ class ElasticsearchBackend:
             raise SearchUnavailable(f"deletes failed: {rejected[0]}")
 
     def _bulk_lanes(self, actions: Iterable[dict[str, Any]], lanes: int) -> list[DocumentRejected]:
-        """``_bulk`` over ``lanes`` concurrent streams, fed from this thread (which
-        builds the documents meanwhile). A document id always takes the same
-        lane, so writes to one document keep their order."""
-        queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=CHUNK) for _ in range(lanes)]
+        """``_bulk`` over ``lanes`` concurrent streams, fed chunk by chunk from this
+        thread (which builds the documents meanwhile). A document id always
+        takes the same lane, so writes to one document keep their order."""
+        queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=2) for _ in range(lanes)]
         with ThreadPoolExecutor(lanes, thread_name_prefix="tilts-bulk") as pool:
-            running = [pool.submit(self._bulk, iter(q.get, _END)) for q in queues]
+            running = [pool.submit(self._bulk, chain.from_iterable(iter(q.get, _END))) for q in queues]
             try:
+                chunks: list[list[dict[str, Any]]] = [[] for _ in range(lanes)]
                 for action in actions:
                     n = zlib.crc32(str(action["_id"]).encode()) % lanes
-                    if not _offer(queues[n], action, running[n]):
-                        break  # that lane failed: its error is raised below
+                    chunks[n].append(action)
+                    if len(chunks[n]) == CHUNK:
+                        if not _offer(queues[n], chunks[n], running[n]):
+                            break  # that lane failed: its error is raised below
+                        chunks[n] = []
+                else:
+                    for q, chunk, lane in zip(queues, chunks, running, strict=True):
+                        _offer(q, chunk, lane)
             finally:
                 for q, lane in zip(queues, running, strict=True):
                     _offer(q, _END, lane)
