@@ -100,9 +100,9 @@ def run(search: Callable[[SearchRequest], SearchResult], req: SearchRequest) -> 
     for words alone never becomes a list of everything."""
     planned, understood = plan(req)
     result = search(planned)
-    # only words understood as generic ("волонтер", "تطوع") next to unknown
-    # ones: nothing to widen but the words (dropping them would show everything)
-    steps = RELAX_ORDER if understood and set(understood) - {"text"} else ("words",)
+    # Something understood (if only "volunteering" as a generic word): the
+    # unknown words may go, and the page says so, rather than a dead end.
+    steps = RELAX_ORDER if understood is not None else ("words",)
     relaxed: list[str] = []
     current, first = planned, result
     for step in steps:
