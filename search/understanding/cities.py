@@ -136,8 +136,13 @@ def match_city(tokens: list[Token], i: int, strong: bool, translit: bool) -> Pla
 
 def _ukrainian_nominatives(key: str) -> list[str]:
     """Ukrainian names whose last vowel turns to і in the nominative only:
-    "Києві" → "Київ", "Львові" → "Львів", "Харкова" → "Харків" (folded)."""
+    "Києві" → "Київ", "Львові" → "Львів", "Харкова" → "Харків" (folded); and
+    the locative's consonant change before і: г/к/х → з/ц/с ("Гамбурзі" →
+    "Гамбург", "Празі" → "Прага")."""
     out = []
+    for changed, plain in (("зі", "г"), ("ці", "к"), ("сі", "х")):
+        if key.endswith(changed) and len(key) - len(changed) >= 3:
+            out += [key[: -len(changed)] + plain, key[: -len(changed)] + plain + "а"]
     for ending in ("ом", "і", "а", "у"):
         if key.endswith(ending) and len(key) - len(ending) >= 3:
             base = key[: -len(ending)]

@@ -23,6 +23,8 @@ CASES: list[tuple[str, dict[str, list[str]], str]] = [
     ("волонтерство зі страхуванням", {"support": ["insurance"]}, ""),
     ("ar apdrošināšanu", {"support": ["insurance"]}, ""),
     ("спортивне волонтерство", {"theme": ["sport"]}, ""),
+    ("у Гамбурзі", {"city": ["Hamburg"]}, ""),  # г → з before the locative і
+    ("волонтерство у празі", {"city": ["Prague"]}, ""),
     ("arts and culture romania", {"country": ["RO"], "theme": ["culture"]}, ""),  # a place, not a case of "romani"
     # --- programmes
     ("esc in latvia", {"country": ["LV"], "programme": ["European Solidarity Corps"]}, ""),
