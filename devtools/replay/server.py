@@ -145,9 +145,10 @@ def make_handler(replay: Replay) -> Callable[..., BaseHTTPRequestHandler]:
             now = time.time()
             wait = replay._rate.retry_after(client, now)
             if wait is not None:
+                # logged before it is sent: a client that has its answer finds it counted
+                replay._log(Served(now, method, self.path, 429, client, conditional))
                 self._send(429, {"Retry-After": str(wait), "Content-Type": "text/plain; charset=utf-8"},
                            b"Too many requests: slow down.\n", method)
-                replay._log(Served(now, method, self.path, 429, client, conditional))
                 return
             parts = urlsplit(self.path)
             status, ctype, payload = replay._route(method, parts.path, _query(parts.query), body)
@@ -159,8 +160,8 @@ def make_handler(replay: Replay) -> Callable[..., BaseHTTPRequestHandler]:
                 headers["Last-Modified"] = formatdate(modified, usegmt=True)
                 if _not_modified(self.headers, etag, modified):
                     status, payload = 304, b""
-            self._send(status, headers, payload, method)
             replay._log(Served(now, method, self.path, status, client, conditional))
+            self._send(status, headers, payload, method)
 
         def _send(self, status: int, headers: dict[str, str], payload: bytes, method: str) -> None:
             self.send_response(status)

@@ -95,7 +95,8 @@ def test_the_page_gives_the_normalizer_support_residence_and_deadline() -> None:
                     .encode(), "https://youth.europa.eu" + SEARCH)[0][0]
     before = normalize(raw(api), now=FETCHED)
     after = normalize(raw(merge(api, parse_detail(page("detail-53624_lv.html"), api["url"]))), now=FETCHED)
-    assert before.support.accommodation is None and before.eligibility.residence_countries == []
+    # the API record says nothing of support: the programme's rules fill it (ESC volunteering)
+    assert before.support.travel is True and before.eligibility.residence_countries == []
     assert before.deadline is None
     assert after.support.accommodation is True and after.support.food is True
     assert after.support.travel is False  # "International travel is not reimbursed"

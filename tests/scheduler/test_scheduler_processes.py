@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -100,7 +101,9 @@ def test_due_digests_survive_a_scheduler_restart(tmp_path: Path, database_url: s
                         public_url="http://tilts.test", secret_key="restart-test-" + "z" * 20)
     backend = open_backend(f"sqlite:///{data / 'search.sqlite3'}")
     backend.setup()
-    backend.upsert_many(shifted(20))  # first seen in the last week
+    # first seen in the last days, whatever today is (the scheduler runs on the real clock)
+    newest = max(d.provenance.first_seen for d in shifted(0))
+    backend.upsert_many(shifted((datetime.now(UTC) - newest).days - 1))
     backend.close()
     engine = connect(database_url)
     subs = Subscriptions(settings, engine)
