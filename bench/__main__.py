@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import crawl, freshness, ingest, load, normalize
+from bench import reindex as reindex_bench
 from bench import search as search_bench
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,8 @@ PARTS: dict[str, Callable[[], Any]] = {
     "ingest": lambda: ingest.run(100_000),
     "freshness": lambda: freshness.run(20),
     "load": lambda: [load.run(100_000, 30, connections=c) for c in (1, 2, 8)],
+    # `tilts reindex` against helpers.bulk (TILTS_BENCH_REINDEX_LISTINGS for a quick run); its own sections
+    "reindex": lambda: reindex_bench.run(),
     # 1M documents: Elasticsearch only (the embedded backend's aim is at 100k);
     # the index is kept for load-1m.
     "search-1m": lambda: search_bench.run(LARGE, embedded=False, alias=load.index_alias(LARGE), keep=True),
@@ -252,6 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     results = {p: r for p in PARTS if (r := _stored(p))}
     args.out.write_text(render(results), encoding="utf-8")
     freshness.write_doc(args.out)  # its own section, from its own stored results (python -m bench.freshness)
+    reindex_bench.write_doc(args.out)  # "Reindex vs bulk" and the projection, from bench/results/reindex.json
     print(args.out.read_text(encoding="utf-8"))
 
 
