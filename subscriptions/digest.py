@@ -186,6 +186,13 @@ class Subscriptions:
                              .values(confirmed_at=utcnow()))
         return True
 
+    def language_of(self, token: str) -> str | None:
+        """The interface language the subscription behind a confirmation or
+        unsubscribe link was made in (its pages answer in it), if it still exists."""
+        sub_id = self.tokens.read_confirm(token) or self.tokens.read_unsubscribe(token)
+        sub = self.get(sub_id) if sub_id else None
+        return str(sub["lang"]) if sub else None
+
     def unsubscribe(self, token: str) -> bool:
         """Delete the subscription and everything recorded about it."""
         sub_id = self.tokens.read_unsubscribe(token)

@@ -65,18 +65,24 @@ async def subscribe(request: Request, subs: Subs, limiter: Limiter, site: SiteDe
     return notice(request, ui, "confirm_sent", 202)
 
 
+def link_ui(request: Request, token: str, subs: Subscriptions) -> UI:
+    """A page reached from a mailed link speaks the subscription's language
+    unless the person picked another (``?lang=``)."""
+    return ui_for(request, request.query_params.get("lang") or subs.language_of(token))
+
+
 @router.get("/subscriptions/confirm", response_class=HTMLResponse, tags=["subscriptions"],
             responses={400: {"description": "Invalid or expired link"}})
 def confirm(request: Request, token: Token, subs: Subs) -> HTMLResponse:
-    ui = ui_for(request, None)
+    ui = link_ui(request, token, subs)
     if subs.confirm(token):
         return notice(request, ui, "confirmed")
     return notice(request, ui, "confirm_invalid", 400)
 
 
 @router.get("/unsubscribe", response_class=HTMLResponse, tags=["subscriptions"])
-def unsubscribe_page(request: Request, token: Token) -> HTMLResponse:
-    ui = ui_for(request, None)
+def unsubscribe_page(request: Request, token: Token, subs: Subs) -> HTMLResponse:
+    ui = link_ui(request, token, subs)
     return page(request, ui, "unsubscribe.html", {"token": token, "languages": UI_LANGUAGES}, None)
 
 
@@ -84,7 +90,7 @@ def unsubscribe_page(request: Request, token: Token) -> HTMLResponse:
              responses={400: {"description": "Invalid link"}})
 def unsubscribe(request: Request, token: Token, subs: Subs) -> HTMLResponse:
     """One-click unsubscribe (RFC 8058): deletes the subscription and its data."""
-    ui = ui_for(request, None)
+    ui = link_ui(request, token, subs)
     if subs.unsubscribe(token):
         return notice(request, ui, "unsubscribed")
     return notice(request, ui, "unsubscribe_invalid", 400)

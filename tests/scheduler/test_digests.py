@@ -62,7 +62,9 @@ def test_subscribe_confirm_digest_unsubscribe(tmp_path: Path, database_url: str,
     # double opt-in: nothing is due before the link is followed
     assert send_due_digests(settings, engine, now=MONDAY, backend=backend) == {}
     confirm_url = link(confirmation.get_body(("plain",)).get_content(), "/subscriptions/confirm")
-    assert client.get(urlsplit(confirm_url).path + "?" + urlsplit(confirm_url).query).status_code == 200
+    confirmed = client.get(urlsplit(confirm_url).path + "?" + urlsplit(confirm_url).query)
+    # the page answers in the subscription's language, not the browser's
+    assert confirmed.status_code == 200 and '<html lang="lv"' in confirmed.text
 
     outcome = send_due_digests(settings, engine, now=MONDAY, backend=backend)
     assert list(outcome.values()) == ["sent"]
@@ -92,6 +94,10 @@ def test_subscribe_confirm_digest_unsubscribe(tmp_path: Path, database_url: str,
                                  backend=backend).values()) == ["empty"]
     assert len(smtp.received("tilts:")) == 2
 
+    # the unsubscribe page too speaks the subscription's language, unless another is picked
+    unsubscribe_path = urlsplit(unsubscribe_url).path + "?" + urlsplit(unsubscribe_url).query
+    assert '<html lang="lv"' in client.get(unsubscribe_path).text
+    assert '<html lang="uk"' in client.get(unsubscribe_path + "&lang=uk").text
     # one-click unsubscribe (RFC 8058) deletes the subscription and its data
     response = client.post(urlsplit(unsubscribe_url).path + "?" + urlsplit(unsubscribe_url).query,
                            content=b"List-Unsubscribe=One-Click",
