@@ -11,8 +11,8 @@ Near-duplicates are clustered across sources (``pipeline.normalize.dedupe``).
 The clustering state is rebuilt at start-up by reading the compacted
 normalized topic (each listing back in the cluster it was published with),
 so a restarted normalizer keeps cluster ids and each listing's first-seen
-time. A ``cluster_id`` never changes once given; earlier members'
-``also_listed_on`` catches up when they are next crawled. The clustering
+time. A ``cluster_id`` never changes once given; earlier members learn of
+later ones from the indexer (``pipeline.links``). The clustering
 needs one view of all listings: run one normalizer per deployment (Kafka
 partitions let the indexer scale out; see docs/normalization.md). Its state
 lives in a SQLite file, so memory stays flat as listings accumulate.

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 
 from pipeline.bus import Bus, Message, read_to_end
 from pipeline.events import NORMALIZED_TOPIC, InvalidEvent, Opportunity, parse_event
+from pipeline.indexer import link_clusters
+from pipeline.links import link_all
 from search.backends import SearchBackend
 
 
@@ -94,6 +96,7 @@ def reindex(bus: Bus, backend: SearchBackend, *, keep: int = 1, quiet_seconds: f
         read_to_end(bus, group, NORMALIZED_TOPIC, _reader(report, latest), commit=True,
                     quiet_seconds=quiet_seconds)
         docs = [d for d in latest.values() if d is not None]
+        link_all(docs)  # listings published before their duplicates learn of them
         report.documents = len(docs)
         report.index, report.previous, report.deleted = backend.rebuild(docs, keep=keep)
         del docs
@@ -110,6 +113,7 @@ def reindex(bus: Bus, backend: SearchBackend, *, keep: int = 1, quiet_seconds: f
         gone = [k for k, d in later.items() if d is None]
         if gone:
             backend.delete_many(gone)
+        link_clusters(backend, upserts, gone)
         report.caught_up = len(later)
     backend.refresh()
     return report

@@ -34,12 +34,12 @@ from pathlib import Path
 from datasketch import MinHash, MinHashLSH
 
 from pipeline.events import Opportunity
+from pipeline.links import MAX_ALSO_LISTED
 from pipeline.normalize.text import fold
 
 NUM_PERM = 64
 THRESHOLD = 0.5
 MAX_CANDIDATES = 256
-MAX_ALSO_LISTED = 50
 _SCHEMA = 4  # the file layout's version; another one is dropped and rebuilt
 _WORD = re.compile(r"\w+")
 _SEP = "\x1f"

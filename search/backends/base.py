@@ -34,6 +34,7 @@ import pycountry
 from pydantic import BaseModel, Field
 
 from pipeline.events import Opportunity
+from pipeline.links import ClusterMember
 from pipeline.worker import Retryable
 from search.request import SUPPORT_ITEMS, SearchRequest
 
@@ -117,6 +118,12 @@ class SearchBackend(Protocol):
         kept for rollback, where the backend keeps any)."""
 
     def get(self, doc_id: str) -> dict[str, Any] | None: ...
+
+    def cluster_members(self, cluster_ids: list[str]) -> list[ClusterMember]:
+        """The indexed listings of these duplicate clusters."""
+
+    def set_also_listed_on(self, updates: dict[str, list[str]]) -> None:
+        """Replace the ``also_listed_on`` of indexed listings (id → URLs), nothing else."""
 
     def search(self, request: SearchRequest) -> SearchResult: ...
 

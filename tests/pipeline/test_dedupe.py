@@ -143,3 +143,24 @@ def test_a_killed_normalizer_leaves_no_cluster_file(tmp_path: Path) -> None:
         proc.kill()
         proc.wait(10)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rebuilt_index_links_listings_published_before_their_duplicates() -> None:
+    """``link_all`` (tilts reindex): the normalized topic holds each listing as it
+    was published; the founder, published first, learns of the later members."""
+    from pipeline.links import cluster_links, link_all, member
+
+    opps = [listing(f"s{i}", i, "Choir singers wanted for a charity concert", minutes=i) for i in range(3)]
+    _, out = place_all(opps)
+    published = [out[o.id] for o in opps]
+    assert published[0].provenance.also_listed_on == []  # it was first
+    assert link_all(published) == 2  # the founder and the second member missed someone
+    for opp in published:
+        assert sorted(opp.provenance.also_listed_on) == sorted(o.url for o in opps if o.id != opp.id)
+    assert link_all(published) == 0 and cluster_links([member(o) for o in published]) == {}
+    # bounded, earliest first, however many members
+    many = [listing(f"m{i}", i, "European Solidarity Corps team in Cēsis", minutes=i)
+            for i in range(MAX_ALSO_LISTED + 20)]
+    links = cluster_links([member(m) for m in reversed(many)])
+    assert len(links[many[0].id]) == MAX_ALSO_LISTED and many[1].url in links[many[0].id]
+    assert many[-1].url not in links[many[0].id]

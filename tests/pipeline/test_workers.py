@@ -13,7 +13,7 @@ from pipeline.events import DLQ_TOPIC, NORMALIZED_TOPIC, RAW_TOPIC
 from pipeline.indexer import make_indexer
 from pipeline.normalizer import make_normalizer
 from pipeline.worker import Retryable
-from search.backends import open_backend
+from search.backends import SearchBackend, SearchRequest, open_backend
 from search.backends.elastic import ElasticsearchBackend
 from tests.support.events import drain, publish_raw, raw_event, run_until_idle
 
@@ -228,3 +228,42 @@ def test_a_killed_normalizer_child_means_retry_not_loss() -> None:
         assert [out is not None for out, _, _ in results] == [True] * 20
     finally:
         pool.close()
+
+
+@pytest.mark.parametrize("bus", ["local"], indirect=True)  # the indexer's doing, whatever the bus
+def test_an_earlier_listing_shows_its_duplicates_once_they_are_indexed(bus: Bus, backend: SearchBackend) -> None:
+    """"Also listed on" does not wait for the earlier listing's next crawl: the
+    indexer tells every indexed member of a cluster of the others."""
+    from pipeline.events import opportunity_id
+
+    listing = {"title": "Nature Ranger", "organisation_name": "Ekološko društvo AAG",
+               "city": "Jesenice", "country": "SI", "start_date": "2027-10-07", "end_date": "2027-10-21"}
+    urls = {"european-youth-portal": "https://youth.europa.eu/solidarity/opportunity/53489_en",
+            "aag-slovenia": "https://www.aag.si/en/event/nature-ranger/",
+            "zavod-voluntariat": "https://www.zavod-voluntariat.si/nature-ranger"}
+    ids = {source: opportunity_id(source, str(n)) for n, source in enumerate(urls, 1)}
+
+    def crawl(source: str, day: int, title: str) -> None:
+        publish_raw(bus, raw_event(list(urls).index(source) + 1, source_id=source, url=urls[source],
+                                   fetched_at=datetime(2026, 9, day, tzinfo=UTC), **{**listing, "title": title}))
+        bus.flush()
+        run_until_idle(make_normalizer(bus, group="n-links"))
+        run_until_idle(make_indexer(bus, backend, group="i-links"))
+        backend.refresh()
+
+    def also(source: str) -> list[str]:
+        doc = backend.get(ids[source])
+        assert doc is not None, source
+        return sorted(doc["provenance"]["also_listed_on"])
+
+    crawl("european-youth-portal", 1, "Nature Ranger")
+    assert also("european-youth-portal") == []
+    crawl("aag-slovenia", 5, "Nature Ranger – volunteering team in Jesenice")
+    assert also("european-youth-portal") == [urls["aag-slovenia"]]  # before its own next crawl
+    assert also("aag-slovenia") == [urls["european-youth-portal"]]
+    crawl("zavod-voluntariat", 6, "Nature Ranger in Jesenice")
+    assert {ids[s]: also(s) for s in urls} == {ids[s]: sorted(set(urls.values()) - {urls[s]}) for s in urls}
+    # the card of the cluster says so too
+    hits = backend.search(SearchRequest(q="nature ranger", collapse=True)).hits
+    assert [sorted(h.opportunity["provenance"]["also_listed_on"]) for h in hits] == [
+        sorted(set(urls.values()) - {h.opportunity["url"] for h in hits})]

@@ -60,6 +60,11 @@ def test_reindex_rebuilds_from_the_topic_without_downtime(bus: Bus, backend: Sea
     assert backend.get(docs[1].id) is None
     assert backend.get(docs[0].id)["title"] == "Renamed listing"  # type: ignore[index]
     assert [h.id for h in backend.search(SearchRequest(q="renamed")).hits] == [docs[0].id]
+    # a listing published before its duplicates is rebuilt knowing them
+    for doc in docs[2:]:
+        members = [d for d in docs[2:] if d.cluster_id == doc.cluster_id]
+        got = backend.get(doc.id)["provenance"]["also_listed_on"]  # type: ignore[index]
+        assert set(got) == {d.url for d in members if d.url != doc.url}, doc.id
 
     if backend.name == "elasticsearch":  # how it names its versions (rollback: test_backend_contract)
         es = backend.es  # type: ignore[attr-defined]

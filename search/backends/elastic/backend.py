@@ -27,6 +27,7 @@ from typing import Any
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, TransportError, helpers
 
 from pipeline.events import Opportunity
+from pipeline.links import ClusterMember
 from search.backends.base import (
     Capabilities,
     DocumentRejected,
@@ -237,6 +238,33 @@ class ElasticsearchBackend:
         except TransportError as exc:
             raise SearchUnavailable(str(exc)) from exc
         return dict(resp["_source"])
+
+    def cluster_members(self, cluster_ids: list[str]) -> list[ClusterMember]:
+        """Each founder by id (real time: a founder indexed a moment ago counts),
+        the other members by a search (visible after the index's refresh)."""
+        fields = ["id", "url", "cluster_id", "provenance.first_seen", "provenance.also_listed_on"]
+        found: dict[str, dict[str, Any]] = {}
+        try:
+            for start in range(0, len(cluster_ids), 500):
+                ids = cluster_ids[start:start + 500]
+                docs = self.es.mget(index=self.alias, ids=ids, source_includes=fields)["docs"]
+                found.update({d["_id"]: d["_source"] for d in docs if d.get("found")})
+                resp = self.es.search(index=self.alias, query={"terms": {"cluster_id": ids}}, size=10_000,
+                                      source_includes=fields)
+                found.update({h["_id"]: h["_source"] for h in resp["hits"]["hits"]})
+        except (TransportError, ApiError) as exc:
+            raise SearchUnavailable(f"cluster members: {exc}") from exc
+        return [ClusterMember(d["id"], d["url"], d["cluster_id"], str(d["provenance"]["first_seen"]),
+                              list(d["provenance"].get("also_listed_on") or [])) for d in found.values()]
+
+    def set_also_listed_on(self, updates: dict[str, list[str]]) -> None:
+        """A partial update of the field alone: a newer version of the listing
+        written meanwhile keeps everything else it says."""
+        actions = ({"_op_type": "update", "_index": self.alias, "_id": doc_id, "retry_on_conflict": 3,
+                    "doc": {"provenance": {"also_listed_on": urls}}} for doc_id, urls in updates.items())
+        rejected = [r for r in self._bulk(actions) if not r.reason.startswith("404")]  # deleted meanwhile
+        if rejected:
+            raise SearchUnavailable(f"also_listed_on updates failed: {rejected[0]}")
 
     def search(self, request: SearchRequest) -> SearchResult:
         like_cluster = None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pipeline.events import Opportunity
+from pipeline.links import ClusterMember
 from search.backends.base import (
     FACET_SIZE,
     Capabilities,
@@ -173,6 +174,21 @@ class SqliteBackend:
     def get(self, doc_id: str) -> dict[str, Any] | None:
         row = self._read.execute("SELECT doc FROM docs WHERE id = ?", (doc_id,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    def cluster_members(self, cluster_ids: list[str]) -> list[ClusterMember]:
+        found: list[ClusterMember] = []
+        for start in range(0, len(cluster_ids), 500):
+            ids = cluster_ids[start:start + 500]
+            rows = self._read.execute(
+                "SELECT id, json_extract(doc, '$.url'), cluster_id, json_extract(doc, '$.provenance.first_seen'),"
+                " json_extract(doc, '$.provenance.also_listed_on') FROM docs"
+                f" WHERE cluster_id IN ({','.join('?' * len(ids))})", ids)
+            found += [ClusterMember(i, u, c, f, json.loads(a or "[]")) for i, u, c, f, a in rows]
+        return found
+
+    def set_also_listed_on(self, updates: dict[str, list[str]]) -> None:
+        with self._lock:
+            self._write(lambda c: writes.set_also_listed_on(c, updates), unavailable=True)
 
     # ------------------------------------------------------------ reading
 

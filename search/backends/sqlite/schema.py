@@ -42,6 +42,7 @@ CREATE INDEX IF NOT EXISTS docs_filter ON docs(status, first_seen, deadline, sta
 DROP INDEX IF EXISTS docs_deadline;  -- docs_by_deadline: the same order, and it covers what filters read
 CREATE INDEX IF NOT EXISTS docs_by_deadline ON docs(deadline, status, first_seen, start_date, updated_date,
     age_min, age_max, has_residence, required_languages, cluster_id, id);
+CREATE INDEX IF NOT EXISTS docs_by_cluster ON docs(cluster_id);  -- a cluster's members (link_clusters)
 CREATE TABLE IF NOT EXISTS facets (
     n INTEGER NOT NULL,
     facet TEXT NOT NULL,

@@ -7,6 +7,7 @@ Every document gets a number (``docs.n``) no document had before
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 
@@ -82,4 +83,11 @@ def delete_one(conn: sqlite3.Connection, doc_id: str) -> None:
 def delete_all(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
     for doc_id in ids:
         delete_one(conn, doc_id)
+    conn.execute(BUMP)
+
+
+def set_also_listed_on(conn: sqlite3.Connection, updates: dict[str, list[str]]) -> None:
+    """Replace the ``also_listed_on`` of indexed documents (nothing it indexes)."""
+    conn.executemany("UPDATE docs SET doc = json_set(doc, '$.provenance.also_listed_on', json(?)) WHERE id = ?",
+                     [(json.dumps(urls), doc_id) for doc_id, urls in updates.items()])
     conn.execute(BUMP)
