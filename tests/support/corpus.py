@@ -143,7 +143,16 @@ def corpus() -> list[Opportunity]:
     return out
 
 
-def shifted(days: int) -> list[Opportunity]:
-    """The corpus, first seen ``days`` later."""
-    return [d.model_copy(update={"provenance": d.provenance.model_copy(
-        update={"first_seen": d.provenance.first_seen + timedelta(days=days)})}) for d in corpus()]
+def shifted(days: int, dates: bool = False) -> list[Opportunity]:
+    """The corpus, first seen ``days`` later; with ``dates`` its deadlines,
+    start and end dates move too (a test on the real clock stays the same
+    test whatever today is)."""
+    out = []
+    for d in corpus():
+        update: dict[str, object] = {"provenance": d.provenance.model_copy(
+            update={"first_seen": d.provenance.first_seen + timedelta(days=days)})}
+        if dates:
+            update.update({k: getattr(d, k) + timedelta(days=days)
+                           for k in ("deadline", "start_date", "end_date") if getattr(d, k) is not None})
+        out.append(d.model_copy(update=update))
+    return out
