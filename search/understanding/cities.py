@@ -10,7 +10,16 @@ from typing import Any
 
 from search.understanding.model import Place
 from search.understanding.vocab import VOCABULARY, phrase_keys, vocab_index, vocabulary
-from search.understanding.words import ARABIC, CYRILLIC, Token, arabic_bare, norm, script_languages, stem, to_cyrillic
+from search.understanding.words import (
+    ARABIC,
+    CYRILLIC,
+    Token,
+    arabic_bare,
+    cyrillic_readings,
+    norm,
+    script_languages,
+    stem,
+)
 
 
 @dataclass
@@ -115,8 +124,8 @@ def match_city(tokens: list[Token], i: int, strong: bool, translit: bool) -> Pla
                 return Place(1, row[0], True, row[1], row[2])
         return None
     keys = [t.key]
-    if translit and (cyr := to_cyrillic(t.key)):
-        keys.append(cyr)
+    if translit or len(t.key) >= 5:  # "buharest": a Cyrillic name written in Latin letters
+        keys += cyrillic_readings(t.key)
     if CYRILLIC.search(t.key) and strong:
         keys += _ukrainian_nominatives(t.key)
     for k in keys:
@@ -126,12 +135,22 @@ def match_city(tokens: list[Token], i: int, strong: bool, translit: bool) -> Pla
         if not found:
             continue
         best = max(found, key=lambda x: x.population)
-        if not strong:
-            own_name = norm(best.name) == k
-            if not (exact and (own_name or best.population >= c.big)):
-                continue
+        if not strong and not _named_without_preposition(t, k, best, exact):
+            continue
         return Place(1, best.name, exact, best.country, best.population)
     return None
+
+
+def _named_without_preposition(t: Token, key: str, city: Any, exact: bool) -> bool:
+    """Whether a lowercase word with no place preposition before it names ``city``:
+    - its own name ("cēsis"), or the name of a big city (``city_big`` people);
+    - a name of it in another alphabet, typed in that alphabet ("тарту",
+      "нордерштедт"): GeoNames' names in Cyrillic or Greek are the city's names
+      there, not the stray Latin spellings a frequent word can collide with
+      (frequent words of every alphabet are in ``ambiguous()`` anyway)."""
+    c = city_index()
+    return exact and (norm(city.name) == key or city.population >= c.big or (
+        t.key == key and not key.isascii() and not ARABIC.search(key)))
 
 
 def _ukrainian_nominatives(key: str) -> list[str]:

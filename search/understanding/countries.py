@@ -10,7 +10,7 @@ from typing import Any
 
 from search.understanding.model import Place
 from search.understanding.vocab import phrase_keys, vocabulary
-from search.understanding.words import ENDINGS, Token, norm, script_languages, stem, tagged_stems, to_cyrillic
+from search.understanding.words import ENDINGS, Token, cyrillic_readings, norm, script_languages, stem, tagged_stems
 
 
 @dataclass(frozen=True)
@@ -143,12 +143,12 @@ def match_country(tokens: list[Token], i: int, translit: bool) -> Place | None:
     for f in t.forms:
         candidates += [(n, True) for n in idx.exact.get(f, ())]
     candidates += [(n, False) for s in stems for n in idx.stems.get(s, ())]
-    if translit and not candidates:
-        cyr = to_cyrillic(t.key)
-        if cyr and len(t.key) >= 5:
-            stems = tagged_stems(cyr)
+    if translit and not candidates and len(t.key) >= 5:
+        for cyr in cyrillic_readings(t.key):
             candidates += [(n, False) for n in idx.exact.get(cyr, ())]
-            candidates += [(n, False) for s in stems if s[0] == "ru" for n in idx.stems.get(s, ())]
+            candidates += [(n, False) for s in tagged_stems(cyr) if s[0] in ("ru", "uk") for n in idx.stems.get(s, ())]
+            if candidates:
+                break
     best: Place | None = None
     for name, exact in candidates:
         n = len(name.words)

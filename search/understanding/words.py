@@ -158,13 +158,16 @@ _TRANSLIT = [("shch", "щ"), ("sch", "щ"), ("zh", "ж"), ("kh", "х"), ("ch", "
              ("h", "х"), ("c", "к"), ("w", "в"), ("x", "кс"), ("q", "к")]
 
 
-def to_cyrillic(key: str) -> str | None:
-    """A rough Russian spelling of a Latin transliteration ("latvii" → "латвии")."""
+def to_cyrillic(key: str, overrides: tuple[tuple[str, str], ...] = ()) -> str | None:
+    """A rough Russian spelling of a Latin transliteration ("latvii" → "латвии");
+    ``overrides``: other readings of some letters, tried before the table's."""
     if not key.isascii() or not key.isalpha():
         return None
+    # the longest spelling first; an override before the table's own of that length
+    table = sorted([*overrides, *_TRANSLIT], key=lambda pair: -len(pair[0]))
     out, i = [], 0
     while i < len(key):
-        for latin, cyr in _TRANSLIT:
+        for latin, cyr in table:
             if key.startswith(latin, i):
                 out.append(cyr)
                 i += len(latin)
@@ -172,3 +175,21 @@ def to_cyrillic(key: str) -> str | None:
         else:
             return None
     return "".join(out)
+
+
+# How people write Russian and Ukrainian in Latin letters differs by habit
+# and by the scheme they learnt: c for ц ("turciya"), y for ы ("kursy"), and
+# the Ukrainian i, h and ie ("rumuniya", "kharkiv", "kyiv"). Each scheme is
+# applied to the whole word: one person keeps to one.
+_SCHEMES: tuple[tuple[tuple[str, str], ...], ...] = (
+    (),
+    (("c", "ц"),),
+    (("c", "ц"), ("y", "ы")),
+    (("c", "ц"), ("ie", "є"), ("i", "і"), ("h", "г")),
+)
+
+
+@lru_cache(maxsize=50_000)
+def cyrillic_readings(key: str) -> tuple[str, ...]:
+    """The Cyrillic words a Latin-letter word may stand for, most common first."""
+    return tuple(dict.fromkeys(r for scheme in _SCHEMES if (r := to_cyrillic(key, scheme))))
