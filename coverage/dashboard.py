@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from pipeline.bus import Bus
 from pipeline.config import Settings
 from pipeline.events import CRAWL_STATS_TOPIC, DLQ_TOPIC, NORMALIZED_TOPIC, RAW_TOPIC
 from search.backends import SearchBackend
+from search.i18n import CHART_TITLES, UI
 from storage.db import coverage_snapshots, crawl_runs, subscriptions
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="tilts coverage", charset="UTF-8"'}
@@ -57,7 +58,8 @@ def _shade(n: int, top: int) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def country_grid_svg(counts: dict[str, int], title: str) -> str:
+def country_grid_svg(counts: dict[str, int], title: str, name: Callable[[str], str] = str) -> str:
+    """The tile-grid map; ``name`` names a country in the tiles' tooltips (its code on the tile)."""
     size, gap = 46, 4
     top = max(counts.values(), default=0)
     cells = []
@@ -67,17 +69,19 @@ def country_grid_svg(counts: dict[str, int], title: str) -> str:
         fill = _shade(n, top)
         text = "#ffffff" if top and n / top > 0.45 else "#1b1b1b"
         cells.append(
-            f'<g><title>{code}: {n}</title><rect x="{x}" y="{y}" width="{size}" height="{size}" rx="4" '
+            f'<g><title>{_esc(name(code))}: {n}</title><rect x="{x}" y="{y}" width="{size}" height="{size}" rx="4" '
             f'fill="{fill}" stroke="#8a8a8a" stroke-width="0.5"/>'
             f'<text x="{x + size / 2}" y="{y + 19}" text-anchor="middle" font-size="12" fill="{text}">{code}</text>'
             f'<text x="{x + size / 2}" y="{y + 36}" text-anchor="middle" font-size="12" fill="{text}">{n}</text></g>'
         )
     width, height = 8 * (size + gap), 9 * (size + gap)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{title}" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}">{"".join(cells)}</svg>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_esc(title)}" '
+            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" {_LTR}>{"".join(cells)}</svg>')
 
 
-def bars_svg(counts: dict[str, int], title: str, limit: int = 15) -> str:
+def bars_svg(counts: dict[str, int], title: str, limit: int = 15, label: Callable[[str], str] = str) -> str:
+    """A bar per key, the largest ``limit``; ``label`` names a key (shortened to 30 characters, whole in
+    its tooltip)."""
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     top = max((n for _, n in items), default=0) or 1
     row, label_w, bar_w = 22, 190, 360
@@ -85,21 +89,26 @@ def bars_svg(counts: dict[str, int], title: str, limit: int = 15) -> str:
     for i, (key, n) in enumerate(items):
         y = i * row
         w = int(bar_w * n / top)
-        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">{_esc(key)[:30]}</text>'
+        name = label(key)
+        short = name if len(name) <= 30 else name[:29].rstrip() + "…"
+        parts.append(f'<g><title>{_esc(name)}: {n}</title>'
+                     f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">{_esc(short)}</text>'
                      f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1)}" height="{row - 6}" fill="#0b5cad"/>'
-                     f'<text x="{label_w + w + 4}" y="{y + 15}" font-size="12">{n}</text>')
+                     f'<text x="{label_w + w + 4}" y="{y + 15}" font-size="12">{n}</text></g>')
     height = max(row, len(items) * row)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_esc(title)}" '
-            f'viewBox="0 0 {label_w + bar_w + 60} {height}" width="{label_w + bar_w + 60}" height="{height}">'
-            f'{"".join(parts)}</svg>')
+            f'viewBox="0 0 {label_w + bar_w + 60} {height}" width="{label_w + bar_w + 60}" height="{height}" '
+            f'{_LTR}>{"".join(parts)}</svg>')
 
 
-def lines_svg(rows: list[dict[str, Any]], keys: tuple[str, ...], title: str) -> str:
+def lines_svg(rows: list[dict[str, Any]], keys: tuple[str, ...], title: str,
+              legend: dict[str, str] | None = None) -> str:
+    """A line per key over the weeks; ``legend`` names the keys."""
     width, height, pad = 600, 200, 30
     colours = {"open": "#0b5cad", "new": "#2a7d2a", "closed": "#8a3b00"}
     if not rows:
         return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_esc(title)}" '
-                f'width="{width}" height="40"></svg>')
+                f'width="{width}" height="40" {_LTR}></svg>')
     top = max((r[k] for r in rows for k in keys), default=0) or 1
     step = (width - 2 * pad) / max(1, len(rows) - 1)
     parts = []
@@ -110,10 +119,16 @@ def lines_svg(rows: list[dict[str, Any]], keys: tuple[str, ...], title: str) -> 
     for i, r in enumerate(rows):
         parts.append(f'<text x="{pad + i * step:.1f}" y="{height - 8}" font-size="10" text-anchor="middle">'
                      f'{_esc(r["week"][-3:])}</text>')
-    legend = "".join(f'<text x="{pad + j * 90}" y="14" font-size="12" fill="{colours.get(k, "#444")}">■ {k}</text>'
-                     for j, k in enumerate(keys))
+    names = legend or {}
+    shown = "".join(f'<text x="{pad + j * 120}" y="14" font-size="12" fill="{colours.get(k, "#444")}">'
+                    f'■ {_esc(names.get(k, k))}</text>' for j, k in enumerate(keys))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_esc(title)}" '
-            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">{legend}{"".join(parts)}</svg>')
+            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" {_LTR}>{shown}{"".join(parts)}</svg>')
+
+
+# Charts are drawn left to right on a right-to-left page too (their axes and
+# anchors are computed so); the text in them still reads in its own direction.
+_LTR = 'direction="ltr"'
 
 
 def _esc(text: Any) -> str:
@@ -149,6 +164,11 @@ class Dashboard:
         previous = rows[-1][0] if rows else None
         return coverage.gaps(counts, previous, sorted(GRID), list(EUROPE_THEMES))
 
+    def source_names(self) -> dict[str, str]:
+        """Source id -> its name in the registry (a proper name, never
+        translated), or the id for a source without one."""
+        return {sid: str(getattr(source, "name", None) or sid) for sid, source in self.sources.items()}
+
     def numbers(self, backend: SearchBackend) -> dict[str, Any]:
         counts = coverage.current(backend)
         return {
@@ -157,7 +177,16 @@ class Dashboard:
             "trends": coverage.trends(self.engine),
             "sources": coverage.source_health(self.engine, backend, self.sources),
             "gaps": self.gaps(counts),
+            "source_names": self.source_names(),
         }
+
+    def page(self, ui: UI, backend: SearchBackend) -> dict[str, Any]:
+        """What coverage.html shows, in ``ui``'s language: the numbers, the
+        charts, the themes of the country × theme matrix."""
+        n = self.numbers(backend)
+        cur = n["current"]
+        return {"n": n, "cur": cur, "charts": charts(ui, n),
+                "themes": sorted({t for row in cur["country_theme"].values() for t in row})}
 
     def metrics(self, backend: SearchBackend) -> bytes:
         """The Prometheus text exposition of :class:`MetricsCollector`."""
@@ -166,6 +195,22 @@ class Dashboard:
         registry = CollectorRegistry()
         registry.register(MetricsCollector(self, backend))
         return generate_latest(registry)
+
+
+def charts(ui: UI, n: dict[str, Any]) -> dict[str, str]:
+    """The dashboard's charts of the numbers ``n`` (:meth:`Dashboard.numbers`),
+    titled and labelled in ``ui``'s language: countries, themes and programmes
+    by their labels, sources by their names."""
+    cur, names = n["current"], n.get("source_names", {})
+    title = {key: ui.gettext(text) for key, text in CHART_TITLES.items()}
+    legend = {"open": ui.gettext("Open"), "new": ui.gettext("New"), "closed": ui.gettext("Closed")}
+    return {
+        "grid": country_grid_svg(cur["country"], title["grid"], ui.country_name),
+        "programme": bars_svg(cur["programme"], title["programme"], label=lambda key: ui.label("programme", key)),
+        "source": bars_svg(cur["source"], title["source"], label=lambda key: names.get(key, key)),
+        "theme": bars_svg(cur["theme"], title["theme"], label=lambda key: ui.label("theme", key)),
+        "trends": lines_svg(n["trends"], ("open", "new", "closed"), title["trends"], legend),
+    }
 
 
 class MetricsCollector:

@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from coverage import crawl_reports as report
 from coverage import numbers as coverage
-from coverage.dashboard import CHALLENGE, Dashboard, bars_svg, country_grid_svg, csv_response, lines_svg
-from search.i18n import CHART_TITLES
+from coverage.dashboard import CHALLENGE, Dashboard, csv_response
+from search.i18n import NATIVE_NAMES, UI_LANGUAGES
 from search.security import FailureThrottle, basic_credentials, same_secret
 from search.web.deps import Backend, app_state
 from search.web.render import TEMPLATES, ui_for
@@ -62,21 +62,10 @@ Officer = Annotated[str, Depends(officer)]
 def page(request: Request, _: Officer, dashboard: DashboardDep, backend: Backend,
          lang: str | None = None) -> HTMLResponse:
     ui = ui_for(request, lang)
-    n = dashboard.numbers(backend)
-    cur = n["current"]
-    title = {key: ui.gettext(text) for key, text in CHART_TITLES.items()}
-    charts = {
-        "grid": country_grid_svg(cur["country"], title["grid"]),
-        "programme": bars_svg(cur["programme"], title["programme"]),
-        "source": bars_svg(cur["source"], title["source"]),
-        "theme": bars_svg(cur["theme"], title["theme"]),
-        "trends": lines_svg(n["trends"], ("open", "new", "closed"), title["trends"]),
-    }
-    themes = sorted({t for row in cur["country_theme"].values() for t in row})
     return TEMPLATES.TemplateResponse(request, "coverage.html", {
-        **ui.context(), "n": n, "cur": cur, "charts": charts, "themes": themes,
-        "languages": ("lv", "en", "ru", "uk"), "lang_query": lambda code: f"lang={code}",
-        "language_label": lambda code: code.upper(),
+        **ui.context(), **dashboard.page(ui, backend),
+        "languages": UI_LANGUAGES, "lang_query": lambda code: f"lang={code}",
+        "language_label": lambda code: NATIVE_NAMES[code],
         "kinds_text": report.kinds_text,
     })
 

@@ -1,30 +1,43 @@
-"""Interface languages of the web UI: Latvian, English, Russian, Ukrainian.
+"""Interface languages of the web UI: Latvian, English, Russian, Ukrainian
+and Arabic (written right to left: ``UI.dir``, :func:`text_direction`).
 
 Catalogs are gettext ``.po`` files under ``search/locales/<lang>/LC_MESSAGES``
-(English is the source language), compiled in memory with Babel at start-up.
-The language comes from ``?lang=``, then the ``lang`` cookie set by the
-language switch, then the browser's ``Accept-Language``; Latvian-, Russian- or
-Ukrainian-speaking users land in their language without choosing it.
+(English is the source language), compiled in memory with Babel at start-up;
+``scripts/catalogs.py`` checks them. The language comes from ``?lang=``, then
+the ``lang`` cookie set by the language switch, then the browser's
+``Accept-Language``; Latvian-, Russian-, Ukrainian- or Arabic-speaking users
+(``ar``, ``ar-SY``, ``ar-LB``...) land in their language without choosing it.
+Numbers, dates, country and language names come from Babel's CLDR data.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from babel import Locale, negotiate_locale
+from babel import Locale, UnknownLocaleError, negotiate_locale
 from babel.dates import format_date
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
-UI_LANGUAGES = ("lv", "en", "ru", "uk")
+UI_LANGUAGES = ("lv", "en", "ru", "uk", "ar")
 DEFAULT_LANGUAGE = "en"
 LOCALES = Path(__file__).parent / "locales"
+# Digits of every UI language, Arabic included: Latin (CLDR "latn", Babel's
+# default for ``ar``), not Arabic-Indic (٠١٢٣, CLDR's default for ar-SY, ar-LB,
+# ar-JO). Levantine readers read both, and online, in phone numbers, prices and
+# dates, mostly see Latin digits; the people this serves live in Europe, where
+# addresses, deadlines and the listings' own texts (mostly in other languages)
+# all use them, and so do the dates Babel formats and the counts the templates
+# put in with ``%(num)d``: one kind of digit on a page, never two.
+NUMBERING_SYSTEM = "latn"
 
 
 @cache
@@ -40,6 +53,15 @@ def translations(lang: str) -> NullTranslations:
     return Translations(buf)
 
 
+def text_direction(lang: str) -> str:
+    """``"rtl"`` for a language written right to left (Arabic), else ``"ltr"``
+    (for ``<html dir>``), from CLDR."""
+    try:
+        return "rtl" if Locale.parse(lang.replace("-", "_")).text_direction == "rtl" else "ltr"
+    except (ValueError, TypeError, UnknownLocaleError):
+        return "ltr"
+
+
 def pick_language(query_lang: str | None, cookie_lang: str | None, accept_language: str | None) -> str:
     for candidate in (query_lang, cookie_lang):
         if candidate in UI_LANGUAGES:
@@ -47,12 +69,12 @@ def pick_language(query_lang: str | None, cookie_lang: str | None, accept_langua
     if accept_language:
         wanted = []
         for part in accept_language.split(","):
-            tag = part.split(";")[0].strip().replace("-", "_")
+            tag = part.split(";")[0].strip().replace("-", "_").lower()
             if tag:
                 wanted.append(tag)
-                wanted.append(tag.split("_")[0])
+                wanted.append(tag.split("_")[0])  # ar-SY, ar-LB, ar-EG... -> ar
         found = negotiate_locale(wanted, list(UI_LANGUAGES), sep="_")
-        if found:
+        if found in UI_LANGUAGES:
             return found
     return DEFAULT_LANGUAGE
 
@@ -69,6 +91,7 @@ class UI:
     def __init__(self, lang: str) -> None:
         self.lang = lang
         self.locale = Locale.parse(lang)
+        self.dir = text_direction(lang)  # for <html dir="{{ ui.dir }}">
         t = translations(lang)
         self.gettext = t.gettext
         self.ngettext = t.ngettext
@@ -83,16 +106,29 @@ class UI:
         return format_date(value, format="medium", locale=self.locale)
 
     def number(self, value: int | float) -> str:
-        return format_decimal(value, locale=self.locale)
+        return format_decimal(value, locale=self.locale, numbering_system=NUMBERING_SYSTEM)
 
     def language_name(self, code: str) -> str:
         try:
             return Locale.parse(code).get_display_name(self.locale) or code
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnknownLocaleError):
             return code
 
     def country_name(self, code: str) -> str:
         return self.locale.territories.get(code, code)
+
+    def join(self, items: Iterable[str], style: Literal["standard", "or"] = "standard") -> str:
+        """``items`` as one list in this language, by CLDR: "A, B un C", "A وB وC"
+        (``style="or"``: "A, B vai C", "A أو B أو C")."""
+        return format_list(list(items), style=style, locale=self.locale)
+
+    def facet_name(self, facet: str) -> str:
+        """A search dimension (``country``, ``theme``...) named in this language."""
+        return self.gettext(FACET_LABELS[facet]) if facet in FACET_LABELS else facet
+
+    def label(self, facet: str, value: str) -> str:
+        """A value of a dimension named in this language (:func:`value_label`)."""
+        return value_label(self, facet, value)
 
     def context(self) -> dict[str, Any]:
         return {"_": self.gettext, "ngettext": self.ngettext, "ui": self}
@@ -102,7 +138,7 @@ class UI:
 # What the pages and error responses say, in English (the catalogs' source
 # language): each is passed through ``UI.gettext`` where it is shown.
 
-NATIVE_NAMES = {"lv": "Latviešu", "en": "English", "ru": "Русский", "uk": "Українська"}
+NATIVE_NAMES = {"lv": "Latviešu", "en": "English", "ru": "Русский", "uk": "Українська", "ar": "العربية"}
 # The search dimensions (facets) by name.
 FACET_LABELS = {
     "country": "Country", "city": "City", "theme": "Theme", "activity_type": "Type",
@@ -132,6 +168,8 @@ VALUE_LABELS = {
         "ongoing": "Ongoing", "unknown": "Not stated",
     },
     "work_mode": {"onsite": "On site", "remote": "Remote", "hybrid": "Hybrid"},
+    # The programmes' own names (European Solidarity Corps, Erasmus+, UN Volunteers) stay as they are.
+    "programme": {"ngo": "NGO", "national": "National programme"},
 }
 # The labels of the search form's own fields (active filters show them).
 FIELD_LABELS = {

@@ -103,6 +103,18 @@ def test_numbers_match_the_seeded_corpus(dash) -> None:
     assert "Atvērtas iespējas pa valstīm" in latvian and '<strong id="open-count">19</strong>' in latvian
     russian = client.get("/coverage", auth=AUTH, headers={"Accept-Language": "ru-RU,ru;q=0.9"}).text
     assert "Состояние источников" in russian
+    # every word of it: theme names, countries and chart labels in the page's language, not keys or codes
+    from html import escape
+
+    from search.i18n import UI
+
+    for lang in ("uk", "ar"):
+        ui, text = UI.of(lang), client.get(f"/coverage?lang={lang}", auth=AUTH).text
+        for theme in summary["theme"]:
+            assert escape(ui.label("theme", theme)) in text and ui.label("theme", theme) != theme, (lang, theme)
+        for country in summary["country"]:
+            assert escape(ui.country_name(country)) in text, (lang, country)
+    assert '<html lang="ar" dir="rtl"' in client.get("/coverage?lang=ar", auth=AUTH).text
 
 
 def test_metrics_are_prometheus_text(dash) -> None:
