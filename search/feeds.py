@@ -56,8 +56,9 @@ def search_feed(result: SearchResult, req: SearchRequest, base_url: str, kind: s
         seen = _when((o.get("provenance") or {}).get("first_seen"))
         fe.published(seen)
         fe.updated(_when((o.get("provenance") or {}).get("last_seen")))
-        for theme in o.get("themes", []):
-            fe.category(term=theme)
+        for theme in o.get("themes", []):  # RSS readers show the term, Atom's the label
+            name = ui.label("theme", theme)
+            fe.category(term=name if kind == "rss" else theme, label=name)
         newest = seen if newest is None else max(newest, seen)
     fg.updated(newest or datetime.now(UTC))  # an empty feed is as fresh as the search
     return fg.rss_str(pretty=True) if kind == "rss" else fg.atom_str(pretty=True)

@@ -87,8 +87,12 @@ def test_feeds_speak_the_page_language_and_the_page_links_them_so(client: TestCl
     assert feed.feed.title == "tilts: Riga" and feed.feed.subtitle == "Волонтерські можливості за збереженим пошуком"
     assert any("Подати заявку до" in e.description for e in feed.entries), [e.description for e in feed.entries]
     assert not any("deadline" in e.description for e in feed.entries)
+    themes = {t.term for e in feed.entries for t in e.get("tags", [])}  # named, not keyed
+    assert themes and "Тварини" in themes and "animals" not in themes, themes
     lv = feedparser.parse(client.get("/search.atom", params={"lang": "lv"}).content)
     assert lv.feed.title == "tilts: brīvprātīgā darba iespējas"
+    atom_tags = [t for e in lv.entries for t in e.get("tags", [])]
+    assert atom_tags and all(t.term != t.label for t in atom_tags)  # Atom: the key and its name
     empty = feedparser.parse(client.get("/search.rss", params={"q": "qqzzyxw", "understand": "false"}).content)
     assert empty.entries == [] and empty.feed.updated_parsed.tm_year == datetime.now(UTC).year  # not 2000
 
