@@ -8,15 +8,19 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pipeline.bus import Bus
+from pipeline.config import Settings
 from pipeline.events import (
     NORMALIZED_TOPIC,
     RAW_TOPIC,
 )
 from tilts.importer.progress import Bars
 from tilts.importer.publish import ImportReport
+
+if TYPE_CHECKING:
+    from search.backends import SearchBackend
 
 
 class WaitTimeout(RuntimeError):
@@ -32,7 +36,7 @@ def _behind(bus: Bus, group: str, topic: str, targets: dict[int, int]) -> int:
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
-def drive_embedded(bus: Bus, backend: Any, *, processes: int = 1, progress: Progress | None = None,
+def drive_embedded(bus: Bus, backend: SearchBackend, *, processes: int = 1, progress: Progress | None = None,
                    stall_seconds: float = 300.0) -> dict[str, int]:
     """Run the normalizer, then the indexer (``tilts run``'s workers, in this
     process) until each group has committed everything written to its topic
@@ -108,7 +112,7 @@ def wait_for_workers(bus: Bus, raw_targets: dict[int, int], *, timeout: float,
             left = _behind(bus, group, topic, targets)
 
 
-def missing_from_index(backend: Any, report: ImportReport) -> list[str]:
+def missing_from_index(backend: SearchBackend, report: ImportReport) -> list[str]:
     """Ids of the imported listings the search backend does not hold."""
     return [doc_id for doc_id in report.listings if backend.get(doc_id) is None]
 
@@ -135,7 +139,7 @@ class Waited:
     seconds: float
 
 
-def wait_until_searchable(settings: Any, bus: Bus, report: ImportReport, *, timeout: float,
+def wait_until_searchable(settings: Settings, bus: Bus, report: ImportReport, *, timeout: float,
                           bars: Bars | None = None) -> Waited:
     """``tilts import --wait``: on the embedded bus run the normalizer and the
     indexer here until they caught up; on Kafka wait (up to ``timeout``) for
