@@ -45,7 +45,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from crawlers.failures import count_error, errors_by_kind, warnings_by_kind
 from crawlers.items import CrawlDeadLetter
-from crawlers.seen import SeenSet
+from crawlers.seen import CLOSE_AFTER_MISSED_CRAWLS, SeenSet
 from pipeline.bus import Bus, BusError, open_bus, retrying
 from pipeline.events import (
     CRAWL_STATS_TOPIC,
@@ -219,7 +219,8 @@ class BusPublishPipeline:
         finish_reason = str(values.get("finish_reason") or "finished")
         complete = (bool(getattr(spider, "full_crawl", False)) and finish_reason == "finished"
                     and errors == 0)
-        missing = self.seen.missing(complete) if self.seen is not None else []
+        close_after = self.crawler.settings.getint("TILTS_CLOSE_AFTER_MISSED", CLOSE_AFTER_MISSED_CRAWLS)
+        missing = self.seen.missing(complete, close_after) if self.seen is not None else []
         report = CrawlStats(
             source_id=getattr(spider, "source_id", spider.name),
             crawl_id=getattr(spider, "crawl_id", "unknown"),

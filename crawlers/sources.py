@@ -24,6 +24,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
+from crawlers.seen import CLOSE_AFTER_MISSED_CRAWLS
+
 DEFAULT_FILE = Path(__file__).with_name("sources.yaml")
 
 SpiderKind = Literal[
@@ -61,6 +63,9 @@ class Politeness(BaseModel):
     concurrency: int | None = Field(default=None, ge=1, le=2)
     timeout: int | None = Field(default=None, ge=5, le=120)
     max_pages: int | None = Field(default=None, ge=1, le=100_000)
+    # complete crawls a listing must be missing from before it is closed: 1 where a
+    # complete crawl sees the whole index (an API queried for every open listing)
+    close_after_missed: int = Field(default=CLOSE_AFTER_MISSED_CRAWLS, ge=1, le=10)
 
 
 class Selectors(BaseModel):
@@ -157,6 +162,8 @@ class Source(BaseModel):
             out["DOWNLOAD_TIMEOUT"] = str(p.timeout)
         if p.max_pages is not None:
             out["CLOSESPIDER_PAGECOUNT"] = str(p.max_pages)
+        if p.close_after_missed != CLOSE_AFTER_MISSED_CRAWLS:
+            out["TILTS_CLOSE_AFTER_MISSED"] = str(p.close_after_missed)
         return out
 
 

@@ -101,6 +101,8 @@ class Cycle:
     requests: dict[str, Counter[str]]  # source → {"requests", "200", "304", other statuses}
     listings: dict[str, int]  # source → open listings in the truth
     closed_open_age: Counter[int] = field(default_factory=Counter)  # cycles since close → still shown open
+    # still shown open after as many cycles as its source's close_after_missed (crawlers/sources.py)
+    closed_late: list[str] = field(default_factory=list)
 
     def requests_per_listing(self, source_id: str, what: str = "requests") -> float:
         n = self.listings.get(source_id, 0)
@@ -137,6 +139,7 @@ class Harness:
         self.probes: list[Probe] = []
         self._pending: list[Probe] = []
         self._closed_cycle: dict[str, int] = {}
+        self._closed_source: dict[str, str] = {}
         self._lock = threading.Lock()
         registry = {s.id: s for s in replay.sources(polite=True, include_disabled=True)}
         self.registry_delay = {sid: (s.politeness.download_delay or DEFAULT_DELAY) for sid, s in registry.items()}
@@ -184,11 +187,13 @@ class Harness:
         self._model(number, served, crawled)
         report = compare(list(truth_now.values()), self.pipeline.backend, self.replay.today,
                          closed=self.replay.closed([s.id for s in self.sources]))
-        ages: Counter[int] = Counter(number - self._closed_cycle.get(doc_id, number) + 1
-                                     for doc_id in report.closed_still_open)
+        age = {doc_id: number - self._closed_cycle.get(doc_id, number) + 1 for doc_id in report.closed_still_open}
+        ages: Counter[int] = Counter(age.values())
+        limit = {s.id: s.politeness.close_after_missed for s in self.sources}
+        late = sorted(d for d, n in age.items() if n >= limit.get(self._closed_source.get(d, ""), 1))
         listings = Counter(t.source_id for t in truth_now.values())
         cycle = Cycle(number, self.replay.today.isoformat(), (changes or Changes()).counts(), report, elapsed,
-                      seconds, failures, swept, _requests_per_source(served, crawled), dict(listings), ages)
+                      seconds, failures, swept, _requests_per_source(served, crawled), dict(listings), ages, late)
         self._truth_before = truth_now
         self.cycles.append(cycle)
         return cycle
@@ -204,6 +209,7 @@ class Harness:
                 now, before = truth_now.get(doc_id), self._truth_before.get(doc_id)
                 if change.kind == "closed":
                     self._closed_cycle[doc_id] = number
+                    self._closed_source[doc_id] = sid
                     probe = Probe(change, number, sid, doc_id, None)
                 elif now is None:
                     continue

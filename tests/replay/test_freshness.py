@@ -36,8 +36,11 @@ def check(cycle: Cycle) -> None:
         assert share >= (0.99 if sid in STRUCTURED else 0.9), (sid, row, report.examples)
     assert report.unexpected_open == [] and report.past_deadline_open == []
     # A closed listing whose deadline the index knows is gone after one cycle; one that
-    # ended or was removed after CLOSE_AFTER_MISSED_CRAWLS complete crawls (crawlers/seen.py).
+    # ended or was removed after its source's close_after_missed complete crawls: one for
+    # the European Youth Portal's API, which lists every open listing, else
+    # CLOSE_AFTER_MISSED_CRAWLS (crawlers/seen.py).
     assert report.closed_still_open_by_reason.get("deadline", 0) == 0, report.closed_still_open
+    assert cycle.closed_late == [], cycle.closed_late
     assert sum(n for age, n in cycle.closed_open_age.items() if age >= CLOSE_AFTER_MISSED_CRAWLS) == 0
 
 
