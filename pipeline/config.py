@@ -20,6 +20,10 @@ Reads environment variables (and a `.env` file in the working directory):
 - ``TILTS_CORS_ORIGINS``: JSON list of origins allowed to call the API from
   browsers (default none); ``TILTS_PUBLIC_URL``: the site's public base URL
   for links in feeds (default: the request's own).
+- ``TILTS_MAP_TILES``: the tile URL template of the results map
+  (``https://tile.example.org/{z}/{x}/{y}.png``; ``{s}`` for subdomains), with
+  ``TILTS_MAP_ATTRIBUTION`` the credit its provider asks for, as plain text.
+  Default empty: the map draws no tiles and needs no other host (offline).
 
 Scrapy child processes (``scrapy crawl ...``) build their bus from the
 ``TILTS_BUS_URL`` Scrapy setting; when it is absent they fall back to the same
@@ -30,10 +34,11 @@ rule as :attr:`Settings.bus_url`, read from the environment
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import platformdirs
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -86,6 +91,9 @@ class Settings(BaseSettings):
     public_url: str = ""
     # TILTS_ALLOWED_HOSTS='["tilts.example.org"]': other Host headers get 400
     allowed_hosts: list[str] = Field(default_factory=list)
+    # TILTS_MAP_TILES: tile URL template of the results map; "" draws none (offline)
+    map_tiles: str = ""
+    map_attribution: str = Field(default="", max_length=300)  # TILTS_MAP_ATTRIBUTION, plain text
     kafka_partitions: int = 6
     kafka_replication_factor: int = Field(default=1, ge=1)  # TILTS_KAFKA_REPLICATION_FACTOR: 3 on a cluster
     kafka_min_insync_replicas: int | None = Field(default=None, ge=1)  # TILTS_KAFKA_MIN_INSYNC_REPLICAS
@@ -104,6 +112,17 @@ class Settings(BaseSettings):
     secret_key: str = ""  # TILTS_SECRET_KEY signs email links; generated per data dir when unset
     dashboard_user: str = "officer"
     dashboard_password: str = ""  # TILTS_DASHBOARD_PASSWORD; the dashboard is closed while empty
+
+    @field_validator("map_tiles")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        """An http(s) URL template with {z}, {x} and {y}, nothing a
+        Content-Security-Policy or an attribute could be broken out of."""
+        value = value.strip()
+        if value and (not re.fullmatch(r"https?://[\w.{}-]+(:\d+)?/[\w./{}@%+=&?~-]*", value)
+                      or not all(f"{{{k}}}" in value for k in "zxy")):
+            raise ValueError("TILTS_MAP_TILES: an http(s) URL template with {z}, {x} and {y}, or empty")
+        return value
 
     @property
     def mode(self) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import re
 import secrets
 import threading
 import time
@@ -16,31 +18,64 @@ from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
-# Pages show no script at all and style only from /static: a listing that
-# smuggles markup past every other layer still cannot run or restyle anything.
+# Pages run scripts and styles only from /static (no inline script, no
+# handler attribute): a listing that smuggles markup past every other layer
+# still cannot run or restyle anything.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
-# The API documentation pages (FastAPI's Swagger UI and ReDoc) are made of an
-# inline script and a bundle from a CDN; they show no listing content.
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-            "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
-            "https://cdn.redoc.ly; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; "
-            "object-src 'none'")
+# The API documentation pages (FastAPI's Swagger UI and ReDoc, vendored under
+# /static/vendor) show no listing content. Swagger UI is started by one inline
+# script, allowed by its hash (docs_csp); both style themselves inline and
+# ReDoc searches in a worker it makes from a blob.
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self'; worker-src 'self' blob:; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 DOCS_PATHS = ("/docs", "/redoc")
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 HSTS = "max-age=31536000"
 
 
-def security_headers(public_url: str) -> Callable[[Request, Callable[[Request], Awaitable[Response]]],
-                                                  Awaitable[Response]]:
-    """An HTTP middleware that sets the security headers on every response."""
+def tile_source(template: str) -> str | None:
+    """The CSP source of a map tile URL template: its origin, a ``{s}``
+    (subdomain) label and those left of it as ``*``; None for none."""
+    parts = urlsplit(template)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    labels = parts.netloc.lower().split(".")
+    templated = [i for i, label in enumerate(labels) if "{" in label]
+    if templated:
+        labels = ["*", *labels[templated[-1] + 1:]]
+    if len(labels) < 2 or not re.fullmatch(r"[\w*.:-]+", ".".join(labels)):
+        return None
+    return f"{parts.scheme}://{'.'.join(labels)}"
+
+
+def page_csp(map_tiles: str = "") -> str:
+    """The pages' policy: :data:`CSP`, whose images may also come from the
+    map's tile host when one is configured."""
+    source = tile_source(map_tiles) if map_tiles else None
+    return CSP.replace("img-src 'self' data:", f"img-src 'self' data: {source}") if source else CSP
+
+
+def docs_csp(html: str) -> str:
+    """:data:`DOCS_CSP` allowing exactly the inline scripts of ``html`` (by their SHA-256)."""
+    hashes = ["'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+              for script in _INLINE_SCRIPT.findall(html)]
+    return DOCS_CSP.replace("script-src 'self'", " ".join(["script-src 'self'", *hashes]))
+
+
+def security_headers(public_url: str, map_tiles: str = "") -> Callable[
+        [Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    """An HTTP middleware that sets the security headers on every response
+    (a route may set its own policy first, as the docs pages do)."""
     https = public_url.lower().startswith("https://")
+    csp = page_csp(map_tiles)
 
     async def add_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         headers = response.headers
         docs = request.url.path.startswith(DOCS_PATHS)
-        headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else CSP)
+        headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else csp)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

@@ -22,7 +22,8 @@ def build_app(settings: Settings, backend: SearchBackend):
     subs = Subscriptions(settings, engine)
     dashboard = Dashboard(settings, engine, load_sources(), bus=make_bus(settings))
     return create_app(backend, cors_origins=settings.cors_origins, public_url=settings.public_url,
-                      subscriptions=subs, dashboard=dashboard, allowed_hosts=settings.allowed_hosts)
+                      subscriptions=subs, dashboard=dashboard, allowed_hosts=settings.allowed_hosts,
+                      map_tiles=settings.map_tiles, map_attribution=settings.map_attribution)
 
 
 def app_factory():

@@ -1,6 +1,7 @@
 """What the search page offers to choose, in the UI's language: countries in
-its alphabetical order, facet values, "Apply by" dates, and the active
-filters as removable chips."""
+its alphabetical order, facet values, "Apply by" dates, the cities of the
+"Near" picker, the active filters as removable chips, and the places of the
+results map."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import pycountry
 
-from search.backends import SearchRequest, SearchResult
+from search.backends import SearchHit, SearchRequest, SearchResult
 from search.i18n import FACET_LABELS, FIELD_LABELS, UI, value_label
 from search.request import FACETS
+from search.web.deps import named_place, resolve_place
 from search.web.forms import without
 
 TOP_VALUES = 8  # facet values shown before "show all"
@@ -21,6 +24,7 @@ _ALPHABETS = {
     "lv": "aābcčdeēfgģhiījkķlļmnņoprsštuūvzž",
     "ru": "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
     "uk": "абвгґдеєжзиіїйклмнопрстуфхцчшщьюя",
+    "ar": "ءآأإابةتثجحخدذرزسشصضطظعغفقكلمنهوىي",  # the hamza forms of alif with alif
 }
 Choice = tuple[str, int, bool]  # (value, count, selected)
 
@@ -72,7 +76,7 @@ def country_list(ui: UI, codes: list[str]) -> str:
     wanted = set(codes)
     named = [name for code, name in countries(ui) if code in wanted]
     known = {code for code, _name in countries(ui)}
-    return ", ".join(named + sorted(ui.country_name(c) for c in wanted - known))
+    return ui.join(named + sorted(ui.country_name(c) for c in wanted - known))
 
 
 def facet_values(ui: UI, req: SearchRequest, result: SearchResult, facet: str) -> tuple[list[Choice], list[Choice]]:
@@ -113,3 +117,42 @@ def chips(ui: UI, req: SearchRequest, near: str | None) -> list[tuple[str, str, 
             place = _(FIELD_LABELS["within"]) % {"km": ui.number(req.within_km), "place": place}
         found.append((_(FIELD_LABELS["near"]), place, without(req, near, ("near", None) if near else ("lat", None))))
     return found
+
+
+def near_options(ui: UI, cities: dict[str, int]) -> list[str]:
+    """The "Near" picker's cities (the index's ``city`` facet values) in the
+    UI's alphabetical order, each by its name in the UI's language where CLDR
+    has one and ``near`` understands it ("Рига"), else as the index names it."""
+    found = set()
+    for value in cities:
+        name = named_place(value, ui.lang)[0]
+        found.add(name if name == value or _same_place(name, value) else value)
+    return sorted(found, key=sort_key(ui.lang))
+
+
+def _same_place(name: str, other: str) -> bool:
+    try:
+        (lat, lon), (lat2, lon2) = resolve_place(name), resolve_place(other)
+    except ValueError:
+        return False
+    return abs(lat - lat2) < 0.2 and abs(lon - lon2) < 0.2
+
+
+def map_places(ui: UI, hits: list[SearchHit]) -> list[dict[str, Any]]:
+    """The places of this page's results that have coordinates, each with the
+    results there (id and title): what the map shows, as plain data."""
+    places: dict[tuple[float, float], dict[str, Any]] = {}
+    for hit in hits:
+        o = hit.opportunity
+        for loc in o.get("locations") or []:
+            geo = loc.get("geo") or {}
+            if not isinstance(geo.get("lat"), int | float) or not isinstance(geo.get("lon"), int | float):
+                continue
+            key = (round(float(geo["lat"]), 4), round(float(geo["lon"]), 4))
+            city = named_place(loc["city"], ui.lang)[0] if loc.get("city") else ""
+            name = ", ".join(n for n in (city, ui.country_name(loc["country"]) if loc.get("country") else "") if n)
+            place = places.setdefault(key, {"lat": key[0], "lon": key[1], "name": name, "label": city or name,
+                                            "items": []})
+            if all(item["id"] != hit.id for item in place["items"]):
+                place["items"].append({"id": hit.id, "title": str(o.get("title") or "")})
+    return list(places.values())

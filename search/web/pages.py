@@ -5,6 +5,8 @@ browser gets for an HTTP error. Highlights are escaped text with ``<mark>``."""
 from __future__ import annotations
 
 import json
+import time
+import weakref
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -18,7 +20,7 @@ from search.backends import SearchBackend, SearchRequest, SearchResult
 from search.i18n import ERROR_TEXTS, UI, UI_LANGUAGES, input_error
 from search.request import FACETS, SUPPORT_ITEMS
 from search.web import choices
-from search.web.deps import Backend, SiteDep, fetch, run_search
+from search.web.deps import CACHE_SECONDS, Backend, Site, SiteDep, fetch, run_search
 from search.web.forms import FORM_FIELDS, lenient_request, query_string, toggle, ui_pairs
 from search.web.render import STATIC_DIR, page, ui_for
 
@@ -27,6 +29,8 @@ Lang = Annotated[str | None, Query(max_length=5)]
 # Paths of the JSON API: their errors stay JSON whatever the client accepts.
 API_PATHS = ("/search", "/facets", "/suggest", "/opportunities", "/healthz", "/docs", "/openapi", "/redoc",
              "/metrics")
+# backend → (when, the index's city facet counts): the "Near" picker's cities, asked once a minute
+_CITIES: weakref.WeakKeyDictionary[SearchBackend, tuple[float, dict[str, int]]] = weakref.WeakKeyDictionary()
 
 
 @router.get("/favicon.ico", include_in_schema=False)
@@ -56,6 +60,7 @@ def home(request: Request, backend: Backend, site: SiteDep, lang: Lang = None) -
     result = run_search(backend, req)
     context = _search_context(ui, req, near, result)
     context |= _resident_context(backend, req, near, result)
+    context |= _place_context(ui, backend, site, result)
     context |= {
         "errors": {field: input_error(ui, field, code) for field, code in errors.items()},
         "raw": {k: request.query_params.get(k, "") for k in ("age", "resident", "near", "within_km")},
@@ -78,6 +83,24 @@ def _resident_context(backend: SearchBackend, req: SearchRequest, near: str | No
                      - (result.clusters if req.collapse else result.total))
         show_hidden_url = "?" + urlencode(ui_pairs(everyone.model_copy(update={"size": req.size}), near))
     return {"resident_hidden": hidden, "show_hidden_url": show_hidden_url, "resident": req.resident}
+
+
+def _place_context(ui: UI, backend: SearchBackend, site: Site, result: SearchResult) -> dict[str, Any]:
+    """The cities the "Near" picker offers and what the results map shows."""
+    places = choices.map_places(ui, result.hits)
+    return {"near_options": choices.near_options(ui, _index_cities(backend)),
+            "map_data": {"tiles": site.map_tiles, "attribution": site.map_attribution, "places": places}
+            if places else None}
+
+
+def _index_cities(backend: SearchBackend) -> dict[str, int]:
+    """Every city of the index with its count of listings (kept a minute)."""
+    now = time.monotonic()
+    cached = _CITIES.get(backend)
+    if cached is None or now - cached[0] > CACHE_SECONDS:
+        cities = run_search(backend, SearchRequest(size=0)).facets.get("city", {})
+        cached = _CITIES[backend] = (now, dict(cities))
+    return cached[1]
 
 
 def _search_context(ui: UI, req: SearchRequest, near: str | None, result: SearchResult) -> dict[str, Any]:
