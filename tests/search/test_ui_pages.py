@@ -28,6 +28,8 @@ def client(backend: SearchBackend) -> Iterator[TestClient]:
     extra = [make_opportunity(200 + i * 2 + k, title=f"Helper {code}", country=code, city=None)
              for i, code in enumerate(EXTRA) for k in range(2)]
     extra.append(make_opportunity(300, title="Helper in Reykjavik", country="IS", city="Reykjavik"))
+    extra.append(make_opportunity(301, title="Neighbourhood garden helpers", country="LV", city="Cēsis")
+                 .model_copy(update={"programme": "ngo"}))
     assert backend.upsert_many([*corpus(), *extra]) == []
     backend.refresh()
     with TestClient(create_app(backend)) as c:
@@ -321,3 +323,14 @@ def test_cards_show_alternatives_as_one_requirement(tmp_path, lang: str, shown: 
         assert f": {shown}</li>" in c.get("/o/test-1", params={"lang": lang}).text
         assert ": German B1, English</li>" in c.get("/o/test-2", params={"lang": "en"}).text
     backend.close()
+
+
+@pytest.mark.parametrize("lang", ["uk", "ar"])
+def test_a_card_names_its_programme_and_place_in_the_page_language(client: TestClient, lang: str) -> None:
+    from search.i18n import UI
+
+    ui = UI.of(lang)
+    page = client.get("/", params={"q": "neighbourhood garden helpers", "understand": "false", "lang": lang}).text
+    assert f"<bdi>{ui.label('programme', 'ngo')}</bdi>" in page and ">ngo<" not in page
+    comma = "، " if lang == "ar" else ", "
+    assert f"Cēsis{comma}{ui.country_name('LV')}" in page
