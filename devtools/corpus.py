@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from devtools.replay.corpus import ESC_FILE, NYC_FILE, esc_records, nyc_place, nyc_rows
 from pipeline.evaluation import load_gold
@@ -30,16 +31,21 @@ def _esc() -> Iterator[RawOpportunity]:
     if not path.exists():
         return
     for o in esc_records(path):
-        yield RawOpportunity(
-            source_id="european-youth-portal", external_id=str(o["opid"]), url=o["url"],
-            crawl_id="bench", fetched_at=FETCHED, extraction_method="api",
-            programme="European Solidarity Corps", source_language="en", title=o["title"],
-            country=o["country"], city=o["town"], location_text=o["location"],
-            start_date=o["start_date"], end_date=o["end_date"], deadline=o["deadline"],
-            employment_type=o["activity_type"], categories=o["topics"],
-            eligible_countries=o.get("eligible_countries") or [],
-            posted_date=o["created"], attribution="European Youth Portal, CC BY 4.0",
-        )
+        yield esc_raw(o, "bench", FETCHED)
+
+
+def esc_raw(o: dict[str, Any], crawl_id: str, fetched_at: datetime) -> RawOpportunity:
+    """One European Youth Portal record (``esc_records``) as the API spider publishes it."""
+    return RawOpportunity(
+        source_id="european-youth-portal", external_id=str(o["opid"]), url=o["url"],
+        crawl_id=crawl_id, fetched_at=fetched_at, extraction_method="api",
+        programme="European Solidarity Corps", source_language="en", title=o["title"],
+        country=o["country"], city=o["town"], location_text=o["location"],
+        start_date=o["start_date"], end_date=o["end_date"], deadline=o["deadline"],
+        employment_type=o["activity_type"], categories=o["topics"],
+        eligible_countries=o.get("eligible_countries") or [],
+        posted_date=o["created"], attribution="European Youth Portal, CC BY 4.0",
+    )
 
 
 def _hamburg() -> Iterator[RawOpportunity]:

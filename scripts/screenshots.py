@@ -17,7 +17,6 @@ import argparse
 import shutil
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -30,8 +29,9 @@ sys.path.insert(0, str(REPO))
 
 from playwright.sync_api import ViewportSize  # noqa: E402
 
+from devtools.corpus import esc_raw  # noqa: E402
 from devtools.replay.corpus import ESC_SNAPSHOT, esc_records  # noqa: E402
-from pipeline.events import Opportunity, RawOpportunity  # noqa: E402
+from pipeline.events import Opportunity  # noqa: E402
 from pipeline.normalize import normalize  # noqa: E402
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
@@ -62,16 +62,7 @@ def listings(today: date) -> list[Opportunity]:
     now, out = datetime.now(UTC), []
     for o in esc_records():
         o = o | {field: moved(o.get(field), shift) for field in DATE_FIELDS}
-        raw = RawOpportunity(
-            source_id="european-youth-portal", external_id=str(o["opid"]), url=o["url"],
-            crawl_id="screenshots", fetched_at=now, extraction_method="api",
-            programme="European Solidarity Corps", source_language="en", title=o["title"],
-            country=o["country"], city=o["town"], location_text=o["location"],
-            start_date=o["start_date"], end_date=o["end_date"], deadline=o["deadline"],
-            employment_type=o["activity_type"], categories=o["topics"],
-            eligible_countries=o.get("eligible_countries") or [],
-            posted_date=o["created"], attribution="European Youth Portal, CC BY 4.0",
-        )
+        raw = esc_raw(o, "screenshots", now)
         try:
             out.append(normalize(raw, now=now))
         except ValueError as exc:  # a record the normalizer refuses is left out, as a crawl's would be
@@ -82,26 +73,19 @@ def listings(today: date) -> list[Opportunity]:
 @contextmanager
 def serving(folder: Path) -> Iterator[str]:
     """The web UI on the embedded backend with the real listings; yields its URL."""
-    import uvicorn
-
     from search.backends import open_backend
     from tilts.app import create_app
+    from tilts.serving import serve_in_thread
 
     backend = open_backend(f"sqlite:///{folder / 'search.sqlite3'}")
     backend.setup()
     failed = backend.upsert_many(listings(date.today()))
     backend.refresh()
     print(f"indexed the European Solidarity Corps listings ({len(failed)} refused)")
-    server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.05)
     try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        with serve_in_thread(create_app(backend)) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(10)
         backend.close()
 
 

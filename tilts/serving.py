@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import typer
 
 from crawlers.sources import load_sources
@@ -24,6 +29,24 @@ def build_app(settings: Settings, backend: SearchBackend):
     return create_app(backend, cors_origins=settings.cors_origins, public_url=settings.public_url,
                       subscriptions=subs, dashboard=dashboard, allowed_hosts=settings.allowed_hosts,
                       map_tiles=settings.map_tiles, map_attribution=settings.map_attribution)
+
+
+@contextmanager
+def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """``app`` served by uvicorn on a free port of ``host`` in a thread (tests,
+    screenshots); yields its base URL and stops it afterwards."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.05)
+    try:
+        yield f"http://{host}:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def app_factory():

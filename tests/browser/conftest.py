@@ -4,18 +4,17 @@ that screenshots failures."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from search.backends import SearchBackend
-from tests.support.browser import ARTIFACTS, FLAGS, chromium_path
+from tests.support.browser import ARTIFACTS, FLAGS, Tabs, chromium_path
 from tests.support.corpus import corpus
 from tests.support.opportunities import make_opportunity
 from tests.support.services import unavailable
 from tilts.app import create_app
+from tilts.serving import serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +41,16 @@ def site(backend: SearchBackend) -> Iterator[str]:
                          "url": "javascript:window.__xss=6", "apply_url": "javascript:window.__xss=7"})
     assert backend.upsert_many([*corpus(), evil]) == []
     backend.refresh()
-    config = uvicorn.Config(create_app(backend), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(create_app(backend)) as url:
+        yield url
+
+
+@pytest.fixture
+def tabs(browser, request: pytest.FixtureRequest) -> Iterator[Tabs]:
+    """Browser contexts opened by one test, screenshotted when it failed."""
+    opened = Tabs(browser, request.node.name)
+    yield opened
+    opened.close(request.node.rep_call.failed if hasattr(request.node, "rep_call") else False)
 
 
 @pytest.fixture

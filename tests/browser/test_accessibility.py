@@ -58,13 +58,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def tabs(browser, request: pytest.FixtureRequest) -> Iterator[Tabs]:
-    opened = Tabs(browser, request.node.name)
-    yield opened
-    opened.close(request.node.rep_call.failed if hasattr(request.node, "rep_call") else False)
-
-
 def visit(tabs: Tabs, site: str, viewport: dict, lang: str, name: str):
     page = tabs.open(viewport, http_credentials={"username": AUTH[0], "password": AUTH[1]})
     path = PAGES[name][0]

@@ -5,23 +5,19 @@ TILTS_UPDATE_SCREENSHOTS=1 it refreshes docs/coverage-dashboard.png."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
-from sqlalchemy import insert
 
 from coverage.dashboard import Dashboard
-from coverage.numbers import take_snapshot
 from pipeline.config import Settings
 from search.backends import SearchBackend
-from storage.db import connect, crawl_runs
+from storage.db import connect
 from tests.support.corpus import corpus
-from tests.support.dashboard import AUTH, Src
+from tests.support.dashboard import AUTH, Src, seed_history
 from tilts.app import create_app
+from tilts.serving import serve_in_thread
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -33,21 +29,10 @@ def dashboard_site(tmp_path: Path, backend: SearchBackend) -> Iterator[str]:
     settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
                         dashboard_password=AUTH[1])
     engine = connect(settings.db_url)
-    now = datetime.now(UTC)
-    with engine.begin() as conn:
-        conn.execute(insert(crawl_runs).values(source_id="corpus", started_at=now, finished_at=now, ok=True,
-                                               exit_code=0, duration_seconds=2.0))
-    take_snapshot(settings, engine, backend=backend, day=(now - timedelta(days=7)).date())
-    take_snapshot(settings, engine, backend=backend)
+    seed_history(settings, engine, backend)
     app = create_app(backend, dashboard=Dashboard(settings, engine, {"corpus": Src("corpus"), "other": Src("other")}))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.05)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(app) as url:
+        yield url
     engine.dispose()
 
 

@@ -28,13 +28,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def tabs(browser, request: pytest.FixtureRequest) -> Iterator[Tabs]:
-    opened = Tabs(browser, request.node.name)
-    yield opened
-    opened.close(request.node.rep_call.failed if hasattr(request.node, "rep_call") else False)
-
-
 def open_filters(page, viewport: dict) -> None:
     if viewport is PHONE and page.locator("#filters:not([open])").count():
         page.locator("#filters > summary").click()

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +26,11 @@ def chromium_path() -> str | None:
     return None
 
 
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
+def serve(app: Any) -> Any:
     """``app`` on 127.0.0.1 (a free port) in a thread; yields its base URL."""
-    import uvicorn
+    from tilts.serving import serve_in_thread
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    return serve_in_thread(app)
 
 
 def axe_violations(page: Any, impacts: tuple[str, ...] = BLOCKING) -> list[dict[str, Any]]:
@@ -135,19 +122,16 @@ def corpus_app(folder: Path) -> Any:
     corpus: search UI, subscriptions (mail is accepted and dropped) and the
     coverage dashboard (credentials :data:`tests.support.dashboard.AUTH`)
     with two snapshots a week apart."""
-    from datetime import UTC, datetime, timedelta
 
-    from sqlalchemy import insert
 
     from coverage.dashboard import Dashboard
-    from coverage.numbers import take_snapshot
     from pipeline.config import Settings
     from search.backends import open_backend
-    from storage.db import connect, crawl_runs
+    from storage.db import connect
     from subscriptions.digest import Subscriptions
     from subscriptions.mail import Mailer
     from tests.support.corpus import corpus
-    from tests.support.dashboard import AUTH, Src
+    from tests.support.dashboard import AUTH, Src, seed_history
     from tilts.app import create_app
 
     class DroppedMail(Mailer):
@@ -161,12 +145,7 @@ def corpus_app(folder: Path) -> Any:
     settings = Settings(data_dir=folder, database_url=f"sqlite:///{folder / 'db.sqlite3'}",
                         dashboard_password=AUTH[1], secret_key="browser-tests-" + "k" * 24)
     engine = connect(settings.db_url)
-    now = datetime.now(UTC)
-    with engine.begin() as conn:
-        conn.execute(insert(crawl_runs).values(source_id="corpus", started_at=now, finished_at=now, ok=True,
-                                               exit_code=0, duration_seconds=2.0))
-    take_snapshot(settings, engine, backend=backend, day=(now - timedelta(days=7)).date())
-    take_snapshot(settings, engine, backend=backend)
+    seed_history(settings, engine, backend)
     return create_app(backend, subscriptions=Subscriptions(settings, engine, DroppedMail(settings)),
                       subscribe_limit=(10_000, 60.0),
                       dashboard=Dashboard(settings, engine, {"corpus": Src("corpus"), "other": Src("other")}))
