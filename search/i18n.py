@@ -224,6 +224,10 @@ def value_label(ui: UI, facet: str, value: str) -> str:
         return ui.country_name(value)
     if facet in ("language", "required_language"):
         return ui.language_name(value)
+    if facet == "city":  # its CLDR name in this language where it has one ("Rīga", "Рига", "ريغا")
+        from search.web.deps import named_place
+
+        return named_place(value, ui.lang)[0]
     if facet == "support":
         return ui.gettext(SUPPORT_LABELS.get(value, value))
     if facet == "topic":

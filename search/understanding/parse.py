@@ -32,6 +32,15 @@ def _preposition_before(tokens: list[Token], i: int, used: list[bool],
     return None
 
 
+def _title_case(tokens: list[Token]) -> bool:
+    """Whether most words are capitalised, as in a listing's title ("Animal
+    Foster Parent", picked from the suggestions): a capital then tells no place
+    from another word."""
+    words = [t for t in tokens if len(t.raw) >= 3 and t.raw[:1].isalpha()]
+    capitalised = sum(t.capitalised for t in words)
+    return capitalised >= 2 and capitalised * 3 >= len(words) * 2
+
+
 def _place_at(tokens: list[Token], i: int, used: list[bool]) -> tuple[Place, str, int, bool] | None:
     """A country or city starting at token ``i``: (match, field, span start token, origin)."""
     v = vocab_index()
@@ -41,7 +50,8 @@ def _place_at(tokens: list[Token], i: int, used: list[bool]) -> tuple[Place, str
     prep = place_prep if place_prep is not None else origin_prep
     translit = prep is not None and tokens[prep].key in v.translit_preps
     first_and_more = i == 0 and len(tokens) > 1
-    strong = prep is not None or (t.capitalised and not (first_and_more and t.key in ambiguous()))
+    strong = prep is not None or (t.capitalised and not _title_case(tokens)
+                                  and not (first_and_more and t.key in ambiguous()))
     country = match_country(tokens, i, translit=translit or len(t.key) >= 5)
     if country and not strong and country.length == 1 and t.key in ambiguous() and (
             not country.exact or t.key in ambiguous_by_hand()):

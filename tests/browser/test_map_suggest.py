@@ -76,8 +76,8 @@ def test_suggestions_are_a_keyboard_combobox(site: str, page) -> None:
     chosen = page.locator("#q-suggestions [aria-selected=true]").inner_text()
     page.keyboard.press("Enter")
     page.wait_for_url("**/?q=*")
-    assert parse_qs(urlsplit(page.url).query)["q"] == [chosen]
-    assert chosen in page.locator("article.hit h3").all_inner_texts()
+    assert parse_qs(urlsplit(page.url).query)["q"] == [f'"{chosen}"']  # the title as a phrase
+    assert page.locator("article.hit h3").all_inner_texts()[0] == chosen
     assert page.errors == []  # type: ignore[attr-defined]
 
 

@@ -168,6 +168,12 @@ NEGATIVE: list[tuple[str, dict[str, list[str]], str]] = [
     ("Die Tafel", {"topic": ["food_bank"]}, ""),  # German article, not the town Die
     ("escape room", {}, "escape room"),  # not the programme ESC
     ('"in Riga" museum', {"topic": ["museum"]}, '"in Riga"'),  # quoted words are not interpreted
+    # a title typed or picked as written: its capitals tell no place from another word
+    ("Handyman Needed", {}, "Handyman Needed"),  # not Houndé
+    ("Give the Gift of Reading", {}, "Give the Gift of Reading"),  # not Gifu
+    ("Greek Island Conservation", {"theme": ["environment"]}, "Greek Island"),  # not Iceland
+    ("Youth Work in Riga", {"theme": ["youth"], "city": ["Riga"]}, ""),  # a preposition still counts
+    ("Tartu Youth Centre", {"theme": ["youth"], "city": ["Tartu"]}, ""),  # so does a city's own name
     ("", {}, ""),
 ]
 

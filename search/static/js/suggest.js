@@ -111,7 +111,9 @@
     if (!opts[index]) {
       return;
     }
-    input.value = opts[index].textContent;
+    // a picked title is searched as that phrase: its words are the title's, not a
+    // place or theme to understand ("Animal Foster Parent" is no city called Pare)
+    input.value = '"' + opts[index].textContent.replace(/["\u201c\u201d\u00ab\u00bb]/g, "") + '"';
     setOpen(false);
     if (form.requestSubmit) {
       form.requestSubmit();
