@@ -10,7 +10,9 @@ import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -62,10 +64,27 @@ def run(once: bool, port: int | None, limit: int | None) -> None:
             if once:
                 _crawl_once(settings, engine, sources, pipeline)
             else:
-                _serve_while_filling(Demo(settings, engine, sources, pipeline, replay, credits), port)
+                with _mail_folder(settings) as mail:
+                    demo = Demo(settings, engine, sources, pipeline, replay, credits)
+                    demo.mail = mail
+                    _serve_while_filling(demo, port)
         finally:
             pipeline.close()
             engine.dispose()
+
+
+@contextmanager
+def _mail_folder(settings: Settings) -> Iterator[Path | None]:
+    """Unless a mail server is configured (TILTS_SMTP_*), confirmations and
+    digests go to a folder in the data dir, so subscribing works in the demo."""
+    if settings.model_fields_set & {"smtp_host", "smtp_port"}:
+        yield None
+        return
+    from devtools.mailbox import MailFolder
+
+    with MailFolder(Path(settings.data_dir) / "mail") as folder:
+        settings.smtp_host, settings.smtp_port = "127.0.0.1", folder.port
+        yield folder.folder
 
 
 def _crawl_once(settings: Settings, engine: Engine, sources: dict[str, Source], pipeline: BackgroundWorkers) -> None:
@@ -126,6 +145,7 @@ class Demo:
         self.pages: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.read = 0
+        self.mail: Path | None = None  # where the demo keeps mail, when no server is configured
 
     def clock(self) -> str:
         seconds = int(time.monotonic() - self.t0)
@@ -231,6 +251,8 @@ class Demo:
             f"  coverage: {self.site}/coverage  (user {settings.dashboard_user}, "
             f"password {settings.dashboard_password})\n"
             f"  digest:   {self.env_prefix}tilts digest --preview {DEMO_EMAIL}  "
-            f"(a saved search of everything; never mailed)\n"
+            f"(a saved search of everything; never mailed)\n" +
+            (f"  mail:     subscribe on the page; confirmations and digests are kept in {self.mail}\n"
+             if self.mail else "") +
             f"  listings by: {self.credits}\n"
             f"Ctrl-C to stop.")
