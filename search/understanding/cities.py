@@ -126,8 +126,10 @@ def match_city(tokens: list[Token], i: int, strong: bool, translit: bool) -> Pla
     keys = [t.key]
     if translit or len(t.key) >= 5:  # "buharest": a Cyrillic name written in Latin letters
         keys += cyrillic_readings(t.key)
-    if CYRILLIC.search(t.key) and strong:
-        keys += _ukrainian_nominatives(t.key)
+    # the nominative behind a Ukrainian locative ("Празі" → "Прага"), of big cities only: the same
+    # change makes small towns of common words ("на дорозі", on the road, is not Dorog)
+    derived = set(_ukrainian_nominatives(t.key)) if CYRILLIC.search(t.key) else set()
+    keys += sorted(derived)
     for k in keys:
         found, exact = _city_candidates(k, stems=(strong or not k.isascii()) and not is_ambiguous)
         if not found and strong:  # the normalizer leaves out e.g. "Nice": its own name still counts
@@ -135,7 +137,8 @@ def match_city(tokens: list[Token], i: int, strong: bool, translit: bool) -> Pla
         if not found:
             continue
         best = max(found, key=lambda x: x.population)
-        if not strong and not _named_without_preposition(t, k, best, exact):
+        if (k in derived and best.population < c.big) or (
+                not strong and not _named_without_preposition(t, k, best, exact)):
             continue
         return Place(1, best.name, exact, best.country, best.population)
     return None

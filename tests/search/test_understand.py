@@ -168,6 +168,8 @@ NEGATIVE: list[tuple[str, dict[str, list[str]], str]] = [
     ("Die Tafel", {"topic": ["food_bank"]}, ""),  # German article, not the town Die
     ("escape room", {}, "escape room"),  # not the programme ESC
     ('"in Riga" museum', {"topic": ["museum"]}, '"in Riga"'),  # quoted words are not interpreted
+    ("волонтер празі", {"city": ["Prague"]}, ""),  # a big city's locative needs no preposition
+    ("допомога на дорозі", {}, "дорозі"),  # nor makes a city of a word
     # a title typed or picked as written: its capitals tell no place from another word
     ("Handyman Needed", {}, "Handyman Needed"),  # not Houndé
     ("Give the Gift of Reading", {}, "Give the Gift of Reading"),  # not Gifu
