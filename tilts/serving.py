@@ -32,12 +32,12 @@ def build_app(settings: Settings, backend: SearchBackend):
 
 
 @contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
-    """``app`` served by uvicorn on a free port of ``host`` in a thread (tests,
-    screenshots); yields its base URL and stops it afterwards."""
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """``app`` served by uvicorn on ``port`` (0: a free one) of ``host`` in a
+    thread (tests, screenshots); yields its base URL and stops it afterwards."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -59,11 +59,18 @@ def app_factory():
     return build_app(settings, backend)
 
 
+def listening_settings(settings: Settings, host: str, port: int) -> Settings:
+    """``settings`` whose links in feeds and e-mails lead where this server
+    listens, unless ``TILTS_PUBLIC_URL`` says otherwise."""
+    if settings.public_url:
+        return settings
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
+
+
 def serve_app(settings: Settings, backend: SearchBackend, host: str, port: int) -> None:
     import uvicorn
 
-    if not settings.public_url:  # links in feeds and e-mails: where this server listens
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        settings = settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
+    settings = listening_settings(settings, host, port)
     typer.echo(f"serving on http://{host}:{port}/  (API docs: /docs)")
     uvicorn.run(build_app(settings, backend), host=host, port=port, log_level="warning")
