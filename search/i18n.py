@@ -225,7 +225,7 @@ def value_label(ui: UI, facet: str, value: str) -> str:
     if facet in ("language", "required_language"):
         return ui.language_name(value)
     if facet == "city":  # its CLDR name in this language where it has one ("Rīga", "Рига", "ريغا")
-        from search.web.deps import named_place
+        from search.place_names import named_place
 
         return named_place(value, ui.lang)[0]
     if facet == "support":

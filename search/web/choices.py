@@ -15,8 +15,8 @@ import pycountry
 
 from search.backends import SearchHit, SearchRequest, SearchResult
 from search.i18n import FACET_LABELS, FIELD_LABELS, UI, value_label
+from search.place_names import named_place, resolve_place
 from search.request import FACETS
-from search.web.deps import named_place, resolve_place
 from search.web.forms import without
 
 TOP_VALUES = 8  # facet values shown before "show all"

@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 from pydantic import ValidationError
 
 from search.backends import SearchRequest
-from search.web.deps import SearchParams, resolve_place
+from search.place_names import resolve_place
+from search.web.deps import SearchParams
 
 # Fields the filter form itself submits (everything else it carries as hidden inputs).
 FORM_FIELDS = frozenset({"speaks", "age", "resident", "near", "within_km", "deadline_to", "sort"})

@@ -29,8 +29,8 @@ Lang = Annotated[str | None, Query(max_length=5)]
 # Paths of the JSON API: their errors stay JSON whatever the client accepts.
 API_PATHS = ("/search", "/facets", "/suggest", "/opportunities", "/healthz", "/docs", "/openapi", "/redoc",
              "/metrics")
-# backend → (when, the index's city facet counts): the "Near" picker's cities, asked once a minute
-_CITIES: weakref.WeakKeyDictionary[SearchBackend, tuple[float, dict[str, int]]] = weakref.WeakKeyDictionary()
+# backend → (when, UI language → the "Near" picker's cities): the index asked once a minute
+_CITIES: weakref.WeakKeyDictionary[SearchBackend, tuple[float, dict[str, list[str]]]] = weakref.WeakKeyDictionary()
 
 
 @router.get("/favicon.ico", include_in_schema=False)
@@ -88,19 +88,23 @@ def _resident_context(backend: SearchBackend, req: SearchRequest, near: str | No
 def _place_context(ui: UI, backend: SearchBackend, site: Site, result: SearchResult) -> dict[str, Any]:
     """The cities the "Near" picker offers and what the results map shows."""
     places = choices.map_places(ui, result.hits)
-    return {"near_options": choices.near_options(ui, _index_cities(backend)),
+    return {"near_options": _near_options(ui, backend),
             "map_data": {"tiles": site.map_tiles, "attribution": site.map_attribution, "places": places}
             if places else None}
 
 
-def _index_cities(backend: SearchBackend) -> dict[str, int]:
-    """Every city of the index with its count of listings (kept a minute)."""
+def _near_options(ui: UI, backend: SearchBackend) -> list[str]:
+    """The index's cities as the "Near" picker offers them in ``ui``'s language,
+    built once a minute per language, not on every page."""
     now = time.monotonic()
     cached = _CITIES.get(backend)
     if cached is None or now - cached[0] > CACHE_SECONDS:
+        cached = _CITIES[backend] = (now, {})
+    by_lang = cached[1]
+    if ui.lang not in by_lang:
         cities = run_search(backend, SearchRequest(size=0)).facets.get("city", {})
-        cached = _CITIES[backend] = (now, dict(cities))
-    return cached[1]
+        by_lang[ui.lang] = choices.near_options(ui, dict(cities))
+    return by_lang[ui.lang]
 
 
 def _search_context(ui: UI, req: SearchRequest, near: str | None, result: SearchResult) -> dict[str, Any]:

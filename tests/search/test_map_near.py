@@ -21,8 +21,8 @@ from pydantic import ValidationError
 from pipeline.config import Settings
 from pipeline.events import GeoPoint
 from search.backends import SearchBackend
+from search.place_names import resolve_place
 from search.security import CSP, docs_csp, page_csp, tile_source
-from search.web.deps import resolve_place
 from tests.support.corpus import corpus
 from tests.support.opportunities import make_opportunity
 from tilts.app import create_app
