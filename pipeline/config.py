@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field, field_validator
@@ -100,6 +101,11 @@ class Settings(BaseSettings):
     # scheduler, subscriptions, digests, dashboard (issue 6)
     database_url: str | None = None  # TILTS_DATABASE_URL; default SQLite in the data dir
     normalize_processes: int = 1  # child processes that normalize in `tilts normalize` (0: one per CPU)
+    # TILTS_CLUSTERING: "inline" clusters duplicates in the normalizer (one per
+    # deployment); "stage" makes normalizers stateless, any number of them, and
+    # `tilts cluster` instances cluster by block (docs/architecture.md)
+    clustering: Literal["inline", "stage"] = "inline"
+    cluster_state_dir: Path | None = None  # TILTS_CLUSTER_STATE_DIR; default <data dir>/clusters
     crawl_timeout: float = 3600.0  # seconds a crawl child process may run
     digest_sweep_seconds: int = 900  # how often the scheduler looks for due digests
     scheduler_lease: float = 30.0  # seconds before another scheduler takes over from a silent one
@@ -160,6 +166,11 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    @property
+    def cluster_state_path(self) -> Path:
+        """Where `tilts cluster` keeps its per-partition state files."""
+        return self.cluster_state_dir or self.data_dir / "clusters"
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,8 @@ from pipeline.urls import MAX_URL_CHARS, WEB_SCHEMES, WebUrl, require_web_url, w
 from pipeline.vocabularies import ActivityType, DurationClass, Status, Theme, WorkMode
 
 __all__ = [
-    "ALL_TOPICS", "COMPACTED_TOPICS", "CONTENT_TYPE", "CRAWL_STATS_TOPIC", "DLQ_TOPIC", "MAX_PLACES",
+    "ALL_TOPICS", "CLUSTERING_TOPIC", "CLUSTERS_TOPIC", "COMPACTED_TOPICS", "CONTENT_TYPE", "CRAWL_STATS_TOPIC",
+    "DLQ_TOPIC", "MAX_PLACES",
     "MAX_URL_CHARS", "NORMALIZED_TOPIC", "RAW_TOPIC", "SCHEMA_VERSION", "WEB_SCHEMES", "ActivityType",
     "CrawlStats", "DeadLetter", "DurationClass", "Eligibility", "Event", "GeoPoint", "InvalidEvent",
     "LanguageRequirement", "Location", "Opportunity", "Organisation", "Provenance", "RawOpportunity",
@@ -47,8 +48,13 @@ RAW_TOPIC = "opportunities.raw.v1"
 NORMALIZED_TOPIC = "opportunities.normalized.v1"
 DLQ_TOPIC = "opportunities.dlq.v1"
 CRAWL_STATS_TOPIC = "crawl.stats.v1"
-ALL_TOPICS = (RAW_TOPIC, NORMALIZED_TOPIC, DLQ_TOPIC, CRAWL_STATS_TOPIC)
-COMPACTED_TOPICS = frozenset({NORMALIZED_TOPIC})
+# The clustering stage (``pipeline.clusterer``), when normalizers are stateless:
+# normalized listings awaiting their cluster, keyed by their clustering block,
+# and the stage's changelog, each record in its input's partition.
+CLUSTERING_TOPIC = "opportunities.clustering.v1"
+CLUSTERS_TOPIC = "opportunities.clusters.v1"
+ALL_TOPICS = (RAW_TOPIC, NORMALIZED_TOPIC, DLQ_TOPIC, CRAWL_STATS_TOPIC, CLUSTERING_TOPIC, CLUSTERS_TOPIC)
+COMPACTED_TOPICS = frozenset({NORMALIZED_TOPIC, CLUSTERS_TOPIC})
 
 CONTENT_TYPE = "application/json"
 SCHEMA_VERSION: Final = 1

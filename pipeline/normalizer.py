@@ -41,10 +41,12 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from pipeline.bus import Bus, Message, read_to_end
+from pipeline.clusterer import publish_close, publish_for_clustering
 from pipeline.events import (
     CRAWL_STATS_TOPIC,
     NORMALIZED_TOPIC,
@@ -188,7 +190,14 @@ def warm_start(bus: Bus, dedupe: Deduplicator, *, quiet_seconds: float = 5.0) ->
 
 
 def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None = None,
-                    warm: bool = True, processes: int = 1) -> Worker:
+                    warm: bool = True, processes: int = 1, clustering: str = "inline") -> Worker:
+    """``clustering="inline"`` clusters here (one normalizer per deployment);
+    ``"stage"`` keeps no state and hands each listing to the clustering stage
+    (``pipeline.clusterer``), so any number of normalizers can share the work."""
+    if clustering not in ("inline", "stage"):
+        raise ValueError(f"clustering is 'inline' or 'stage', not {clustering!r}")
+    if clustering == "stage":
+        return _stateless_normalizer(bus, group, processes)
     worker: Worker
     missing = MissingListings()
     pool = NormalizePool(processes) if processes > 1 else None
@@ -199,10 +208,7 @@ def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None
             loaded = warm_start(bus, dedupe)
             log.info("normalizer: %d listings loaded for clustering", loaded)
 
-    def normalized(listings: list[Message]) -> list[Normalized]:
-        if pool is None:
-            return [_normalize_one(m.value) for m in listings]
-        return pool.map([m.value for m in listings])
+    normalized = _normalizing(pool)
 
     def process(batch: list[Message]) -> None:
         listings = [m for m in batch if m.topic != CRAWL_STATS_TOPIC]
@@ -223,8 +229,7 @@ def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None
             if opp is None:
                 worker.dead_letter(msg, error or RuntimeError("normalization failed"))
                 continue
-            if opp.provenance.dropped:  # kept in the listing too, so `tilts search` and the API show it
-                log.warning("%s: fields left out: %s", opp.id, "; ".join(opp.provenance.dropped))
+            _report_dropped(opp)
             bus.publish(NORMALIZED_TOPIC, opp.id, opp.to_bytes(), opp.headers())
         for opp_id in missing.due():
             log.info("closing %s: its source no longer publishes it", opp_id)
@@ -237,4 +242,50 @@ def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None
         worker.on_close(pool.close)
     if own_dedupe:
         worker.on_close(dedupe.close)
+    return worker
+
+
+def _normalizing(pool: NormalizePool | None) -> Callable[[list[Message]], list[Normalized]]:
+    def normalized(listings: list[Message]) -> list[Normalized]:
+        if pool is None:
+            return [_normalize_one(m.value) for m in listings]
+        return pool.map([m.value for m in listings])
+    return normalized
+
+
+def _report_dropped(opp: Opportunity) -> None:
+    if opp.provenance.dropped:  # kept in the listing too, so `tilts search` and the API show it
+        log.warning("%s: fields left out: %s", opp.id, "; ".join(opp.provenance.dropped))
+
+
+def _stateless_normalizer(bus: Bus, group: str, processes: int) -> Worker:
+    """Normalize, and publish to the clustering stage keyed by clustering block;
+    close what crawls report missing by a notice to every clustering partition."""
+    worker: Worker
+    pool = NormalizePool(processes) if processes > 1 else None
+    normalized = _normalizing(pool)
+
+    def process(batch: list[Message]) -> None:
+        listings = [m for m in batch if m.topic != CRAWL_STATS_TOPIC]
+        results = iter(normalized(listings))
+        for msg in batch:
+            if msg.topic == CRAWL_STATS_TOPIC:
+                try:
+                    stats = parse_event(CrawlStats, msg.value)
+                except InvalidEvent as exc:
+                    worker.dead_letter(msg, exc)
+                    continue
+                for ext in stats.missing:
+                    publish_close(bus, opportunity_id(stats.source_id, ext))
+                continue
+            opp, _, error = next(results)
+            if opp is None:
+                worker.dead_letter(msg, error or RuntimeError("normalization failed"))
+                continue
+            _report_dropped(opp)
+            publish_for_clustering(bus, opp)
+
+    worker = Worker(bus, group, [RAW_TOPIC, CRAWL_STATS_TOPIC], "normalize", process)
+    if pool is not None:
+        worker.on_close(pool.close)
     return worker

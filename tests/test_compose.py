@@ -20,7 +20,7 @@ def compose() -> dict:
 def test_every_tilts_service_runs_a_real_subcommand() -> None:
     commands = get_command(app).commands  # type: ignore[attr-defined]
     tilts_services = {n: s for n, s in compose()["services"].items() if s.get("build") == "."}
-    assert set(tilts_services) == {"scheduler", "normalizer", "indexer", "api"}
+    assert set(tilts_services) == {"scheduler", "normalizer", "clusterer", "indexer", "api"}
     for name, svc in tilts_services.items():
         sub = svc["command"][0]
         assert sub in commands, f"{name}: `tilts {sub}` does not exist"
@@ -30,6 +30,17 @@ def test_every_tilts_service_runs_a_real_subcommand() -> None:
         assert svc["environment"]["ELASTICSEARCH_URL"] == "http://elasticsearch:9200"
         assert svc["environment"]["TILTS_DATABASE_URL"].startswith("postgresql+psycopg://tilts:tilts@postgres:")
         assert svc["depends_on"]["postgres"] == {"condition": "service_healthy"}
+        assert svc["environment"]["TILTS_CLUSTERING"] == "stage"  # every stage agrees
+
+
+def test_normalizers_scale_out_beside_a_clustering_stage_with_kept_state() -> None:
+    svcs = compose()["services"]
+    assert svcs["normalizer"]["deploy"]["replicas"] >= 2
+    clusterer = svcs["clusterer"]
+    assert clusterer["command"] == ["cluster"]
+    state = clusterer["environment"]["TILTS_CLUSTER_STATE_DIR"]
+    volume, _, mount = clusterer["volumes"][0].partition(":")
+    assert mount == state and volume in compose()["volumes"]
 
 
 def test_versions_match_the_services_script() -> None:
@@ -85,7 +96,7 @@ def test_the_cluster_override_has_the_cluster_of_tilts_services_up() -> None:
         assert merged(name)["image"].endswith(f"/elasticsearch:{services.ELASTICSEARCH_VERSION}")
         assert env["discovery.type"] == "multi-node" and env["discovery.seed_hosts"] == ",".join(nodes)
     want = local.env_exports()
-    for name in ("scheduler", "normalizer", "indexer", "api"):
+    for name in ("scheduler", "normalizer", "clusterer", "indexer", "api"):
         env = merged(name)["environment"]
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == ",".join(f"{k}:9092" for k in kafkas)
         assert env["ELASTICSEARCH_URL"] == ",".join(f"http://{n}:9200" for n in nodes)

@@ -18,6 +18,7 @@ topic).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -68,9 +69,18 @@ class Bus(Protocol):
         """Create the contract's topics if missing (idempotent)."""
 
     def publish(
-        self, topic: str, key: str | bytes | None, value: bytes | None, headers: Headers | None = None
+        self, topic: str, key: str | bytes | None, value: bytes | None, headers: Headers | None = None,
+        partition: int | None = None,
     ) -> None:
-        """Queue a message; it is durable once :meth:`flush` returns."""
+        """Queue a message; it is durable once :meth:`flush` returns. ``partition``
+        overrides the key's (a stage's state kept beside its input partition)."""
+
+    def partition_count(self, topic: str) -> int:
+        """How many partitions ``topic`` has."""
+
+    def replay(self, topic: str, partition: int) -> Iterator[Message]:
+        """Every message of one partition, from its start to the end it had
+        when called, outside any consumer group (a stage restoring its state)."""
 
     def flush(self, timeout: float = 30.0) -> None:
         """Block until every queued message is acknowledged, or raise BusError."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -106,11 +107,12 @@ class KafkaBus:
             admin.close()
 
     def publish(
-        self, topic: str, key: str | bytes | None, value: bytes | None, headers: Headers | None = None
+        self, topic: str, key: str | bytes | None, value: bytes | None, headers: Headers | None = None,
+        partition: int | None = None,
     ) -> None:
         try:
             future = self.producer.send(self._t(topic), key=as_key_bytes(key), value=value,
-                                        headers=headers or [])
+                                        headers=headers or [], partition=partition)
         except KafkaError as exc:
             raise BusError(f"Kafka send to {topic} failed: {exc}") from exc
         future.add_errback(self._failed)
@@ -145,6 +147,38 @@ class KafkaBus:
             return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
         finally:
             consumer.close()
+
+    def partition_count(self, topic: str) -> int:
+        try:
+            found = self.producer.partitions_for(self._t(topic))
+        except KafkaError as exc:
+            raise BusError(f"Kafka: partitions of {topic} unknown: {exc}") from exc
+        if not found:
+            raise BusError(f"Kafka: topic {self._t(topic)} has no partitions")
+        return len(found)
+
+    def replay(self, topic: str, partition: int) -> Iterator[Message]:
+        try:
+            consumer = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, client_id=self.client_id,
+                                     enable_auto_commit=False, max_partition_fetch_bytes=FETCH_BYTES,
+                                     fetch_max_bytes=FETCH_BYTES)
+        except (NoBrokersAvailable, KafkaError) as exc:
+            raise BusError(f"Kafka at {self.bootstrap_servers} unreachable: {exc}") from exc
+        tp = TopicPartition(self._t(topic), partition)
+        try:
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            end = consumer.end_offsets([tp])[tp]
+            while consumer.position(tp) < end:
+                for records in consumer.poll(timeout_ms=1000, max_records=1000).values():
+                    for r in records:
+                        if r.offset < end:
+                            yield Message(topic, partition, r.offset, r.key, r.value, list(r.headers or []),
+                                          r.timestamp)
+        except KafkaError as exc:
+            raise BusError(f"Kafka: replaying {topic}/{partition} failed: {exc}") from exc
+        finally:
+            consumer.close(autocommit=False)
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
         """The group's committed position per partition (consumer lag = end - committed)."""

@@ -16,6 +16,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.bus.base import BusError, Headers, Message, as_key_bytes
@@ -86,8 +87,11 @@ class LocalBus:
                 )
 
     def publish(
-        self, topic: str, key: str | bytes | None, value: bytes | None, headers: Headers | None = None
+        self, topic: str, key: str | bytes | None, value: bytes | None, headers: Headers | None = None,
+        partition: int | None = None,
     ) -> None:
+        if partition not in (None, 0):
+            raise BusError(f"the embedded bus has one partition per topic, not {partition}")
         with self._lock:
             self._pending.append(
                 (self._t(topic), as_key_bytes(key), value, _encode_headers(headers), int(time.time() * 1000))
@@ -134,6 +138,28 @@ class LocalBus:
             "SELECT next_offset FROM topics WHERE topic = ?", (self._t(topic),)
         ).fetchone()
         return {0: row[0] if row else 0}
+
+    def partition_count(self, topic: str) -> int:
+        return 1
+
+    def replay(self, topic: str, partition: int) -> Iterator[Message]:
+        self.flush()
+        end = self.end_offsets(topic)[0]
+        position = 0
+        conn = _connect(self.path)
+        try:
+            while position < end:
+                rows = conn.execute(
+                    'SELECT "offset", key, value, headers, ts_ms FROM messages '
+                    'WHERE topic = ? AND "offset" >= ? AND "offset" < ? ORDER BY "offset" LIMIT 1000',
+                    (self._t(topic), position, end)).fetchall()
+                if not rows:
+                    return
+                for offset, key, value, headers, ts in rows:
+                    yield Message(topic, 0, offset, key, value, _decode_headers(headers), ts)
+                position = rows[-1][0] + 1
+        finally:
+            conn.close()
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
         """The group's committed position per partition (consumer lag = end - committed)."""

@@ -40,7 +40,7 @@ from pipeline.normalize.text import fold
 NUM_PERM = 64
 THRESHOLD = 0.5
 MAX_CANDIDATES = 256
-_SCHEMA = 4  # the file layout's version; another one is dropped and rebuilt
+_SCHEMA = 5  # the file layout's version; another one is dropped and rebuilt
 _WORD = re.compile(r"\w+")
 _SEP = "\x1f"
 _STOP = set(
@@ -84,6 +84,10 @@ def fingerprint(opp: Opportunity, threshold: float = THRESHOLD, num_perm: int = 
     """``opp``'s signature and its MinHash LSH band keys: a pure function of the
     listing, so it can be computed where the listing is normalized."""
     words = signature(opp)
+    return words, _band_keys(words, threshold, num_perm)
+
+
+def _band_keys(words: frozenset[str], threshold: float, num_perm: int) -> tuple[int, ...]:
     ranges, permutations, scheme = _lsh_layout(threshold, num_perm)
     mh = MinHash(num_perm=num_perm, permutations=permutations, scheme=scheme)
     mh.update_batch([w.encode() for w in words])
@@ -93,7 +97,7 @@ def fingerprint(opp: Opportunity, threshold: float = THRESHOLD, num_perm: int = 
         digest = hashlib.blake2b(values[lo:hi].tobytes(), digest_size=8,
                                  person=band.to_bytes(2, "big")).digest()
         keys.append(int.from_bytes(digest, "big", signed=True))
-    return words, tuple(keys)
+    return tuple(keys)
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -110,21 +114,29 @@ class Deduplicator:
     journal, no fsync): the normalizer rebuilds it from the compacted
     normalized topic at start-up (``restore``). ``path=None`` makes a
     temporary file that no one else can see and that goes with the process.
+
+    ``durable``: the file outlives the process (the clustering stage's
+    per-partition state, ``pipeline.clusterer``): written through a journal,
+    so a killed process leaves it whole at its last ``flush``, which also
+    records ``checkpoint``, the position in the input it reflects.
     """
 
     def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM, *,
-                 path: str | Path | None = None, cache_mb: int = 32) -> None:
+                 path: str | Path | None = None, cache_mb: int = 32, durable: bool = False) -> None:
         self.threshold = threshold
         self.num_perm = num_perm
         # "" is SQLite's private temporary database: its file is unlinked as
         # soon as it is opened, so nothing is left behind however the process
         # ends (a killed normalizer used to leave its clusters.sqlite in /tmp).
         self._db = sqlite3.connect("" if path is None else str(path), check_same_thread=False)
-        self._db.executescript(f"PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; "
-                               f"PRAGMA cache_size = -{cache_mb * 1024};")
+        journal = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;" if durable else \
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+        self._db.executescript(f"{journal} PRAGMA cache_size = -{cache_mb * 1024};")
         if self._db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA:
             self._db.executescript(f"""
                 DROP TABLE IF EXISTS members; DROP TABLE IF EXISTS bands; DROP TABLE IF EXISTS links;
+                DROP TABLE IF EXISTS meta;
+                CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
                 CREATE TABLE members (
                     id TEXT PRIMARY KEY, url TEXT NOT NULL, first_seen TEXT NOT NULL,
                     source TEXT NOT NULL, cluster TEXT NOT NULL,
@@ -144,9 +156,23 @@ class Deduplicator:
     def close(self) -> None:
         self._db.close()
 
-    def flush(self) -> None:
-        """End the current write transaction (call once per batch)."""
+    def flush(self, checkpoint: int | None = None) -> None:
+        """End the current write transaction (call once per batch); with
+        ``checkpoint``, record it in the same transaction."""
+        if checkpoint is not None:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('checkpoint', ?)", (checkpoint,))
         self._db.commit()
+        self._pending = 0
+
+    @property
+    def checkpoint(self) -> int | None:
+        """The position last recorded by ``flush`` (None: never)."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'checkpoint'").fetchone()
+        return row[0] if row else None
+
+    def clear(self) -> None:
+        """Forget every listing and the checkpoint (before a restore)."""
+        self._db.executescript("DELETE FROM members; DELETE FROM bands; DELETE FROM meta;")
         self._pending = 0
 
     def _duplicates(self, source: str, start: str | None, country: str | None,
@@ -207,6 +233,26 @@ class Deduplicator:
         self.remove(opp.id)
         self._insert(opp, opp.cluster_id or opp.id, *_when_where(opp), words, keys)
 
+    def membership(self, opp_id: str) -> dict[str, object] | None:
+        """What the clustering keeps of a listing, as a JSON-ready record: what
+        ``restore_membership`` needs to put it back (the clustering stage's
+        changelog, ``pipeline.clusterer``)."""
+        row = self._db.execute("SELECT id, url, first_seen, source, cluster, start, country, words "
+                               "FROM members WHERE id = ?", (opp_id,)).fetchone()
+        if row is None:
+            return None
+        names = ("id", "url", "first_seen", "source", "cluster", "start", "country")
+        return {**dict(zip(names, row[:7], strict=True)), "words": row[7].split(_SEP) if row[7] else []}
+
+    def restore_membership(self, record: dict) -> None:
+        """Put back a listing as ``membership`` gave it (its band keys are a
+        function of its words, so they are computed again)."""
+        words = frozenset(record["words"])
+        keys = _band_keys(words, self.threshold, self.num_perm)
+        self.remove(record["id"])
+        self._insert_row(record["id"], record["url"], record["first_seen"], record["source"],
+                         record["cluster"], record["start"], record["country"], words, keys)
+
     def _choose(self, opp: Opportunity, was: str | None, start: str | None, country: str | None,
                 words: frozenset[str], keys: tuple[int, ...]) -> str:
         """The cluster ``opp`` joins: its current one or the one of the earliest
@@ -252,13 +298,18 @@ class Deduplicator:
 
     def _insert(self, opp: Opportunity, cluster: str, start: str | None, country: str | None,
                 words: frozenset[str], keys: tuple[int, ...]) -> None:
+        self._insert_row(opp.id, opp.url, _instant(opp.provenance.first_seen), opp.source_id, cluster,
+                         start, country, words, keys)
+
+    def _insert_row(self, opp_id: str, url: str, first_seen: str, source: str, cluster: str,
+                    start: str | None, country: str | None, words: frozenset[str],
+                    keys: tuple[int, ...]) -> None:
         db = self._db
         db.execute("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (
-            opp.id, opp.url, _instant(opp.provenance.first_seen), opp.source_id, cluster,
-            start, country, _SEP.join(sorted(words)),
+            opp_id, url, first_seen, source, cluster, start, country, _SEP.join(sorted(words)),
             b"".join(k.to_bytes(8, "big", signed=True) for k in keys)))
         db.executemany("INSERT OR IGNORE INTO bands VALUES (?, ?, ?)",
-                       [(k, country or "", opp.id) for k in keys])
+                       [(k, country or "", opp_id) for k in keys])
         self._pending += 1
         if self._pending >= 5000:
             self.flush()

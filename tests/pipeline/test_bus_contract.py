@@ -134,3 +134,24 @@ def test_consumer_groups_carry_the_prefix(kafka_servers: str, unique: str) -> No
         admin.close()
     assert f"{unique}.tilts-normalizer" in groups
     assert [tp.topic for tp in offsets] == [f"{unique}.{RAW_TOPIC}"]
+
+
+def test_a_partition_can_be_written_and_replayed_on_its_own(bus: Bus) -> None:
+    """What a stage's changelog needs: records placed in a chosen partition, and
+    that partition read back from its start, without a consumer group."""
+    from pipeline.events import CLUSTERS_TOPIC
+
+    count = bus.partition_count(CLUSTERS_TOPIC)
+    assert count == (1 if type(bus).__name__ == "LocalBus" else 3)
+    last = count - 1
+    for i in range(5):
+        bus.publish(CLUSTERS_TOPIC, f"k{i}", f"v{i}".encode(), partition=last)
+    bus.publish(CLUSTERS_TOPIC, "k0", None, partition=last)
+    bus.flush()
+    replayed = [(m.key, m.value, m.partition) for m in bus.replay(CLUSTERS_TOPIC, last)]
+    assert replayed == [(f"k{i}".encode(), f"v{i}".encode(), last) for i in range(5)] + [(b"k0", None, last)]
+    if count > 1:
+        assert list(bus.replay(CLUSTERS_TOPIC, 0)) == []
+    bus.publish(CLUSTERS_TOPIC, "later", b"x", partition=last)
+    bus.flush()
+    assert len(list(bus.replay(CLUSTERS_TOPIC, last))) == 7

@@ -120,7 +120,30 @@ def normalize(
     bus = make_bus(settings)
     bus.ensure_topics()
     n = settings.normalize_processes if processes is None else processes
-    _run_worker(make_normalizer(bus, processes=n if n > 0 else (os.cpu_count() or 1)))
+    _run_worker(make_normalizer(bus, processes=n if n > 0 else (os.cpu_count() or 1),
+                                clustering=settings.clustering))
+
+
+@app.command()
+def cluster() -> None:
+    """Run the clustering stage (clustering → normalized), for TILTS_CLUSTERING=stage.
+
+    Run as many as the clustering topic has partitions; each keeps its
+    partitions' state in TILTS_CLUSTER_STATE_DIR and restores what it lacks
+    from the changelog topic.
+    """
+    from pipeline.bus import make_bus
+    from pipeline.clusterer import make_clusterer
+
+    settings = load_settings()
+    if settings.clustering != "stage":
+        typer.echo("note: TILTS_CLUSTERING is 'inline', so the normalizers cluster themselves and publish "
+                   "nothing for this stage; set TILTS_CLUSTERING=stage for every normalizer and clusterer",
+                   err=True)
+    bus = make_bus(settings)
+    bus.ensure_topics()
+    _run_worker(make_clusterer(bus, state_dir=settings.cluster_state_path,
+                               name=f"{settings.topic_prefix}clusters"))
 
 
 def _normalize_lines() -> None:
