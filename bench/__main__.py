@@ -23,7 +23,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import crawl, freshness, ingest, load, normalize
+from bench import crawl, freshness, ingest, load, normalize, scale_out
 from bench import reindex as reindex_bench
 from bench import search as search_bench
 
@@ -41,6 +41,11 @@ PARTS: dict[str, Callable[[], Any]] = {
     "load": lambda: [load.run(100_000, 30, connections=c) for c in (1, 2, 8)],
     # `tilts reindex` against helpers.bulk (TILTS_BENCH_REINDEX_LISTINGS for a quick run); its own sections
     "reindex": lambda: reindex_bench.run(),
+    # stateless normalizers: 1, 2 and 4 instances in one group, Elasticsearch stopped meanwhile
+    "scale-out": lambda: scale_out.run(20_000),
+    # the same ingest on the single node and on the small cluster (3 brokers, 2 nodes, replicated)
+    "ingest-cluster": lambda: {"single": ingest.run(20_000, baseline=False),
+                               "cluster": ingest.run(20_000, baseline=False, cluster=True)},
     # 1M documents: Elasticsearch only (the embedded backend's aim is at 100k);
     # the index is kept for load-1m.
     "search-1m": lambda: search_bench.run(LARGE, embedded=False, alias=load.index_alias(LARGE), keep=True),
@@ -132,6 +137,26 @@ def _other_rows(fresh: dict | None, loads: list[tuple[dict, str]], when: dict[st
     return rows
 
 
+def _scale_rows(scale: dict | None, clustered: dict | None, when: dict[str, str]) -> str:
+    rows = ""
+    if scale:
+        one, *more = scale["runs"]
+        rows += _row(f"Normalize, listings/s, {len(more) and more[0]['instances']} stateless `tilts normalize` "
+                     f"instances in one group vs one (`bench/scale_out.py`, {scale['events']:,} events, "
+                     "Elasticsearch stopped)", scale["ratios"].get("2", "–"), f"1 instance: {one['per_second']}/s",
+                     "; ".join(f"{r['instances']} instances: {r['per_second']}/s (×{scale['ratios'][str(r['instances'])]})"
+                               for r in more), "2 instances ≥ 1.8×", when["scale-out"])
+    if clustered:
+        single, small = clustered["single"], clustered["cluster"]
+        rows += _row(f"Ingest, listings/s, {single['events']:,} raw events → searchable, on the small cluster "
+                     "(3 brokers, replication 3, min.insync 2; 2 nodes, 1 replica) vs one node "
+                     "(`bench/ingest.py --cluster`)",
+                     round(small["pipeline_per_second"] / single["pipeline_per_second"], 3),
+                     f"one broker, one node: {single['pipeline_per_second']}/s",
+                     f"cluster: {small['pipeline_per_second']}/s", "–", when["ingest-cluster"])
+    return rows
+
+
 def _cpu_note(ing: dict) -> str:
     cpu = ing.get("cpu_ms_per_listing")
     if not cpu:
@@ -166,6 +191,7 @@ def render(results: dict[str, tuple[Any, str]]) -> str:
     rows += _search_rows(get("search-1m"), when.get("search-1m", ""))
     rows += _ingest_rows(ing, get("backlog-1m"), when)
     rows += _other_rows(get("freshness"), loads, when)
+    rows += _scale_rows(get("scale-out"), get("ingest-cluster"), when)
     notes = []
     if norm:
         notes.append(f"Normalizer corpus: {norm['events']} events ({', '.join(f'{k} {v}' for k, v in norm['mix'].items())}); "

@@ -95,31 +95,48 @@ def _cpu_seconds(pid: int) -> float:
     return total / _TICK
 
 
-def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str, Any]:
+def _services(cluster: bool) -> tuple[str, str, dict[str, str], dict[str, list[int]]]:
+    """(Kafka bootstrap, Elasticsearch URL(s), the workers' extra settings, the
+    services' pids by kind): the single-node services, or the small cluster
+    (3 brokers, replication 3, 2 must acknowledge; 2 nodes, 1 replica)."""
     from devtools import services
+    from devtools.services import cluster as small
 
-    up = services.up(["kafka", "elasticsearch"])
-    kafka, es_url = up["kafka"], up["elasticsearch"]
+    base = services.services_dir()
+    if not cluster:
+        up = services.up(["kafka", "elasticsearch"])
+        pids = {"kafka": [services.Kafka(base).pid()], "elasticsearch": [services.Elasticsearch(base).pid()]}
+        return up["kafka"], up["elasticsearch"], {}, {k: [p for p in v if p] for k, v in pids.items()}
+    small.up()
+    env = small.env_exports()
+    pids = {"kafka": [small.KafkaNode(base, i).pid() for i in range(1, small.KAFKA_NODES + 1)],
+            "elasticsearch": [small.ElasticsearchNode(base, i).pid() for i in range(1, small.ES_NODES + 1)]}
+    return (env["KAFKA_BOOTSTRAP_SERVERS"], env["ELASTICSEARCH_URL"], env,
+            {k: [p for p in v if p] for k, v in pids.items()})
+
+
+def run(n: int = 100_000, processes: int = 2, baseline: bool = True, cluster: bool = False) -> dict[str, Any]:
+    kafka, es_url, extra, service_pids = _services(cluster)
     events = repeated_events(n, relocate=True)
     expected = len({e.key for e in events})
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    bus = open_bus(f"kafka://{kafka}", prefix=f"{prefix}.", partitions=6)
+    replication = int(extra.get("TILTS_KAFKA_REPLICATION_FACTOR", "1"))
+    insync = int(extra["TILTS_KAFKA_MIN_INSYNC_REPLICAS"]) if "TILTS_KAFKA_MIN_INSYNC_REPLICAS" in extra else None
+    bus = open_bus(f"kafka://{kafka}", prefix=f"{prefix}.", partitions=6, replication_factor=replication,
+                   min_insync_replicas=insync)
     bus.ensure_topics()
     for e in events:
         bus.publish(RAW_TOPIC, e.key, e.to_bytes(), e.headers())
     bus.flush(timeout=120)
     bus.close()
 
-    backend = open_backend(es_url, alias=prefix)
+    backend = open_backend(es_url, alias=prefix, replicas=int(extra.get("TILTS_INDEX_REPLICAS", "0")))
     backend.setup()
     tmp = Path(tempfile.mkdtemp(prefix="tilts-ingest-"))
-    service_pids = {name: services.Kafka(services.services_dir()).pid() if name == "kafka"
-                    else services.Elasticsearch(services.services_dir()).pid()
-                    for name in ("kafka", "elasticsearch")}
-    cpu_before = {name: _cpu_seconds(pid) for name, pid in service_pids.items() if pid}
+    cpu_before = {name: sum(_cpu_seconds(p) for p in pids) for name, pids in service_pids.items()}
     cpu: dict[str, float] = {}
     started = time.perf_counter()
-    procs = start_workers(kafka, es_url, prefix, tmp, normalize_processes=processes)
+    procs = start_workers(kafka, es_url, prefix, tmp, normalize_processes=processes, env=extra)
     stages = [*procs, "normalize child"]
     samples: dict[str, list[tuple[float, int]]] = {s: [] for s in stages}
     peaks = {s: 0 for s in stages}
@@ -145,9 +162,8 @@ def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str
             backend.refresh()
             count = backend.count()
         elapsed = time.perf_counter() - started
-        for name, pid in service_pids.items():
-            if pid:
-                cpu[name] = _cpu_seconds(pid) - cpu_before[name]
+        for name, pids in service_pids.items():
+            cpu[name] = sum(_cpu_seconds(p) for p in pids) - cpu_before[name]
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -157,7 +173,7 @@ def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str
 
     pipeline_rate = expected / elapsed
     result: dict[str, Any] = {
-        "events": n, "listings": expected, "pipeline_seconds": round(elapsed, 1),
+        "events": n, "listings": expected, "cluster": cluster, "pipeline_seconds": round(elapsed, 1),
         "pipeline_per_second": round(pipeline_rate), "normalizer_rss_mb_by_mapping": parent_map}
     if not baseline:
         backend.drop()  # type: ignore[attr-defined]
@@ -168,7 +184,7 @@ def run(n: int = 100_000, processes: int = 2, baseline: bool = True) -> dict[str
     # bulk-indexed straight into a fresh index of the same template
     docs = [h["_source"] for h in helpers.scan(backend.es, index=prefix, size=2000)]  # type: ignore[attr-defined]
     base_alias = f"{prefix}-bulk"
-    base = open_backend(es_url, alias=base_alias)
+    base = open_backend(es_url, alias=base_alias, replicas=int(extra.get("TILTS_INDEX_REPLICAS", "0")))
     base.setup()
     t = time.perf_counter()
     helpers.bulk(base.es, ({"_index": base_alias, "_id": d["id"], "_source": d} for d in docs),  # type: ignore[attr-defined]
@@ -210,8 +226,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="normalizer child processes (TILTS_NORMALIZE_PROCESSES; 1: in-process)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the bulk baseline (for the memory run over a large backlog)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="on the small cluster (`tilts services up --cluster`) instead of the single node")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.events, args.processes, baseline=not args.no_baseline), indent=2))
+    print(json.dumps(run(args.events, args.processes, baseline=not args.no_baseline, cluster=args.cluster),
+                     indent=2))
 
 
 if __name__ == "__main__":

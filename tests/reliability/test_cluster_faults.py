@@ -141,7 +141,7 @@ def test_losing_a_broker_a_data_node_and_workers_loses_and_duplicates_nothing(
         small_cluster: dict[str, str], tmp_path: Path) -> None:
     prefix = f"cluster-{uuid.uuid4().hex[:10]}"
     env = {**os.environ, **small_cluster, "TILTS_TOPIC_PREFIX": f"{prefix}.", "TILTS_INDEX_ALIAS": prefix,
-           "TILTS_DATA_DIR": str(tmp_path), "TILTS_KAFKA_PARTITIONS": "6"}
+           "TILTS_DATA_DIR": str(tmp_path), "TILTS_KAFKA_PARTITIONS": "6", "TILTS_CLUSTERING": "stage"}
     settings = Settings(_env_file=None, data_dir=tmp_path, topic_prefix=f"{prefix}.", index_alias=prefix,
                         KAFKA_BOOTSTRAP_SERVERS=small_cluster["KAFKA_BOOTSTRAP_SERVERS"],
                         ELASTICSEARCH_URL=small_cluster["ELASTICSEARCH_URL"],
@@ -155,10 +155,15 @@ def test_losing_a_broker_a_data_node_and_workers_loses_and_duplicates_nothing(
     bus.close()
 
     def start(stage: str, n: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "tilts.cli", stage], env=env,
+        # each clusterer keeps its state apart, as on two machines: the survivor
+        # of a kill restores the partitions it takes over from the changelog
+        own = {"TILTS_CLUSTER_STATE_DIR": str(tmp_path / f"{stage}-{n}-state")}
+        return subprocess.Popen([sys.executable, "-m", "tilts.cli", stage], env={**env, **own},
                                 stdout=(tmp_path / f"{stage}-{n}.log").open("ab"), stderr=subprocess.STDOUT)
 
+    # stateless normalizers and the clustering stage (TILTS_CLUSTERING=stage), two of each
     workers = {"normalize": [start("normalize", 1), start("normalize", 2)],
+               "cluster": [start("cluster", 1), start("cluster", 2)],
                "index": [start("index", 1), start("index", 2)]}
     done = threading.Event()
     publisher = threading.Thread(target=publish_all, args=(settings, events, done), daemon=True)
@@ -168,7 +173,7 @@ def test_losing_a_broker_a_data_node_and_workers_loses_and_duplicates_nothing(
     try:
         publisher.start()
         for what, at in (("kafka broker", 0.15), ("elasticsearch data node", 0.35),
-                         ("normalizer", 0.55), ("indexer", 0.7)):
+                         ("normalizer", 0.5), ("clusterer", 0.6), ("indexer", 0.7)):
             waiting = time.monotonic() + DEADLINE / 2
             while es_count(es_url, prefix) < at * len(expected):
                 assert time.monotonic() < waiting, f"the index never reached {at:.0%} before the {what} failure"
@@ -179,7 +184,7 @@ def test_losing_a_broker_a_data_node_and_workers_loses_and_duplicates_nothing(
             elif what == "elasticsearch data node":
                 kill9(data_node)
             else:
-                stage = "normalize" if what == "normalizer" else "index"
+                stage = {"normalizer": "normalize", "clusterer": "cluster", "indexer": "index"}[what]
                 workers[stage][0].send_signal(signal.SIGKILL)
             pauses[what] = pause_after(kill, es_url, prefix, before)
         publisher.join(DEADLINE)
