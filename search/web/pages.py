@@ -9,7 +9,7 @@ import time
 import weakref
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exception_handlers import http_exception_handler
@@ -129,6 +129,14 @@ def _search_context(ui: UI, req: SearchRequest, near: str | None, result: Search
     }
 
 
+def _back_to_results(request: Request) -> str:
+    """The results page the person came from (their search, on this site), or the start page."""
+    came_from = urlsplit(request.headers.get("referer", ""))
+    if came_from.netloc == request.url.netloc and came_from.path == "/" and came_from.query:
+        return "/?" + came_from.query
+    return "/"
+
+
 @router.get("/o/{opportunity_id}", response_class=HTMLResponse, include_in_schema=False)
 def detail(request: Request, opportunity_id: str, backend: Backend, lang: Lang = None) -> HTMLResponse:
     ui = ui_for(request, lang)
@@ -136,6 +144,7 @@ def detail(request: Request, opportunity_id: str, backend: Backend, lang: Lang =
     similar = run_search(backend, SearchRequest(like=opportunity_id, size=5)).hits
     return page(request, ui, "detail.html", {
         "o": doc, "similar": similar, "today": datetime.now(UTC).date(), "languages": UI_LANGUAGES,
+        "back": _back_to_results(request),
         "resident": None, "full": True,
         "support_items": SUPPORT_ITEMS, "json": json,
     }, lang)

@@ -250,6 +250,22 @@ def test_a_calendar_is_offered_only_for_listings_with_dates(client: TestClient) 
     assert ics.status_code == 200 and "BEGIN:VEVENT" in ics.text
 
 
+def test_a_detail_page_leads_back_to_the_search_it_came_from(client: TestClient) -> None:
+    import html
+    import re
+
+    def back(**headers: str) -> str:
+        found = re.search(r'<a class="back" id="back" href="([^"]*)"', client.get("/o/lv-1", headers=headers).text)
+        assert found, "no way back on the detail page"
+        return html.unescape(found.group(1))
+
+    search = "/?q=dz%C4%ABvnieki&country=LV&lang=lv"
+    assert back(Referer=f"http://testserver{search}") == search
+    assert back() == "/"
+    assert back(Referer=f"https://elsewhere.example{search}") == "/"  # never a link to another site
+    assert back(Referer="http://testserver/o/lv-2") == "/"
+
+
 def test_deadline_soon_is_a_filter_with_a_chip(client: TestClient) -> None:
     from datetime import UTC, date, datetime, timedelta
 
