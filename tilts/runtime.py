@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 
 from pipeline.bus import Bus, make_bus
+from pipeline.clusterer import make_clusterer
 from pipeline.config import Settings
 from pipeline.indexer import make_indexer
 from pipeline.normalizer import make_normalizer
@@ -37,7 +38,13 @@ class BackgroundWorkers:
         backend = make_backend(settings)
         backend.setup()
         pipeline = cls(bus, backend)
-        pipeline.workers = [make_normalizer(bus), make_indexer(bus, backend)]
+        if settings.clustering == "stage":  # as the deployment's other processes do
+            pipeline.workers = [make_normalizer(bus, clustering="stage"),
+                                make_clusterer(bus, state_dir=settings.cluster_state_path,
+                                               name=f"{settings.topic_prefix}clusters"),
+                                make_indexer(bus, backend)]
+        else:
+            pipeline.workers = [make_normalizer(bus), make_indexer(bus, backend)]
         return pipeline
 
     def drain(self, idle: float = 2.0) -> dict[str, int]:

@@ -15,11 +15,14 @@ from tilts.app import create_app
 from tilts.runtime import BackgroundWorkers
 
 
-@pytest.fixture(params=["embedded", "distributed"])
+@pytest.fixture(params=["embedded", "distributed", "distributed-stage"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> Settings:
-    distributed = request.param == "distributed"
+    """Embedded; on Kafka and Elasticsearch; and there with stateless normalizers
+    and the clustering stage (TILTS_CLUSTERING=stage)."""
+    distributed = request.param.startswith("distributed")
     return Settings(
         data_dir=tmp_path, topic_prefix=f"{unique}.", index_alias=unique, download_delay=0.0,
+        clustering="stage" if request.param.endswith("stage") else "inline",
         # Explicit both ways: the environment must not switch the embedded case.
         KAFKA_BOOTSTRAP_SERVERS=request.getfixturevalue("kafka_servers") if distributed else None,
         ELASTICSEARCH_URL=request.getfixturevalue("es_url") if distributed else None,
@@ -35,8 +38,9 @@ def test_crawl_to_search(settings: Settings) -> None:
         result = crawl_source(settings, source, timeout=120)
         assert result.returncode == 0, result.log_tail
         counts = pipeline.drain(idle=4.0)
+        stage = {"cluster": 5} if settings.clustering == "stage" else {}
         # The normalizer reads the 6 raw listings and the crawl's CrawlStats report.
-        assert counts == {"normalize": 7, "index": 5}
+        assert counts == {"normalize": 7, **stage, "index": 5}
         assert pipeline.workers[0].dead_lettered == 1  # the untitled listing
         client = TestClient(create_app(pipeline.backend))
 
@@ -61,7 +65,7 @@ def test_crawl_to_search(settings: Settings) -> None:
         # A second crawl of the same site (a re-crawl) changes nothing in the index.
         assert crawl_source(settings, source, timeout=120).returncode == 0
         # Incremental: unchanged listings are not published again; only the report is.
-        assert pipeline.drain(idle=4.0) == {"normalize": 1, "index": 0}
+        assert pipeline.drain(idle=4.0) == {"normalize": 1, **{k: 0 for k in stage}, "index": 0}
         assert pipeline.backend.count() == 5
     finally:
         site.__exit__()
