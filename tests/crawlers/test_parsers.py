@@ -34,6 +34,40 @@ def test_rdf_feed() -> None:
     assert items[0]["posted_date"]
 
 
+RSS_WITH_PLACES = b"""<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>x</title>
+<item><title>Food pantry helpers</title><link>https://ngo.example/1</link><guid>1</guid>
+<description>&lt;p&gt;Sort and hand out food.&lt;/p&gt;&lt;p&gt;When: Saturdays.&lt;/p&gt;
+&lt;p&gt;Where: 218 18th Street, New York, NY 10003.&lt;/p&gt;</description></item>
+<item><title>Tafel Altona</title><link>https://ngo.example/2</link><guid>2</guid>
+<description>Lebensmittel ausgeben.&lt;br&gt;Ort: Hamburg-Altona</description></item>
+<item><title>Where we go next</title><link>https://ngo.example/3</link><guid>3</guid>
+<description>Where we work: everywhere in town. Location of the office is secret</description></item>
+</channel></rss>"""
+
+
+def test_a_feed_entry_that_says_where_gives_its_place() -> None:
+    items, errors = parse_feed(RSS_WITH_PLACES, "https://ngo.example/feed.rss")
+    assert errors == []
+    assert [i["location_text"] for i in items] == ["218 18th Street, New York, NY 10003", "Hamburg-Altona", None]
+
+
+@pytest.mark.parametrize(("line", "period"), [
+    ("When: from 5 December 2026 until 20 January 2027.", ("5 December 2026", "20 January 2027")),
+    ("When: 12 December 2026.", ("12 December 2026", "12 December 2026")),  # one day: it ends that day
+    ("When: 5 December 2026, 10:00 - 14:00", ("5 December 2026", "5 December 2026")),
+    ("Datum: 4.12.2026 – 6.12.2026", ("4.12.2026", "6.12.2026")),
+    ("When: until 20 January 2027", (None, "20 January 2027")),
+    ("Kad: no 2026. gada 5. decembra", ("2026. gada 5. decembra", None)),
+    ("When: ongoing.", (None, None)),
+    ("When: Saturdays", (None, None)),
+    ("We meet when it suits: 5 December", (None, None)),
+])
+def test_a_feed_entry_that_says_when_gives_its_dates(line: str, period: tuple) -> None:
+    from crawlers.platforms.feed import labelled_period
+
+    assert labelled_period(f"<p>Help out.</p><p>{line}</p>") == period
+
+
 def test_rdfa_page() -> None:
     items, errors = parse_schemaorg(RDFA, "https://example.at/suppe")
     assert errors == [] and items[0]["title"] == "Suppenküche helfen" and items[0]["_method"] == "rdfa"

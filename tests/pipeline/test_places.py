@@ -167,6 +167,18 @@ def test_city_abroad_only_when_the_source_country_is_a_default() -> None:
     assert place("Luzern", "DE") == ("Luzern", None)
 
 
+@pytest.mark.parametrize(("address", "default", "where"), [
+    ("218 18th Street, New York, NY 10003", "US", ("US", "New York City")),
+    # a state code is no town, and German "Island" (Iceland) is no country in an English address
+    ("543 Cary Ave Staten Island, NY, NY 10310", "US", ("US", None)),
+    ("San Francisco, CA", "US", ("US", "San Francisco")),  # CA: California, not Canada
+    ("Brīvības iela 55, Rīga, Latvija", "DE", ("LV", "Rīga")),  # a country named as a part of the address
+])
+def test_an_address_is_read_as_a_person_reads_it(address: str, default: str, where: tuple) -> None:
+    opp = normalize(raw(location_text=address, default_country=default, source_language="en"), NOW)
+    assert (opp.locations[0].country, opp.locations[0].city) == where
+
+
 @pytest.mark.parametrize(("written", "key"), [
     ("ST SATURNIN", "saint saturnin"), ("Saint-Saturnin", "saint saturnin"),
     ("Frankfurt (Oder)", "frankfurt oder"), ("NİĞDE", "nigde"), ("'s-Hertogenbosch", "s hertogenbosch"),

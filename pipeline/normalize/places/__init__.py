@@ -15,6 +15,7 @@ modules behind it:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pipeline.events import GeoPoint, Location, RawOpportunity
@@ -106,11 +107,26 @@ def _from_text(found: _Found, raw: RawOpportunity, title: str, text: str, mentio
             found.city_name = place.name if place else None
     elif city is not None:
         found.country = city.country
-    elif raw.location_text and (named := location_countries_in(raw.location_text)):
+    elif raw.location_text and (named := _address_countries(raw.location_text, default, inflecting)):
         found.country = named[0]
     elif not remote:
         found.country = default
     found.city = city
+
+
+def _address_countries(text: str, home: str | None, inflecting: bool) -> list[str]:
+    """Countries an address names: a part that is a country's name or code
+    ("Rīga, Latvija"; a bare code only without another home country: "San
+    Francisco, CA" is not Canada), else, for a source with a home country,
+    only one the text puts the listing in ("Staten Island, NY" is not Iceland,
+    German "Island")."""
+    whole = []
+    for part in (p.strip() for p in re.split(r"[,;\n]", text)):
+        code = country_code(part)
+        # "San Francisco, CA": with a home country, a bare code is its state's
+        if code and not (home and code != home and re.fullmatch(r"[A-Z]{2,3}", part)):
+            whole.append(code)
+    return whole or location_countries_in(text, home, inflecting=inflecting)
 
 
 def _geo(raw: RawOpportunity, city: City | None) -> GeoPoint | None:

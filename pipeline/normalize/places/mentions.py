@@ -79,11 +79,16 @@ _REGION = re.compile(
     r"|область|район|landkreis|kreis|province|provincia|région|region)\b\s*", re.IGNORECASE)
 
 
+# "NY", "CA", "NSW", "LV": a state, province or country code, never the town
+_CODE = re.compile(r"[A-Z]{2,3}")
+
+
 def city_from_location(text: str | None, country: str | None = None) -> str | None:
     """The city in an address-like string: "Rīga, Brīvības iela 55" → "Rīga"."""
     if not text:
         return None
     parts = [p.strip(" \"'«»„“”") for p in re.split(r"[,;\n]", text) if p.strip()]
+    parts = [p for p in parts if not _CODE.fullmatch(p)]
     gaz = gazetteer()
     for part in parts:
         if _STREET.search(part):
