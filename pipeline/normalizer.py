@@ -200,7 +200,6 @@ def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None
         return _stateless_normalizer(bus, group, processes)
     worker: Worker
     missing = MissingListings()
-    pool = NormalizePool(processes) if processes > 1 else None
     own_dedupe = dedupe is None
     if dedupe is None:
         dedupe = Deduplicator()
@@ -208,38 +207,28 @@ def make_normalizer(bus: Bus, group: str = GROUP, *, dedupe: Deduplicator | None
             loaded = warm_start(bus, dedupe)
             log.info("normalizer: %d listings loaded for clustering", loaded)
 
-    normalized = _normalizing(pool)
+    def listing(msg: Message, result: Normalized) -> None:
+        opp, prints, error = result
+        if opp is not None:
+            try:
+                opp = dedupe.place(opp, prints)
+            except Exception as exc:
+                opp, error = None, exc
+        if opp is None:
+            worker.dead_letter(msg, error or RuntimeError("normalization failed"))
+            return
+        _report_dropped(opp)
+        bus.publish(NORMALIZED_TOPIC, opp.id, opp.to_bytes(), opp.headers())
 
     def process(batch: list[Message]) -> None:
-        listings = [m for m in batch if m.topic != CRAWL_STATS_TOPIC]
-        results = iter(normalized(listings))
-        for msg in batch:
-            if msg.topic == CRAWL_STATS_TOPIC:
-                try:
-                    missing.report(parse_event(CrawlStats, msg.value))
-                except InvalidEvent as exc:
-                    worker.dead_letter(msg, exc)
-                continue
-            opp, prints, error = next(results)
-            if opp is not None:
-                try:
-                    opp = dedupe.place(opp, prints)
-                except Exception as exc:
-                    opp, error = None, exc
-            if opp is None:
-                worker.dead_letter(msg, error or RuntimeError("normalization failed"))
-                continue
-            _report_dropped(opp)
-            bus.publish(NORMALIZED_TOPIC, opp.id, opp.to_bytes(), opp.headers())
+        _each(batch, normalizing, worker, missing.report, listing)
         for opp_id in missing.due():
             log.info("closing %s: its source no longer publishes it", opp_id)
             dedupe.remove(opp_id)
             bus.publish(NORMALIZED_TOPIC, opp_id, None)
         dedupe.flush()
 
-    worker = Worker(bus, group, [RAW_TOPIC, CRAWL_STATS_TOPIC], "normalize", process)
-    if pool is not None:
-        worker.on_close(pool.close)
+    worker, normalizing = _worker(bus, group, processes, process)
     if own_dedupe:
         worker.on_close(dedupe.close)
     return worker
@@ -258,34 +247,54 @@ def _report_dropped(opp: Opportunity) -> None:
         log.warning("%s: fields left out: %s", opp.id, "; ".join(opp.provenance.dropped))
 
 
-def _stateless_normalizer(bus: Bus, group: str, processes: int) -> Worker:
-    """Normalize, and publish to the clustering stage keyed by clustering block;
-    close what crawls report missing by a notice to every clustering partition."""
-    worker: Worker
+def _worker(bus: Bus, group: str, processes: int, process: Callable[[list[Message]], None]
+            ) -> tuple[Worker, Callable[[list[Message]], list[Normalized]]]:
+    """The normalize stage's worker, and how it normalizes (a pool of
+    ``processes`` children, or in this process)."""
     pool = NormalizePool(processes) if processes > 1 else None
-    normalized = _normalizing(pool)
-
-    def process(batch: list[Message]) -> None:
-        listings = [m for m in batch if m.topic != CRAWL_STATS_TOPIC]
-        results = iter(normalized(listings))
-        for msg in batch:
-            if msg.topic == CRAWL_STATS_TOPIC:
-                try:
-                    stats = parse_event(CrawlStats, msg.value)
-                except InvalidEvent as exc:
-                    worker.dead_letter(msg, exc)
-                    continue
-                for ext in stats.missing:
-                    publish_close(bus, opportunity_id(stats.source_id, ext))
-                continue
-            opp, _, error = next(results)
-            if opp is None:
-                worker.dead_letter(msg, error or RuntimeError("normalization failed"))
-                continue
-            _report_dropped(opp)
-            publish_for_clustering(bus, opp)
-
     worker = Worker(bus, group, [RAW_TOPIC, CRAWL_STATS_TOPIC], "normalize", process)
     if pool is not None:
         worker.on_close(pool.close)
+    return worker, _normalizing(pool)
+
+
+def _each(batch: list[Message], normalizing: Callable[[list[Message]], list[Normalized]],
+          worker: Worker, stats: Callable[[CrawlStats], None],
+          listing: Callable[[Message, Normalized], None]) -> None:
+    """Hand each message of a batch, in order, to ``stats`` (a crawl's report) or
+    ``listing`` (a raw listing with its normalized result); a broken report is
+    dead-lettered."""
+    results = iter(normalizing([m for m in batch if m.topic != CRAWL_STATS_TOPIC]))
+    for msg in batch:
+        if msg.topic != CRAWL_STATS_TOPIC:
+            listing(msg, next(results))
+            continue
+        try:
+            report = parse_event(CrawlStats, msg.value)
+        except InvalidEvent as exc:
+            worker.dead_letter(msg, exc)
+            continue
+        stats(report)
+
+
+def _stateless_normalizer(bus: Bus, group: str, processes: int) -> Worker:
+    """Normalize, and publish to the clustering stage keyed by clustering block;
+    close what crawls report missing by a notice to every clustering partition."""
+
+    def closed(stats: CrawlStats) -> None:
+        for ext in stats.missing:
+            publish_close(bus, opportunity_id(stats.source_id, ext))
+
+    def listing(msg: Message, result: Normalized) -> None:
+        opp, _, error = result
+        if opp is None:
+            worker.dead_letter(msg, error or RuntimeError("normalization failed"))
+            return
+        _report_dropped(opp)
+        publish_for_clustering(bus, opp)
+
+    def process(batch: list[Message]) -> None:
+        _each(batch, normalizing, worker, closed, listing)
+
+    worker, normalizing = _worker(bus, group, processes, process)
     return worker
