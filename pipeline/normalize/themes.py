@@ -54,9 +54,12 @@ _KEYWORDS: dict[Theme, str] = {
         "natura środowisk przyrod ekolog aplink gamt mišk keskkond loodus talgud matkarad "
         "rahvuspark"),
     Theme.animals: (
-        "animal dog dogs cat cats bird birds wildlife dzīvniek suņ kaķ putn животн собак кошк "
-        "тварин собак tier tiere hund katze amphib vögel animaux chiens chats oiseaux animales "
-        "perros gatos animali cani gatti zwierz psów kot gyvūn šun kat loom koer kass ornitho"),
+        # "=": a whole word, where the stem begins other words ("Catskills", "hundert",
+        # "Kassel", "tierra", "loomulikult": naturally)
+        "animal dog dogs cat cats= bird birds wildlife dzīvniek suņ kaķ putn животн собак кошк "
+        "тварин собак tier= tiere tieren tierheim tierschutz tierpark hund= hunde= hunden= katze amphib "
+        "vögel animaux chiens chats oiseaux animales perros gatos animali cani gatti zwierz psów kot "
+        "gyvūn šun kat loom= loomad loomade loomaaed koer kass= kassid ornitho"),
     Theme.migrants_refugees: (
         "refugee refugees migrant migrants asylum newcomer displaced bēgļ patvērum imigrant "
         "беженц мигрант иммигрант новоприбывш біженц переселен flüchtl geflüchtet asyl migration "

@@ -276,6 +276,18 @@ def test_themes_from_categories_and_text() -> None:
     assert Theme.social not in classify("Communications trainee", "Run our social media.", [])
 
 
+@pytest.mark.parametrize(("title", "text", "animals"), [
+    ("Catskills Canned Food Drive", "Collect canned food for families in the Catskills.", False),
+    ("Hunderte Helfer gesucht", "Für das Stadtfest in Kassel suchen wir hundert Freiwillige.", False),
+    ("Plantamos árboles", "Cuidamos la tierra de nuestro barrio.", False),
+    ("Help at the cat shelter", "Feed the cats and walk the dogs.", True),
+    ("Tierheim Hamburg", "Hunde ausführen und Katzen pflegen.", True),
+    ("Loomade varjupaik", "Aita hoolitseda kasside ja koerte eest.", True),
+])
+def test_animal_words_are_not_the_start_of_other_words(title: str, text: str, animals: bool) -> None:
+    assert (Theme.animals in classify(title, text, [])) is animals
+
+
 def test_activity_and_programme() -> None:
     assert activity_type("INTERN", "x", []).value == "traineeship"
     assert activity_type(None, "Solidaritātes projekts Kuldīgā", []).value == "solidarity_project"
