@@ -194,3 +194,17 @@ def test_a_city_without_listings_widens_to_its_country_not_the_world(loaded) -> 
     assert ids(result) == in_country(docs, "LV")  # Latvia's listings, not everyone's
     london = run(backend.search, SearchRequest(q="london", collapse=False, size=100))
     assert london.total == 0 and london.understood["country"] == ["GB"]  # honest: none there
+
+
+def test_the_page_strikes_out_what_was_left_out(loaded) -> None:
+    import re
+
+    backend, _docs = loaded
+    page = TestClient(create_app(backend)).get("/", params={"q": "museum in Latvia", "lang": "en"}).text
+    # what was understood and then left out no longer looks active; the place still does
+    dropped = re.findall(r'<span class="chip dropped" data-facet="(\w+)"><del>', page)
+    assert dropped and set(dropped) <= {"topic", "theme"}, page[page.find('id="understood"'):][:800]
+    assert "(left out)" in page
+    assert '<span class="chip" data-facet="country">' in page
+    lv = TestClient(create_app(backend)).get("/", params={"q": "museum in Latvia", "lang": "lv"}).text
+    assert "(izlaists)" in lv
