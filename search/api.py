@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from search.backends import SearchResult, SearchUnavailable
 from search.web.deps import NOT_FOUND, UNAVAILABLE, Backend, Search, cached, fetch, run_search
@@ -26,7 +26,10 @@ router = APIRouter()
 
 
 class Suggestions(BaseModel):
-    suggestions: list[str]
+    suggestions: list[str] = Field(description="titles of open listings")
+    terms: list[str] = Field(default_factory=list, description=(
+        "countries, cities and themes of the index named in `lang` that begin with what was typed: "
+        "words the search understands (search them as typed, not as a quoted phrase)"))
 
 
 class FacetCounts(BaseModel):
@@ -53,13 +56,20 @@ def facets(req: Search, response: Response, backend: Backend) -> FacetCounts:
 def suggest(
     response: Response,
     backend: Backend,
+    request: Request,
     q: Annotated[str, Query(min_length=1, max_length=100)],
     size: Annotated[int, Query(ge=1, le=20)] = 8,
+    lang: Annotated[str | None, Query(max_length=5, description="language of the terms (default: the browser's)")]
+    = None,
 ) -> Suggestions:
-    """Titles of open listings for what has been typed so far."""
+    """Titles of open listings, and places and themes named in ``lang``, for what has been typed so far."""
+    from search.web.pages import suggest_terms
+    from search.web.render import ui_for
+
     cached(response)
     try:
-        return Suggestions(suggestions=backend.suggest(q, size))
+        return Suggestions(suggestions=backend.suggest(q, size),
+                           terms=suggest_terms(ui_for(request, lang), backend, q, size))
     except SearchUnavailable as exc:
         raise HTTPException(status_code=503, detail=str(exc)) from exc
 

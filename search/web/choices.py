@@ -156,3 +156,25 @@ def map_places(ui: UI, hits: list[SearchHit]) -> list[dict[str, Any]]:
             if all(item["id"] != hit.id for item in place["items"]):
                 place["items"].append({"id": hit.id, "title": str(o.get("title") or "")})
     return list(places.values())
+
+
+def terms(ui: UI, facets: dict[str, dict[str, int]], cities: list[str]) -> list[str]:
+    """What the search understands, named in ``ui``'s language: the index's
+    countries, the "Near" picker's cities, its themes (the most listings first)."""
+    found = [ui.country_name(c) for c, _ in sorted(facets.get("country", {}).items(), key=lambda kv: -kv[1])]
+    found += [value_label(ui, "theme", t) for t, _ in sorted(facets.get("theme", {}).items(), key=lambda kv: -kv[1])
+              if t != "other"]
+    return list(dict.fromkeys([*found, *cities]))
+
+
+def completing(typed: str, names: list[str], size: int) -> list[str]:
+    """The ``names`` that ``typed`` begins, or one of whose words it begins,
+    compared without case or diacritics ("lat" → "Latvija", "рі" → "Рига")."""
+    from pipeline.normalize.text import fold
+
+    want = fold(typed).strip()
+    if not want:
+        return []
+    starts = [n for n in names if fold(n).startswith(want)]
+    inside = [n for n in names if n not in starts and any(w.startswith(want) for w in fold(n).split())]
+    return [*starts, *inside][:size]

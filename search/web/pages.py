@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
@@ -29,8 +30,9 @@ Lang = Annotated[str | None, Query(max_length=5)]
 # Paths of the JSON API: their errors stay JSON whatever the client accepts.
 API_PATHS = ("/search", "/facets", "/suggest", "/opportunities", "/healthz", "/docs", "/openapi", "/redoc",
              "/metrics")
-# backend → (when, UI language → the "Near" picker's cities): the index asked once a minute
-_CITIES: weakref.WeakKeyDictionary[SearchBackend, tuple[float, dict[str, list[str]]]] = weakref.WeakKeyDictionary()
+# backend → (when, (UI language, what) → names built from its facets): the index asked once a minute
+_BUILT: weakref.WeakKeyDictionary[SearchBackend, tuple[float, dict[tuple[str, str], list[str]]]] = (
+    weakref.WeakKeyDictionary())
 
 
 @router.get("/favicon.ico", include_in_schema=False)
@@ -93,18 +95,32 @@ def _place_context(ui: UI, backend: SearchBackend, site: Site, result: SearchRes
             if places else None}
 
 
-def _near_options(ui: UI, backend: SearchBackend) -> list[str]:
-    """The index's cities as the "Near" picker offers them in ``ui``'s language,
-    built once a minute per language, not on every page."""
+def _per_minute(backend: SearchBackend, ui: UI, what: str,
+                build: Callable[[dict[str, dict[str, int]]], list[str]]) -> list[str]:
+    """``build(facets of the whole index)`` for ``ui``'s language, built once a
+    minute per language and ``what``, not on every request."""
     now = time.monotonic()
-    cached = _CITIES.get(backend)
+    cached = _BUILT.get(backend)
     if cached is None or now - cached[0] > CACHE_SECONDS:
-        cached = _CITIES[backend] = (now, {})
-    by_lang = cached[1]
-    if ui.lang not in by_lang:
-        cities = run_search(backend, SearchRequest(size=0)).facets.get("city", {})
-        by_lang[ui.lang] = choices.near_options(ui, dict(cities))
-    return by_lang[ui.lang]
+        cached = _BUILT[backend] = (now, {})
+    built = cached[1]
+    if (ui.lang, what) not in built:
+        built[ui.lang, what] = build(run_search(backend, SearchRequest(size=0)).facets)
+    return built[ui.lang, what]
+
+
+def _near_options(ui: UI, backend: SearchBackend) -> list[str]:
+    """The index's cities as the "Near" picker offers them in ``ui``'s language."""
+    return _per_minute(backend, ui, "near", lambda facets: choices.near_options(ui, dict(facets.get("city", {}))))
+
+
+def suggest_terms(ui: UI, backend: SearchBackend, typed: str, size: int) -> list[str]:
+    """Countries, cities and themes of the index, named in ``ui``'s language,
+    that begin with what was typed (or have a word that does): what the
+    search understands, offered to someone typing in their own language or
+    script, where listings' titles rarely are."""
+    terms = _per_minute(backend, ui, "terms", lambda facets: choices.terms(ui, facets, _near_options(ui, backend)))
+    return choices.completing(typed, terms, size)
 
 
 def _search_context(ui: UI, req: SearchRequest, near: str | None, result: SearchResult) -> dict[str, Any]:

@@ -70,14 +70,36 @@ def test_suggestions_are_a_keyboard_combobox(site: str, page) -> None:
     page.keyboard.press("Escape")
     assert box.get_attribute("aria-expanded") == "false" and not listbox.is_visible()
     assert box.get_attribute("aria-activedescendant") is None and box.input_value() == "anim"
-    # Down opens it again; Enter on an option picks it and searches for it
+    # places and themes the search understands come first ("Animals"), then titles
+    terms = page.locator("#q-suggestions [role=option][data-term]").all_inner_texts()
+    assert terms and terms[0] == "Animals" and found[:len(terms)] == terms
+    # Down opens it again; Enter on a title picks it and searches for it
     page.keyboard.press("ArrowDown")
     assert box.get_attribute("aria-expanded") == "true"
+    for _ in terms:
+        page.keyboard.press("ArrowDown")
     chosen = page.locator("#q-suggestions [aria-selected=true]").inner_text()
+    assert chosen not in terms
     page.keyboard.press("Enter")
     page.wait_for_url("**/?q=*")
     assert parse_qs(urlsplit(page.url).query)["q"] == [f'"{chosen}"']  # the title as a phrase
     assert page.locator("article.hit h3").all_inner_texts()[0] == chosen
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_place_in_the_persons_own_script_is_suggested_and_understood(site: str, page) -> None:
+    page.goto(site + "/?lang=ar")
+    page.locator("#q").focus()
+    page.keyboard.type("لات", delay=30)  # the start of Latvia in Arabic
+    page.wait_for_selector("#q-suggestions [role=option][data-term]")
+    term = page.locator("#q-suggestions [role=option][data-term]").first
+    assert term.inner_text() == "لاتفيا"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/?q=*")
+    assert parse_qs(urlsplit(page.url).query)["q"] == ["لاتفيا"]  # as it is, to be understood, not a phrase
+    assert page.locator("#understood [data-facet=country]").count() == 1
+    assert page.locator("article.hit").count() > 0
     assert page.errors == []  # type: ignore[attr-defined]
 
 

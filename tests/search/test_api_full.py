@@ -64,6 +64,25 @@ def test_suggest_detail_and_404(client: TestClient) -> None:
 
 
 
+def test_suggest_offers_places_and_themes_in_the_persons_language(client: TestClient) -> None:
+    def terms(q: str, lang: str) -> list[str]:
+        return client.get("/suggest", params={"q": q, "lang": lang}).json()["terms"]
+
+    # the corpus has listings in Latvia (Riga) and Estonia, and animal ones
+    assert terms("lat", "lv")[:1] == ["Latvija"]
+    assert "Латвия" in terms("лат", "ru") and "Латвія" in terms("лат", "uk")
+    assert "لاتفيا" in terms("لات", "ar")
+    assert "Рига" in terms("ри", "ru")  # the city, named as the page's language names it
+    assert "Rīga" in terms("riga", "lv")  # typed without diacritics
+    assert client.get("/search", params={"theme": "animals", "size": 0}).json()["total"] > 0
+    assert "Dzīvnieki" in terms("dziv", "lv") and "Тварини" in terms("твар", "uk")
+    assert "الحيوانات" in terms("الحيو", "ar")
+    assert terms("Brazīl", "lv") == []  # no listing in Brazil: nothing offered that finds nothing
+    # what is offered is understood: searching it as typed finds that place
+    body = client.get("/search", params={"q": terms("лат", "ru")[0]}).json()
+    assert body["understood"]["country"] == ["LV"] and body["total"] > 0
+
+
 def test_feeds_parse_and_carry_no_markup(client: TestClient) -> None:
     for kind in ("rss", "atom"):
         feed, body = parsed_feed(client, kind, "shelter")

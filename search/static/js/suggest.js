@@ -59,22 +59,30 @@
     }
   }
 
-  function show(titles) {
+  function show(items) {
     while (list.firstChild) {
       list.removeChild(list.firstChild);
     }
-    titles.forEach(function (title, i) {
+    items.forEach(function (item, i) {
       var option = document.createElement("li");
       option.id = listId + "-" + i;
       option.setAttribute("role", "option");
       option.setAttribute("aria-selected", "false");
       option.dir = "auto";
-      option.textContent = title;
+      option.textContent = item.text;
+      if (item.term) {  // a place or theme the search understands
+        option.setAttribute("data-term", "");
+        option.className = "term";
+      }
       list.appendChild(option);
     });
     active = -1;
     input.removeAttribute("aria-activedescendant");
-    setOpen(titles.length > 0);
+    setOpen(items.length > 0);
+  }
+
+  function strings(values) {
+    return Array.isArray(values) ? values.filter(function (s) { return typeof s === "string" && s; }) : [];
   }
 
   function ask() {
@@ -88,15 +96,20 @@
       return;
     }
     var mine = controller = new AbortController();
-    var query = new URLSearchParams({q: typed.slice(0, 100), size: String(SIZE)});
+    var query = new URLSearchParams({q: typed.slice(0, 100), size: String(SIZE),
+                                     lang: document.documentElement.lang || ""});
     fetch(endpoint + "?" + query.toString(), {signal: mine.signal, headers: {Accept: "application/json"}})
       .then(function (response) { return response.ok ? response.json() : {suggestions: []}; })
       .then(function (data) {
         if (mine !== controller || document.activeElement !== input) {
           return;
         }
-        var found = data && Array.isArray(data.suggestions) ? data.suggestions : [];
-        show(found.filter(function (s) { return typeof s === "string" && s; }).slice(0, SIZE));
+        // places and themes in the page's language first (at most half), then titles
+        var terms = strings(data && data.terms).slice(0, Math.ceil(SIZE / 2));
+        var titles = strings(data && data.suggestions);
+        show(terms.map(function (t) { return {text: t, term: true}; })
+          .concat(titles.map(function (t) { return {text: t, term: false}; }))
+          .slice(0, SIZE));
       })
       .catch(function () { /* aborted or offline: the form works without suggestions */ });
   }
@@ -112,8 +125,11 @@
       return;
     }
     // a picked title is searched as that phrase: its words are the title's, not a
-    // place or theme to understand ("Animal Foster Parent" is no city called Pare)
-    input.value = '"' + opts[index].textContent.replace(/["\u201c\u201d\u00ab\u00bb]/g, "") + '"';
+    // place or theme to understand ("Animal Foster Parent" is no city called Pare);
+    // a picked place or theme is searched as it is, to be understood
+    var text = opts[index].textContent;
+    input.value = opts[index].hasAttribute("data-term") ? text
+      : '"' + text.replace(/["\u201c\u201d\u00ab\u00bb]/g, "") + '"';
     setOpen(false);
     if (form.requestSubmit) {
       form.requestSubmit();
