@@ -101,3 +101,11 @@ def test_where_i_live_is_a_list_and_bad_input_is_explained_in_place(site: str, o
     assert "Латвія" in page.locator("#active-filters").inner_text()
     assert page.locator("article.hit").count() > 0
     assert "String should match" not in page.content()
+    # typed into the form: the browser does not stop it with a bubble of its own (in
+    # the browser's language, which need not be the page's); the page explains it
+    page.goto(site + "/?country=LV&lang=uk")
+    page.locator("#filters > summary").click()
+    page.fill("#f-age", "200")
+    page.press("#f-age", "Enter")
+    page.wait_for_url("**age=200**")
+    assert page.locator("#e-age").inner_text() == "Вкажіть вік від 0 до 120."
