@@ -79,11 +79,20 @@ def country_list(ui: UI, codes: list[str]) -> str:
     return ui.join(named + sorted(ui.country_name(c) for c in wanted - known))
 
 
+def understood(result: SearchResult, facet: str) -> list[str]:
+    """The values of ``facet`` that the search understood from the words typed
+    and applies ("в Латвії": LV), unless it had to leave them out."""
+    if facet in (result.relaxed or []):
+        return []
+    return [str(v) for v in (result.understood or {}).get(facet, [])]
+
+
 def facet_values(ui: UI, req: SearchRequest, result: SearchResult, facet: str) -> tuple[list[Choice], list[Choice]]:
-    """(shown, the rest) as (value, count, selected): every selected value,
+    """(shown, the rest) as (value, count, selected): every selected value
+    (chosen, or understood from the words typed),
     then the top values; the rest behind "show all" (places by name)."""
     counts = dict(result.facets.get(facet, {}))
-    selected = list(getattr(req, facet))
+    selected = [*getattr(req, facet), *understood(result, facet)]
     for value in selected:
         counts.setdefault(value, 0)
     ordered = list(counts)

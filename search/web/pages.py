@@ -127,14 +127,24 @@ def _search_context(ui: UI, req: SearchRequest, near: str | None, result: Search
     """The search page's results, facets, form choices and links."""
     pairs = ui_pairs(req, near)
     filter_fields = FORM_FIELDS | ({"lat", "lon"} if near else set())
+
+    def ignore_url(field: str) -> str:
+        return "?" + urlencode(ui_pairs(req.model_copy(update={"ignore": [*req.ignore, field]}), near))
+
+    def facet_link(facet: str, value: str) -> str:
+        """A facet value's link: it toggles; one understood from the words is
+        unticked by ignoring that understanding."""
+        if value not in getattr(req, facet) and value in choices.understood(result, facet):
+            return ignore_url(facet)
+        return toggle(req, facet, value, near)
+
     return {
         "req": req, "result": result, "query_string": query_string(req), "near": near,
         "count": result.clusters if req.collapse else result.total,
         "literal_url": "?" + urlencode(ui_pairs(req.model_copy(update={"understand": False}), near)),
-        "ignore_url": lambda field: "?" + urlencode(
-            ui_pairs(req.model_copy(update={"ignore": [*req.ignore, field]}), near)),
+        "ignore_url": ignore_url,
         "facet_order": FACETS, "support_items": SUPPORT_ITEMS, "today": datetime.now(UTC).date(),
-        "toggle": lambda facet, value: toggle(req, facet, value, near),
+        "toggle": facet_link,
         "facet_values": lambda facet: choices.facet_values(ui, req, result, facet),
         "search_hidden": [p for p in pairs if p[0] != "q"],
         "filter_hidden": [p for p in pairs if p[0] not in filter_fields],

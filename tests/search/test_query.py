@@ -208,3 +208,19 @@ def test_the_page_strikes_out_what_was_left_out(loaded) -> None:
     assert '<span class="chip" data-facet="country">' in page
     lv = TestClient(create_app(backend)).get("/", params={"q": "museum in Latvia", "lang": "lv"}).text
     assert "(izlaists)" in lv
+
+
+def test_an_understood_place_is_ticked_in_its_facet_and_unticking_it_undoes_it(loaded) -> None:
+    import html
+    import re
+
+    backend, docs = loaded
+    client = TestClient(create_app(backend))
+    page = client.get("/", params={"q": "волонтерство в Латвії", "lang": "uk"}).text
+    ticked = re.findall(r'<a href="([^"]*)" data-facet="country" aria-current="true">([^<]*)</a>', page)
+    assert [name for _, name in ticked] == ["Латвія"]
+    # unticking it is the chip's "×": the same words, the place no longer applied
+    untick = html.unescape(ticked[0][0])
+    assert "ignore=country" in untick and "country=" not in untick.replace("ignore=country", "")
+    wider = client.get("/search" + untick).json()
+    assert "country" not in (wider["understood"] or {}) and wider["total"] > len(in_country(docs, "LV"))
