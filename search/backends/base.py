@@ -26,9 +26,9 @@ Where the backends differ, each says so in its :class:`Capabilities`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import pycountry
 from pydantic import BaseModel, Field
@@ -97,6 +97,14 @@ class Capabilities:
 RebuildResult = tuple[str, str | None, list[str]]
 
 
+class Amendments(NamedTuple):
+    """What a streamed rebuild knows only once its stream has ended, applied to
+    the new index before readers switch to it (``tilts reindex``)."""
+
+    deleted: Iterable[str]  # ids written earlier in the stream whose latest version is a tombstone
+    links: Iterable[tuple[str, list[str]]]  # id → its ``also_listed_on``, replacing what was written
+
+
 @runtime_checkable
 class SearchBackend(Protocol):
     name: str
@@ -112,10 +120,13 @@ class SearchBackend(Protocol):
     def delete_many(self, ids: list[str]) -> None:
         """Delete by id; a missing id is not an error."""
 
-    def rebuild(self, docs: Iterable[Opportunity], keep: int = 1) -> RebuildResult:
-        """Replace the whole index by one holding ``docs``; searches see the
-        old index until the new one is complete (``keep``: previous indices
-        kept for rollback, where the backend keeps any)."""
+    def rebuild(self, docs: Iterable[Opportunity], keep: int = 1,
+                amend: Callable[[], Amendments] | None = None) -> RebuildResult:
+        """Replace the whole index by one holding ``docs``, read as they come
+        (an id given twice holds its later version), then what ``amend()``
+        returns once they are all written; searches see the old index until
+        the new one is complete (``keep``: previous indices kept for
+        rollback, where the backend keeps any)."""
 
     def get(self, doc_id: str) -> dict[str, Any] | None: ...
 

@@ -6,6 +6,7 @@ field never breaks indexing, and a mapping change is a reindex, not an outage.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pipeline.events import Opportunity
@@ -160,6 +161,21 @@ DERIVED_FIELDS = ["countries", "cities", "places", "required_languages", "requir
 
 def to_document(doc: Opportunity) -> dict[str, Any]:
     body = doc.model_dump(mode="json")
+    body.update(_derived(doc))
+    return body
+
+
+def document_json(doc: Opportunity) -> str:
+    """``to_document(doc)`` as JSON text: pydantic writes the listing itself (in
+    Rust), only the derived fields go through ``json.dumps``; a rebuild sends it
+    as it is, with no dict of the whole listing built and encoded again."""
+    own, derived = doc.model_dump_json(), json.dumps(_derived(doc), ensure_ascii=False, separators=(",", ":"))
+    return f"{own[:-1]},{derived[1:]}" if derived != "{}" else own
+
+
+def _derived(doc: Opportunity) -> dict[str, Any]:
+    """The fields indexed only to search on (:data:`DERIVED_FIELDS`), none of them a field of the listing."""
+    body: dict[str, Any] = {}
     values = facet_values(doc)
     body["countries"] = values["country"]
     body["cities"] = values["city"]

@@ -16,6 +16,7 @@ from pipeline.events import Opportunity
 from pipeline.links import ClusterMember
 from search.backends.base import (
     FACET_SIZE,
+    Amendments,
     Capabilities,
     DocumentRejected,
     RebuildResult,
@@ -152,15 +153,21 @@ class SqliteBackend:
         self._analysed_at = self._conn.execute("SELECT count(*) FROM docs").fetchone()[0]
         self._unanalyzed = 0
 
-    def rebuild(self, docs: Iterable[Opportunity], keep: int = 1) -> RebuildResult:
-        """Rebuild the whole index from ``docs`` in one transaction: readers
-        see the old index until the commit, then the new one. An index file
-        of an older layout is dropped and recreated first. Nothing is kept
-        for rollback (``keep`` does not apply)."""
+    def rebuild(self, docs: Iterable[Opportunity], keep: int = 1,
+                amend: Callable[[], Amendments] | None = None) -> RebuildResult:
+        """Rebuild the whole index from ``docs`` (an id given twice: its later
+        version) and ``amend()`` in one transaction: readers see the old index
+        until the commit, then the new one. An index file of an older layout
+        is dropped and recreated first. Nothing is kept for rollback (``keep``
+        does not apply)."""
 
         def write(c: sqlite3.Connection) -> None:
             schema.recreate(c)
-            writes.insert_all(c, docs, replace=False)
+            writes.insert_all(c, docs, replace=True)
+            if amend is not None:
+                amendments = amend()
+                writes.delete_all(c, amendments.deleted)
+                writes.set_also_listed_on(c, amendments.links)
             c.execute("ANALYZE")
 
         with self._lock:
@@ -188,7 +195,7 @@ class SqliteBackend:
 
     def set_also_listed_on(self, updates: dict[str, list[str]]) -> None:
         with self._lock:
-            self._write(lambda c: writes.set_also_listed_on(c, updates), unavailable=True)
+            self._write(lambda c: writes.set_also_listed_on(c, updates.items()), unavailable=True)
 
     # ------------------------------------------------------------ reading
 

@@ -86,8 +86,8 @@ def delete_all(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
     conn.execute(BUMP)
 
 
-def set_also_listed_on(conn: sqlite3.Connection, updates: dict[str, list[str]]) -> None:
-    """Replace the ``also_listed_on`` of indexed documents (nothing it indexes)."""
+def set_also_listed_on(conn: sqlite3.Connection, updates: Iterable[tuple[str, list[str]]]) -> None:
+    """Replace the ``also_listed_on`` of indexed documents (id, URLs; nothing it indexes)."""
     conn.executemany("UPDATE docs SET doc = json_set(doc, '$.provenance.also_listed_on', json(?)) WHERE id = ?",
-                     [(json.dumps(urls), doc_id) for doc_id, urls in updates.items()])
+                     ((json.dumps(urls), doc_id) for doc_id, urls in updates))
     conn.execute(BUMP)
