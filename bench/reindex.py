@@ -340,13 +340,25 @@ def _limits(r: dict[str, Any], total_ms: float) -> list[tuple[float, str]]:
                      f"disk is {ledger * 100_000_000 / 1e9:,.0f} GB for 100M listings)"),
         (DAY * cpus * 500 / total_ms, f"the CPU of one {cpus}-core machine at ≤ 50% load: {DAY:,} × {cpus} × "
          f"0.5 / {total_ms:.2f} ms ≈ {DAY * cpus * 500 / total_ms / 1e6:.1f}M listings a day; beyond it the "
-         f"crawlers, normalizers and indexers scale out over more machines (up to 6 consumers per group with "
-         f"6 partitions, more with more partitions)"),
+         f"crawlers, normalizers (stateless with `TILTS_CLUSTERING=stage`{_scaling()}) and indexers scale out "
+         f"over more machines (up to 6 consumers per group with 6 partitions, more with more partitions), and "
+         f"the clustering stage by country: one country's listings are one clusterer's, at about 1 ms each "
+         f"(`python -m bench.clusters`), so one core places some 86M listings a day of one country"),
         (DAY * r["bulk_per_second"], f"the index's single shard (`number_of_shards: 1`): the bulk ceiling "
          f"measured here, {r['bulk_per_second']:,}/s flat out, is {DAY * r['bulk_per_second'] / 1e6:.0f}M "
          f"listings a day, and at {r['index_bytes_per_listing']:,} bytes per listing a 100M corpus is one "
          f"{r['index_bytes_per_listing'] * 100_000_000 / 1e9:,.0f} GB shard on one node"),
     ])
+
+
+def _scaling() -> str:
+    """What ``bench/scale_out.py`` measured, as a parenthesis's tail."""
+    stored = _stored("scale-out")
+    if not stored:
+        return ""
+    ratios = stored[0]["ratios"]
+    return (f"; two instances normalized {ratios.get('2', '–')}× one's listings per second on these "
+            f"{stored[0]['cpus']} cores, `python -m bench.scale_out`")
 
 
 def projection(r: dict[str, Any]) -> str:
