@@ -225,8 +225,12 @@ def test_api_docs_render_offline(site: str, page) -> None:
     assert any("/static/vendor/swagger-ui/swagger-ui-bundle.js" in u for u in requested)
     # ReDoc too: everything it loads comes from here
     answered: list[str] = []
+    refused: list[str] = []
     page.on("response", lambda r: answered.append(r.url))
+    page.on("console", lambda m: refused.append(m.text) if m.type == "error" else None)
     page.goto(site + "/redoc")
     page.locator("h2", has_text="Suggest").first.wait_for()
+    page.wait_for_timeout(500)
+    assert refused == []  # nothing the Content-Security-Policy had to refuse (ReDoc's CDN logo)
     assert outside == [] and {urlsplit(u).hostname for u in answered if not u.startswith("blob:")} == {LOCAL}
     assert page.errors == []  # type: ignore[attr-defined]
