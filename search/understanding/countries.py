@@ -3,20 +3,33 @@ first word and that word's stems, and the longest name at a token."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
 from search.understanding.model import Place
+from search.understanding.regions import is_region, region_names
 from search.understanding.vocab import phrase_keys, vocabulary
-from search.understanding.words import ENDINGS, Token, cyrillic_readings, norm, script_languages, stem, tagged_stems
+from search.understanding.words import (
+    ENDINGS,
+    Token,
+    cyrillic_readings,
+    norm,
+    script_languages,
+    stem,
+    tagged_stems,
+    tokenize,
+)
 
 
 @dataclass(frozen=True)
 class _NameWord:
     key: str
     stems: frozenset[tuple[str, str]]
+    spelled: frozenset[str] = frozenset()  # lowercase, with diacritics, as the sources write it
 
     def matches(self, token: Token, stems: frozenset[tuple[str, str]]) -> bool:
         return self.key in token.forms or bool(self.stems & stems)
@@ -61,9 +74,13 @@ def _country_name_sources() -> Iterable[tuple[str, str, str]]:
         for name in filter(None, english):
             yield name, str(country.alpha_2), ""
             for lang in LOCALES:
-                yield _pycountry_translation(lang).gettext(name), str(country.alpha_2), lang
+                translated = _pycountry_translation(lang).gettext(name)
+                if translated != name:  # untranslated: the English name, not one in ``lang``
+                    yield translated, str(country.alpha_2), lang
     for name, code in EXTRA_NAMES.items():
         yield name, code, ""
+    # World regions ("Africa", "Европа"): a filter over their countries (search.understanding.regions).
+    yield from region_names(data["locales"])
     for code, names in data["aliases"].items():
         for name in names:
             for lang in script_languages(norm(str(name))) or ("",):
@@ -98,16 +115,22 @@ def country_index() -> CountryIndex:
 def _build_countries() -> CountryIndex:
     index = CountryIndex()
     names: dict[tuple[str, ...], dict[str, set[str]]] = {}  # word keys → code → languages
+    spellings: dict[str, set[str]] = {}  # word key → its spellings (lowercase)
     for spelling, code, lang in _country_name_sources():
         keys = tuple(k for k, _ in phrase_keys(spelling) or ())
         if keys:
             names.setdefault(keys, {}).setdefault(code, set()).add(lang)
+            for token in tokenize(spelling):
+                spellings.setdefault(token.key, set()).add(_lower(token.raw))
     # English and the normalizer's own names win over a city of the same name;
     # other languages' names ("Granada" is Grenada in Spanish) do not.
     english = {keys for keys, by_code in names.items()
                if any(ls & {"en", ""} for ls in by_code.values())}
     built: list[_Name] = []
     for keys, by_code in names.items():
+        if len(by_code) > 1 and any(not is_region(c) for c in by_code):
+            # a spelling of a country and of a region ("Америка"): the country's
+            by_code = {c: ls for c, ls in by_code.items() if not is_region(c)}
         if len(by_code) > 1:  # one spelling, two countries: neither
             continue
         (code, langs), = by_code.items()
@@ -115,7 +138,7 @@ def _build_countries() -> CountryIndex:
         for k in keys:
             stems = frozenset((lang, s) for lang in langs
                               if len(k) >= 4 and lang in ENDINGS and (s := stem(k, lang)))
-            words.append(_NameWord(k, stems))
+            words.append(_NameWord(k, stems, frozenset(spellings.get(k, ()))))
         built.append(_Name(tuple(words), code, keys in english))
     # A stem two countries share (or a country and a common word) names neither.
     owners: dict[tuple[str, str], set[str]] = {}
@@ -135,15 +158,45 @@ def _build_countries() -> CountryIndex:
     return index
 
 
+def _lower(word: str) -> str:
+    return unicodedata.normalize("NFC", word.lower())
+
+
+def _as_spelled(t: Token, word: _NameWord) -> bool:
+    """Whether a word that folds to a name's word may be that word: a Latin
+    word typed with diacritics is, when they agree with a spelling of it but
+    for its last two letters (a case ending: "Latvijā", "Ukrainā"), and
+    otherwise is another word ("cīņa", struggle, is not Italian "Cina")."""
+    if t.raw.isascii() or not _LATIN.match(t.raw):
+        return True
+    typed = _lower(t.raw)
+    return any(len(s) == len(typed) and s[:-2] == typed[:-2] for s in word.spelled)
+
+
+def _stem_spelled(t: Token, word: _NameWord, n: int) -> bool:
+    """Whether the letters with diacritics among the first ``n`` (the stem) of
+    a Latin word stand where a spelling of the name has them ("itālijā" as
+    "Itālija", "Włoszech" as "Włochy"), not another word's ("bēniņos", in the
+    attic, is no "Benin")."""
+    if t.raw.isascii() or not _LATIN.match(t.raw):
+        return True
+    typed = _lower(t.raw)[:n]
+    marked = [(i, ch) for i, ch in enumerate(typed) if not ch.isascii()]  # the stem may alternate ("Włoszech")
+    return any(all(i < len(s) and s[i] == ch for i, ch in marked) for s in word.spelled)
+
+
+_LATIN = re.compile(r"^[A-Za-z\u00c0-\u024f]+$")
+
+
 def match_country(tokens: list[Token], i: int, translit: bool) -> Place | None:
     idx = country_index()
     t = tokens[i]
     stems = tagged_stems(t.key)
     candidates: list[tuple[_Name, bool]] = []
     for f in t.forms:
-        candidates += [(n, True) for n in idx.exact.get(f, ())]
-    candidates += [(n, False) for s in stems for n in idx.stems.get(s, ())]
-    if translit and not candidates and len(t.key) >= 5:
+        candidates += [(n, True) for n in idx.exact.get(f, ()) if _as_spelled(t, n.words[0])]
+    candidates += [(n, False) for s in stems for n in idx.stems.get(s, ()) if _stem_spelled(t, n.words[0], len(s[1]))]
+    if translit and not candidates and len(t.key) >= 5 and t.raw.isascii():  # "latvii"; not "hermaņa"
         for cyr in cyrillic_readings(t.key):
             candidates += [(n, False) for n in idx.exact.get(cyr, ())]
             candidates += [(n, False) for s in tagged_stems(cyr) if s[0] in ("ru", "uk") for n in idx.stems.get(s, ())]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from search.understanding.cities import ambiguous, ambiguous_by_hand, city_index, match_city
 from search.understanding.countries import country_index, match_country
 from search.understanding.model import LIST_FIELDS, MAX_QUERY, Place, Span, Understood
-from search.understanding.vocab import match_vocab, vocab_index
-from search.understanding.words import Token, tokenize
+from search.understanding.vocab import match_compound, match_vocab, vocab_index
+from search.understanding.words import _SCHEMES, Token, to_cyrillic, tokenize
 
 _QUOTES = "\"«»„“”"
 
@@ -81,6 +82,28 @@ def _place_at(tokens: list[Token], i: int, used: list[bool]) -> tuple[Place, str
     return choice[0], choice[1], (prep if prep is not None else i), prep is not None and origin_prep is not None
 
 
+def _transliterated_vocab(tokens: list[Token], i: int) -> tuple[int, Any] | None:
+    """A vocabulary phrase typed in Latin letters as Russian or Ukrainian
+    ("perevodchik", "protiv diskriminacii", "bank edy"): the words from ``i``
+    read in Cyrillic by one transliteration scheme (one person keeps to
+    one), for words of 4 letters or more that nothing else understood."""
+    t = tokens[i]
+    if not t.raw.isascii() or not t.raw.isalpha() or len(t.key) < 4:
+        return None
+    for scheme in _SCHEMES:
+        shadow = list(tokens)
+        for j in range(i, min(i + 3, len(tokens))):
+            tj = tokens[j]
+            reading = to_cyrillic(tj.key, scheme) if tj.raw.isascii() and tj.raw.isalpha() else None
+            if reading is None:
+                break
+            shadow[j] = Token(tj.start, tj.end, tj.raw, reading, (reading,), tj.quoted)
+        found = match_vocab(shadow, i)
+        if found:
+            return found
+    return None
+
+
 @lru_cache(maxsize=4096)
 def _is_language_name(word: str) -> bool:
     from pipeline.normalize.language import is_language_name
@@ -126,6 +149,10 @@ def _parse(q: str) -> Understood:
                 used[k] = True
             i = i + match.length
             continue
+        if vocab is None and place is None:
+            vocab = _transliterated_vocab(tokens, i)
+        if vocab is None and place is None and (compound := match_compound(tokens[i])) is not None:
+            vocab = (1, compound)
         if vocab:
             n, entry = vocab
             for field_name, value in entry.meanings:
@@ -202,8 +229,11 @@ def understand(q: str) -> Understood:
 
 def warm_up() -> None:
     """Build every index now (the first query otherwise pays for it)."""
+    from search.understanding.cities import warm_up_cities
+
     vocab_index()
     country_index()
     city_index()
     ambiguous()
+    warm_up_cities()
     understand("volunteering with children in Riga")

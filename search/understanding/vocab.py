@@ -47,7 +47,14 @@ def inflected(key: str) -> frozenset[tuple[str, str]]:
             out.add((lang, s))
         elif len(key) >= MIN_INFLECTED_STEM:
             out.add((lang, key))  # a word already without an ending is its own stem
+        for ending in ADJECTIVE_ENDINGS.get(lang, ()):  # "einmaliger", "individueller"
+            if key.endswith(ending) and len(key) - len(ending) >= MIN_INFLECTED_STEM + 2:
+                out.add((lang, key[: -len(ending)]))
     return frozenset(out)
+
+
+# Adjective endings the noun endings of words.ENDINGS lack (vocabulary words only, not places).
+ADJECTIVE_ENDINGS = {"de": ("er", "em")}
 
 
 MAX_ENDING = 4
@@ -117,6 +124,7 @@ class VocabIndex:
     translit_preps: set[str] = field(default_factory=set)
     articles: set[str] = field(default_factory=set)
     place_nouns: set[str] = field(default_factory=set)
+    compound_tails: set[str] = field(default_factory=set)
 
 
 def _keys(words: Iterable[str]) -> set[tuple[str, ...]]:
@@ -172,9 +180,37 @@ def _add_function_words(v: VocabIndex, generic: dict[str, Any]) -> None:
         if lang.endswith("_latin"):
             v.translit_preps.update(k[0] for k in keys)
     v.articles = {k[0] for k in _keys(generic["articles"])}
+    for words in (generic.get("compound_tails") or {}).values():
+        v.compound_tails.update(k[0] for k in _keys(words or ()) if len(k) == 1)
     for words in generic["place_nouns"].values():
         v.place_nouns.update(k[0] for k in _keys(words or ()) if len(k) == 1)
     v.stopwords |= v.articles | {p[0] for p in v.place_preps | v.origin_preps if len(p) == 1}
+
+
+MIN_COMPOUND_HEAD = 5
+
+
+def match_compound(t: Token) -> Entry | None:
+    """A German compound of a vocabulary word and a tail that adds little
+    ("computerhilfe" is "computer", "kulturprojekte" "kultur",
+    "bewerbungstraining" "bewerbung"): the longest such head wins."""
+    return _compound(t.key)
+
+
+@lru_cache(maxsize=50_000)
+def _compound(key: str) -> Entry | None:
+    v = vocab_index()
+    if not key.isalpha() or ARABIC.search(key) or len(key) < MIN_COMPOUND_HEAD + 3:
+        return None
+    for cut in range(len(key) - 3, MIN_COMPOUND_HEAD - 1, -1):
+        if key[cut:] not in v.compound_tails:
+            continue
+        for head in (key[:cut], key[: cut - 1] if key[cut - 1] == "s" else None):
+            if head and len(head) >= MIN_COMPOUND_HEAD:
+                found = match_vocab([Token(0, len(head), head, head, (head,))], 0)
+                if found and found[0] == 1 and all(f != "generic" for f, _ in found[1].meanings):
+                    return found[1]
+    return None
 
 
 def match_vocab(tokens: list[Token], i: int) -> tuple[int, Entry] | None:

@@ -102,6 +102,31 @@ ENDINGS: dict[str, tuple[str, ...]] = {
                    "ая яя ую юю ое ее ые ых их а я е и у ю ы о"),
     "uk": _endings("ією ями ами ії ію ія ою ею ої ій ий ей ах ям ам ом ем ів а я і у ю е и о"),
 }
+# Locative endings that mark a place name without a preposition (Latvian
+# "Sofijā", "Berlīnē", "Cēsīs", "Ventspilī"; Lithuanian "Vilniuje", "Kaune"),
+# as typed (Latvian ones with their long vowel), and the nominative endings
+# they replace, per language: ``(locative, nominative)``, longest first.
+LOCATIVES: dict[str, tuple[tuple[str, str], ...]] = {
+    "lv": (("īs", "is"), ("ās", "as"), ("ēs", "es"), ("ā", "a"), ("ā", "s"), ("ā", "as"), ("ē", "e"),
+           ("ī", "is"), ("ī", "s"), ("ī", "i"), ("ū", "us"), ("ū", "u")),
+    "lt": (("uje", "us"), ("oje", "a"), ("oje", "as"), ("yje", "is"), ("yje", "ys"), ("ėje", "ė"),
+           ("ie", "ai"), ("e", "as")),
+}
+
+
+def locative_nominatives(raw: str) -> tuple[tuple[str, str], ...]:
+    """(language, nominative) a word typed in a locative may stand for, in
+    lowercase with the diacritics as typed: "sofijā" → ("lv", "sofija");
+    "vilniuje" → ("lt", "vilnius"). The stem left must have 3 letters or more."""
+    word = unicodedata.normalize("NFC", raw.lower())
+    out = []
+    for lang, pairs in LOCATIVES.items():
+        for ending, nominative in pairs:
+            if word.endswith(ending) and len(word) - len(ending) >= 3:
+                out.append((lang, word[: -len(ending)] + nominative))
+    return tuple(dict.fromkeys(out))
+
+
 _ALTERNATIONS = {
     "pl": (("cz", "c"), ("sz", "ch"), ("rz", "r"), ("sc", "sk")),  # Niemczech, Włoszech, Polsce
     "uk": (("з", "г"), ("ц", "к"), ("с", "х")),  # Ризі, Америці
@@ -158,6 +183,7 @@ _TRANSLIT = [("shch", "щ"), ("sch", "щ"), ("zh", "ж"), ("kh", "х"), ("ch", "
              ("h", "х"), ("c", "к"), ("w", "в"), ("x", "кс"), ("q", "к")]
 
 
+@lru_cache(maxsize=50_000)
 def to_cyrillic(key: str, overrides: tuple[tuple[str, str], ...] = ()) -> str | None:
     """A rough Russian spelling of a Latin transliteration ("latvii" → "латвии");
     ``overrides``: other readings of some letters, tried before the table's."""
@@ -193,3 +219,60 @@ _SCHEMES: tuple[tuple[tuple[str, str], ...], ...] = (
 def cyrillic_readings(key: str) -> tuple[str, ...]:
     """The Cyrillic words a Latin-letter word may stand for, most common first."""
     return tuple(dict.fromkeys(r for scheme in _SCHEMES if (r := to_cyrillic(key, scheme))))
+
+
+# A consonant skeleton shared by a Latin name and its Arabic spelling: Arabic
+# writes long vowels only (ا و ي), has no p or v (ب, ف) and renders g, sch
+# and ch its own ways. A skeleton is its consonants ("Norderstedt" and
+# "نوردرشتيدت" both "nrdrstdt", doubled letters once) and the places
+# between them where a vowel is written (0: before the first consonant):
+# an Arabic vowel letter must stand where the Latin name has a vowel.
+_LATIN_SKELETON = (("tsch", "s"), ("sch", "s"), ("sh", "s"), ("ch", "k"), ("kh", "k"), ("ph", "f"), ("th", "t"),
+                   ("gh", "g"), ("ck", "k"), ("tz", "z"), ("qu", "k"), ("x", "ks"), ("c", "k"), ("q", "k"),
+                   ("p", "b"), ("v", "f"), ("j", "g"), ("w", ""), ("'", ""), ("-", ""), (" ", ""))
+_LATIN_VOWELS = set("aeiouy")
+_ARABIC_CONSONANTS = {
+    "ب": "b", "پ": "b", "ت": "t", "ط": "t", "ث": "s", "ج": "g", "گ": "g", "غ": "g", "ح": "h", "ه": "h",
+    "خ": "k", "ك": "k", "ق": "k", "د": "d", "ض": "d", "ذ": "z", "ز": "z", "ظ": "z", "ر": "r", "س": "s",
+    "ص": "s", "ش": "s", "ف": "f", "ڤ": "f", "ل": "l", "م": "m", "ن": "n"}
+_ARABIC_VOWELS = set("اويى")
+
+
+def _skeleton(parts: list[str]) -> tuple[str, frozenset[int]]:
+    """Consonants (doubled once) and the vowel places from a list of letters and "V"s."""
+    consonants: list[str] = []
+    vowels = set()
+    for p in parts:
+        if p == "V":
+            vowels.add(len(consonants))
+        elif p and not (consonants and consonants[-1] == p and len(consonants) not in vowels):
+            consonants.append(p)
+    if consonants and consonants[-1] == "h" and len(consonants) not in vowels:  # a final h, ة: a vowel
+        consonants.pop()
+        vowels.add(len(consonants))
+    return "".join(consonants), frozenset(vowels)
+
+
+@lru_cache(maxsize=100_000)
+def latin_skeleton(key: str) -> tuple[str, frozenset[int]]:
+    """The skeleton of a folded Latin name ("tartu" → ("trt", {1, 3}))."""
+    parts, i = [], 0
+    while i < len(key):
+        if key[i] in _LATIN_VOWELS:
+            parts.append("V")
+            i += 1
+            continue
+        for latin, plain in _LATIN_SKELETON:
+            if key.startswith(latin, i):
+                parts.append(plain)
+                i += len(latin)
+                break
+        else:
+            parts.append(key[i] if key[i].isalpha() else "")
+            i += 1
+    return _skeleton(parts)
+
+
+def arabic_skeleton(key: str) -> tuple[str, frozenset[int]]:
+    """The skeleton of an Arabic word (normalized by :func:`norm`: "تارتو" → ("trt", {1, 3}))."""
+    return _skeleton(["V" if ch in _ARABIC_VOWELS else _ARABIC_CONSONANTS.get(ch, "") for ch in key])
