@@ -259,11 +259,18 @@ def joins(request: SearchRequest, match: str | None, sql_math: bool, optional: s
     the distance has its nearest point in the box)."""
     out: list[str] = []
     params: list[Any] = []
+    # "LIMIT -1" (no limit) keeps SQLite from flattening a match into the outer
+    # join: flattened, the planner may loop over the places within the distance
+    # and ask FTS5 the whole query again for each one's rowid (10 s for
+    # "senioren hamburg" over the real corpus); kept apart, the match is run
+    # once and materialized (50 ms).
     if match:
-        out.append(f"JOIN (SELECT rowid AS rn, {BM25} AS rank FROM fts WHERE fts MATCH ?) r ON r.rn = d.n")
+        out.append(f"JOIN (SELECT rowid AS rn, {BM25} AS rank FROM fts WHERE fts MATCH ? LIMIT -1) r "
+                   "ON r.rn = d.n")
         params.append(match)
     if optional:
-        out.append(f"LEFT JOIN (SELECT rowid AS orn, {BM25} AS orank FROM fts WHERE fts MATCH ?) o ON o.orn = d.n")
+        out.append(f"LEFT JOIN (SELECT rowid AS orn, {BM25} AS orank FROM fts WHERE fts MATCH ? LIMIT -1) o "
+                   "ON o.orn = d.n")
         params.append(optional)
     point = _point(request)
     if request.within_km is not None and point is not None:
