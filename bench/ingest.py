@@ -116,6 +116,17 @@ def _services(cluster: bool) -> tuple[str, str, dict[str, str], dict[str, list[i
 
 
 def run(n: int = 100_000, processes: int = 2, baseline: bool = True, cluster: bool = False) -> dict[str, Any]:
+    from devtools.services import cluster as small
+
+    started = cluster and not all(healthy for *_, healthy in small.status())
+    try:
+        return _run(n, processes, baseline, cluster)
+    finally:
+        if started:  # the cluster this run started goes again
+            small.down()
+
+
+def _run(n: int, processes: int, baseline: bool, cluster: bool) -> dict[str, Any]:
     kafka, es_url, extra, service_pids = _services(cluster)
     events = repeated_events(n, relocate=True)
     expected = len({e.key for e in events})
