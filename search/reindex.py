@@ -37,14 +37,13 @@ from __future__ import annotations
 import gc
 import json
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from pipeline.bus import Bus, Message
+from pipeline.bus import Bus, Message, batches_to_end
 from pipeline.events import NORMALIZED_TOPIC, InvalidEvent, Opportunity, parse_event
 from pipeline.indexer import link_clusters
 from pipeline.links import ClusterMember, cluster_links
@@ -67,34 +66,11 @@ class ReindexReport:
     deleted: list[str] = field(default_factory=list)
 
 
-def _batches(bus: Bus, group: str, targets: dict[int, int], quiet_seconds: float) -> Iterator[list[Message]]:
-    """Batches of the normalized topic after ``group``'s position, up to ``targets``
-    (the end per partition; or until nothing came for ``quiet_seconds``: compaction
-    may have removed the tail). The group's position is committed once a batch has
-    been handled, when the next is asked for (and at the end)."""
-    if not targets:
-        return
-    consumer = bus.consumer(group, [NORMALIZED_TOPIC])
-    reached: dict[int, int] = {}
-    last_message = time.monotonic()
-    try:
-        while any(reached.get(p, -1) < o - 1 for p, o in targets.items()):
-            batch = consumer.poll(max_records=POLL, timeout=1.0)
-            if not batch:
-                if time.monotonic() - last_message > quiet_seconds:
-                    break
-                continue
-            last_message = time.monotonic()
-            for msg in batch:
-                reached[msg.partition] = max(reached.get(msg.partition, -1), msg.offset)
-            yield batch
-            consumer.commit()
-    finally:
-        consumer.close()
-
-
-def _ends(bus: Bus) -> dict[int, int]:
-    return {p: o for p, o in bus.end_offsets(NORMALIZED_TOPIC).items() if o > 0}
+def _batches(bus: Bus, group: str, quiet_seconds: float) -> Iterator[list[Message]]:
+    """Batches of the normalized topic after ``group``'s position, up to its end
+    now; the position committed once each is handled."""
+    return batches_to_end(bus, group, NORMALIZED_TOPIC, commit=True, quiet_seconds=quiet_seconds,
+                          max_records=POLL)
 
 
 class Ledger:
@@ -208,7 +184,7 @@ def _listings(batches: Iterator[list[Message]], report: ReindexReport, ledger: L
 def _catch_up(bus: Bus, backend: SearchBackend, group: str, quiet_seconds: float, ledger: Ledger) -> int:
     """Write through the alias, batch by batch as the indexer does, what arrived
     after the build's end; returns how many listings it wrote or deleted."""
-    for batch in _batches(bus, group, _ends(bus), quiet_seconds):
+    for batch in _batches(bus, group, quiet_seconds):
         latest: dict[str, Opportunity | None] = {}
         for msg in batch:
             if msg.value is None:
@@ -241,7 +217,7 @@ def reindex(bus: Bus, backend: SearchBackend, *, keep: int = 1, quiet_seconds: f
     group = f"tilts-reindex-{uuid.uuid4().hex[:12]}"
     ledger = Ledger()
     with _collector_spared() as settled:
-        stream = _listings(_batches(bus, group, _ends(bus), quiet_seconds), report, ledger, settled)
+        stream = _listings(_batches(bus, group, quiet_seconds), report, ledger, settled)
         try:
             report.index, report.previous, report.deleted = backend.rebuild(stream, keep=keep,
                                                                             amend=ledger.amendments)

@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from pipeline.bus.base import Bus, BusError, Consumer, Headers, Message
 from pipeline.config import Settings
 
-__all__ = ["Bus", "BusError", "Consumer", "Headers", "Message", "open_bus", "read_to_end", "retrying"]
+__all__ = ["Bus", "BusError", "Consumer", "Headers", "Message", "batches_to_end", "open_bus", "read_to_end",
+           "retrying"]
 
 
 def retrying(action: Callable[[], None], seconds: float, *,
@@ -42,6 +43,17 @@ def read_to_end(bus: Bus, group: str, topic: str, handle: Callable[[Message], No
     the end the topic had when called (or until nothing came for ``quiet_seconds``:
     compaction may have removed the tail, or the group is already at the end).
     With ``commit`` the group's position is committed after each handled batch."""
+    for batch in batches_to_end(bus, group, topic, commit=commit, quiet_seconds=quiet_seconds):
+        for msg in batch:
+            handle(msg)
+
+
+def batches_to_end(bus: Bus, group: str, topic: str, *, commit: bool = False, quiet_seconds: float = 5.0,
+                   max_records: int = 1000) -> Iterator[list[Message]]:
+    """The batches of ``topic`` after ``group``'s position, up to the end the topic
+    had when called (or until nothing came for ``quiet_seconds``). With ``commit``
+    the group's position is committed once a batch has been handled: when the
+    next one is asked for, and at the end."""
     targets = {p: o for p, o in bus.end_offsets(topic).items() if o > 0}
     if not targets:
         return
@@ -50,7 +62,7 @@ def read_to_end(bus: Bus, group: str, topic: str, handle: Callable[[Message], No
     last_message = time.monotonic()
     try:
         while any(reached.get(p, -1) < o - 1 for p, o in targets.items()):
-            batch = consumer.poll(max_records=1000, timeout=1.0)
+            batch = consumer.poll(max_records=max_records, timeout=1.0)
             if not batch:
                 if time.monotonic() - last_message > quiet_seconds:
                     break
@@ -58,7 +70,7 @@ def read_to_end(bus: Bus, group: str, topic: str, handle: Callable[[Message], No
             last_message = time.monotonic()
             for msg in batch:
                 reached[msg.partition] = max(reached.get(msg.partition, -1), msg.offset)
-                handle(msg)
+            yield batch
             if commit:
                 consumer.commit()
     finally:
