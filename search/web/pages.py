@@ -131,6 +131,10 @@ def _search_context(ui: UI, req: SearchRequest, near: str | None, result: Search
     def ignore_url(field: str) -> str:
         return "?" + urlencode(ui_pairs(req.model_copy(update={"ignore": [*req.ignore, field]}), near))
 
+    def unignore_url(field: str) -> str:
+        return "?" + urlencode(ui_pairs(req.model_copy(update={"ignore": [f for f in req.ignore if f != field]}),
+                                        near))
+
     def facet_link(facet: str, value: str) -> str:
         """A facet value's link: it toggles; one understood from the words is
         unticked by ignoring that understanding."""
@@ -142,7 +146,7 @@ def _search_context(ui: UI, req: SearchRequest, near: str | None, result: Search
         "req": req, "result": result, "query_string": query_string(req), "near": near,
         "count": result.clusters if req.collapse else result.total,
         "literal_url": "?" + urlencode(ui_pairs(req.model_copy(update={"understand": False}), near)),
-        "ignore_url": ignore_url,
+        "ignore_url": ignore_url, "unignore_url": unignore_url,
         "facet_order": FACETS, "support_items": SUPPORT_ITEMS, "today": datetime.now(UTC).date(),
         "toggle": facet_link,
         "facet_values": lambda facet: choices.facet_values(ui, req, result, facet),

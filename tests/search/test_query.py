@@ -224,3 +224,18 @@ def test_an_understood_place_is_ticked_in_its_facet_and_unticking_it_undoes_it(l
     assert "ignore=country" in untick and "country=" not in untick.replace("ignore=country", "")
     wider = client.get("/search" + untick).json()
     assert "country" not in (wider["understood"] or {}) and wider["total"] > len(in_country(docs, "LV"))
+
+
+def test_what_the_person_unticked_says_so_and_can_be_used_again(loaded) -> None:
+    import html
+    import re
+
+    backend, docs = loaded
+    client = TestClient(create_app(backend))
+    page = client.get("/", params={"q": "волонтерство в Латвії", "ignore": "country", "lang": "uk"}).text
+    ignored = page[page.index('id="ignored"'):][:600]
+    assert "<del>Країна</del>" in ignored and "Не враховується за вашим вибором" in ignored
+    again = html.unescape(re.search(r'<a href="([^"]*)">Враховувати знову</a>', ignored).group(1))
+    assert "ignore=" not in again
+    back = client.get("/search" + again).json()
+    assert back["understood"]["country"] == ["LV"] and {h["id"] for h in back["hits"]} <= in_country(docs, "LV")
