@@ -42,7 +42,7 @@ PARTS: dict[str, Callable[[], Any]] = {
     # `tilts reindex` against helpers.bulk (TILTS_BENCH_REINDEX_LISTINGS for a quick run); its own sections
     "reindex": lambda: reindex_bench.run(),
     # stateless normalizers: 1, 2 and 4 instances in one group, Elasticsearch stopped meanwhile
-    "scale-out": lambda: scale_out.run(20_000),
+    "scale-out": lambda: scale_out.run(20_000, repeat=3),
     # the same ingest on the single node and on the small cluster (3 brokers, 2 nodes, replicated)
     "ingest-cluster": lambda: {"single": ingest.run(20_000, baseline=False),
                                "cluster": ingest.run(20_000, baseline=False, cluster=True)},
@@ -137,6 +137,12 @@ def _other_rows(fresh: dict | None, loads: list[tuple[dict, str]], when: dict[st
     return rows
 
 
+def _busy(measure: dict) -> str:
+    """How busy the machine was during a scale-out measure, if it was recorded."""
+    share = measure.get("machine_busy_share")
+    return f", machine {100 * share:.0f}% busy" if share is not None else ""
+
+
 def _scale_rows(scale: dict | None, clustered: dict | None, when: dict[str, str]) -> str:
     rows = ""
     if scale:
@@ -144,8 +150,10 @@ def _scale_rows(scale: dict | None, clustered: dict | None, when: dict[str, str]
         rows += _row(f"Normalize, listings/s, {len(more) and more[0]['instances']} stateless `tilts normalize` "
                      f"instances in one group vs one (`bench/scale_out.py`, {scale['events']:,} events, "
                      "Elasticsearch stopped)", scale["ratios"].get("2", "–"), f"1 instance: {one['per_second']}/s",
-                     "; ".join(f"{r['instances']} instances: {r['per_second']}/s (×{scale['ratios'][str(r['instances'])]})"
-                               for r in more), "2 instances ≥ 1.8×", when["scale-out"])
+                     "; ".join(f"{r['instances']} instances: {r['per_second']}/s (×{scale['ratios'][str(r['instances'])]}"
+                               f"{_busy(r)})" for r in more)
+                     + (f"; fastest of {scale['repeat']} runs each" if scale.get("repeat", 1) > 1 else ""),
+                     "2 instances ≥ 1.8×", when["scale-out"])
     if clustered:
         single, small = clustered["single"], clustered["cluster"]
         rows += _row(f"Ingest, listings/s, {single['events']:,} raw events → searchable, on the small cluster "

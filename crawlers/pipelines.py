@@ -15,6 +15,15 @@ crawls are reported in ``CrawlStats.missing`` for the normalizer to close.
 The seen-set is committed only after the bus has acknowledged what was
 published, so a crashed crawl re-publishes rather than loses.
 
+A listing missing from a complete crawl is not left to wait those crawls when
+its own page can tell: once the crawl has found all it will find
+(``spider_idle``), the pages of known listings it did not find are asked again
+(at most ``TILTS_CONFIRM_MISSING_MAX``, 100 by default; only in the source's
+registered domains, through the same robots.txt, throttle and user agent).
+One that answers 404 or 410 Gone is reported missing after this crawl; one that
+still answers, or fails, waits for the misses as before. ``TILTS_CONFIRM_MISSING=0``
+turns this off. Stats ``tilts/confirm_gone``, ``tilts/confirm_present``.
+
 When the bus is down, publishing pauses the crawl and retries (backing off up
 to ``TILTS_PUBLISH_RETRY_SECONDS``, 120 by default); what the broker did not
 acknowledge is published again before the seen-set is committed. If the bus
@@ -38,10 +47,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from scrapy import Spider, signals
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import DontCloseSpider, DropItem, NotConfigured
+from scrapy.http import Response
 
 from crawlers.failures import count_error, errors_by_kind, warnings_by_kind
 from crawlers.items import CrawlDeadLetter
@@ -62,6 +73,12 @@ log = logging.getLogger(__name__)
 FLUSH_EVERY = 500  # messages held for re-publishing until the broker acknowledges them
 
 
+def _in_domains(url: str, domains: list[str]) -> bool:
+    """The URL's host is one of ``domains`` or under one (as Scrapy's offsite check, ports aside)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == d.lower() or host.endswith("." + d.lower()) for d in domains)
+
+
 class BusPublishPipeline:
     def __init__(self, crawler: Crawler, bus_url: str, prefix: str) -> None:
         self.crawler = crawler
@@ -74,6 +91,8 @@ class BusPublishPipeline:
         self.result_file = crawler.settings.get("TILTS_RESULT_FILE")
         self.unacked: list[tuple[str, str | None, bytes, list[tuple[str, bytes]]]] = []
         self.failure: str | None = None
+        self.errors_when_found: int | None = None  # failures when the crawl had found all, before asking pages
+        self.gone: set[str] = set()  # missing listings whose own page answered 404 or 410
 
     def _retrying(self, what: str, action: Callable[[], None]) -> None:
         """``action`` until it succeeds, backing off; BusError after ``retry_seconds``.
@@ -124,7 +143,40 @@ class BusPublishPipeline:
             raise NotConfigured("TILTS_BUS_URL is not set")
         pipeline = cls(crawler, url, crawler.settings.get("TILTS_TOPIC_PREFIX", ""))
         crawler.signals.connect(pipeline._item_error, signal=signals.item_error)
+        crawler.signals.connect(pipeline._idle, signal=signals.spider_idle)
         return pipeline
+
+    def _idle(self, spider: Spider | None = None) -> None:
+        """The crawl found all it will: ask the pages of known listings it did not find."""
+        if self.errors_when_found is not None or self.seen is None or self.failure is not None:
+            return
+        spider = spider or self.crawler.spider
+        self.errors_when_found = sum(errors_by_kind(self.crawler.stats.get_stats()).values())
+        settings = self.crawler.settings
+        if (self.errors_when_found or not getattr(spider, "full_crawl", False)
+                or not settings.getbool("TILTS_CONFIRM_MISSING", True) or self.crawler.engine is None):
+            return
+        domains = list(getattr(spider, "allowed_domains", None) or [])
+        feeds = set(getattr(spider, "start_urls", None) or [])
+        asked = 0
+        for external_id, url in self.seen.unconfirmed(
+                settings.getint("TILTS_CLOSE_AFTER_MISSED", CLOSE_AFTER_MISSED_CRAWLS),
+                settings.getint("TILTS_CONFIRM_MISSING_MAX", 100)):
+            if url in feeds or not _in_domains(url, domains):
+                continue  # no page of its own (a feed's entry), or not the source's to ask
+            self.crawler.engine.crawl(Request(
+                url, callback=self._confirmed, errback=lambda failure: None, dont_filter=True,
+                meta={"dont_cache": True, "handle_httpstatus_list": [404, 410], "tilts_listing": external_id}))
+            asked += 1
+        if asked:
+            log.info("asking the pages of %d listings this crawl did not find", asked)
+            raise DontCloseSpider
+
+    def _confirmed(self, response: Response) -> None:
+        gone = response.status in (404, 410)
+        if gone:
+            self.gone.add(response.meta["tilts_listing"])
+        self.crawler.stats.inc_value("tilts/confirm_gone" if gone else "tilts/confirm_present")
 
     def _item_error(self, *args: Any, **kwargs: Any) -> None:
         """An item this pipeline failed on (Scrapy logs it): one ``item_error``."""
@@ -217,10 +269,12 @@ class BusPublishPipeline:
         by_kind = errors_by_kind(values)
         errors = sum(by_kind.values())
         finish_reason = str(values.get("finish_reason") or "finished")
+        # complete: every page of the crawl itself answered (asking missing listings' pages
+        # afterwards may fail without making the crawl less complete)
         complete = (bool(getattr(spider, "full_crawl", False)) and finish_reason == "finished"
-                    and errors == 0)
+                    and (errors if self.errors_when_found is None else self.errors_when_found) == 0)
         close_after = self.crawler.settings.getint("TILTS_CLOSE_AFTER_MISSED", CLOSE_AFTER_MISSED_CRAWLS)
-        missing = self.seen.missing(complete, close_after) if self.seen is not None else []
+        missing = self.seen.missing(complete, close_after, self.gone) if self.seen is not None else []
         report = CrawlStats(
             source_id=getattr(spider, "source_id", spider.name),
             crawl_id=getattr(spider, "crawl_id", "unknown"),

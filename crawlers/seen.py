@@ -8,6 +8,12 @@ fetched it), so an unchanged listing is not published again. After a
 did not find and returns those missing for ``close_after`` consecutive
 complete crawls: the crawl reports them (``CrawlStats.missing``) and the
 normalizer closes them. A listing that comes back is new again.
+
+Waiting several crawls is for sources whose listing pages or feeds may not
+show everything at once; a listing's own page says more. The seen-set keeps
+each listing's URL, so the crawl can ask the missing ones' pages
+(:meth:`SeenSet.unconfirmed`, crawlers/pipelines.py): one that answers 404 or
+410 is gone now, and ``missing(..., gone=...)`` reports it after this crawl.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class SeenSet:
             "CREATE TABLE IF NOT EXISTS listings (external_id TEXT PRIMARY KEY, hash TEXT NOT NULL,"
             " last_crawl TEXT NOT NULL, misses INTEGER NOT NULL DEFAULT 0, closed INTEGER NOT NULL"
             " DEFAULT 0)")
+        if "url" not in {r[1] for r in self.db.execute("PRAGMA table_info(listings)")}:
+            self.db.execute("ALTER TABLE listings ADD COLUMN url TEXT")  # seen-sets of earlier versions
         self.db.commit()
 
     def observe(self, external_id: str, item: dict[str, Any], digest: str | None = None) -> str:
@@ -47,17 +55,29 @@ class SeenSet:
         digest = digest or content_hash(item)
         row = self.db.execute("SELECT hash, closed FROM listings WHERE external_id = ?",
                               (external_id,)).fetchone()
+        url = item.get("url")
         self.db.execute(
-            "INSERT INTO listings (external_id, hash, last_crawl, misses, closed) VALUES (?, ?, ?, 0, 0)"
+            "INSERT INTO listings (external_id, hash, last_crawl, misses, closed, url) VALUES (?, ?, ?, 0, 0, ?)"
             " ON CONFLICT(external_id) DO UPDATE SET hash = excluded.hash,"
-            " last_crawl = excluded.last_crawl, misses = 0, closed = 0",
-            (external_id, digest, self.crawl_id))
+            " last_crawl = excluded.last_crawl, misses = 0, closed = 0, url = excluded.url",
+            (external_id, digest, self.crawl_id, url if isinstance(url, str) else None))
         if row is None or row[1]:
             return "new"
         return "unchanged" if row[0] == digest else "changed"
 
-    def missing(self, complete: bool, close_after: int = CLOSE_AFTER_MISSED_CRAWLS) -> list[str]:
-        """After a crawl: listings now missing ``close_after`` complete crawls in a row.
+    def unconfirmed(self, close_after: int = CLOSE_AFTER_MISSED_CRAWLS, limit: int = 100
+                    ) -> list[tuple[str, str]]:
+        """(external id, URL) of open listings this crawl has not found so far and
+        that this crawl's miss would not yet close: those whose page is worth
+        asking. Those missed longest first, at most ``limit``."""
+        return [(r[0], r[1]) for r in self.db.execute(
+            "SELECT external_id, url FROM listings WHERE closed = 0 AND last_crawl != ? AND url IS NOT NULL"
+            " AND misses + 1 < ? ORDER BY misses DESC, external_id LIMIT ?", (self.crawl_id, close_after, limit))]
+
+    def missing(self, complete: bool, close_after: int = CLOSE_AFTER_MISSED_CRAWLS,
+                gone: frozenset[str] | set[str] = frozenset()) -> list[str]:
+        """After a crawl: listings now missing ``close_after`` complete crawls in a
+        row, and those missing now whose own page said they are ``gone``.
 
         Nothing is committed yet: see :meth:`commit`.
         """
@@ -65,9 +85,9 @@ class SeenSet:
             return []
         self.db.execute("UPDATE listings SET misses = misses + 1 WHERE last_crawl != ? AND closed = 0",
                         (self.crawl_id,))
-        return [r[0] for r in self.db.execute(
-            "SELECT external_id FROM listings WHERE closed = 0 AND misses >= ? ORDER BY external_id",
-            (close_after,))]
+        return sorted(ext for ext, misses in self.db.execute(
+            "SELECT external_id, misses FROM listings WHERE closed = 0 AND misses > 0")
+            if misses >= close_after or ext in gone)
 
     def commit(self, closed: list[str]) -> None:
         """Make this crawl's observations durable, once the bus has what was published."""

@@ -3,7 +3,9 @@
 Environment read here: ``TILTS_CONTACT_URL`` (User-Agent contact),
 ``TILTS_DOWNLOAD_DELAY`` (seconds between requests per domain),
 ``TILTS_BUS_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` / ``TILTS_DATA_DIR`` (where
-items are published; see pipeline.config) and ``TILTS_TOPIC_PREFIX``.
+items are published; see pipeline.config), ``TILTS_TOPIC_PREFIX`` and
+``TILTS_CONFIRM_MISSING`` / ``TILTS_CONFIRM_MISSING_MAX`` (asking the pages of
+listings a complete crawl no longer found).
 Any of them can also be overridden per run with ``scrapy crawl -s NAME=value``.
 """
 
@@ -66,6 +68,10 @@ TILTS_BUS_URL = bus_url_from_env()
 TILTS_TOPIC_PREFIX = os.environ.get("TILTS_TOPIC_PREFIX", "")
 # How long publishing waits for an unreachable bus before the crawl gives up.
 TILTS_PUBLISH_RETRY_SECONDS = float(os.environ.get("TILTS_PUBLISH_RETRY_SECONDS", "120"))
+# After a complete crawl, ask the pages of listings it no longer found (404/410 closes
+# them now, crawlers/pipelines.py): on, and at most this many a crawl.
+TILTS_CONFIRM_MISSING = os.environ.get("TILTS_CONFIRM_MISSING", "1") not in {"0", "false", "no"}
+TILTS_CONFIRM_MISSING_MAX = int(os.environ.get("TILTS_CONFIRM_MISSING_MAX", "100"))
 
 TELNETCONSOLE_ENABLED = False
 COOKIES_ENABLED = False

@@ -25,11 +25,19 @@ def _ical_value(value: Any) -> str | None:
 
 
 def _end(event: Any) -> str | None:
-    """The last day or moment of a VEVENT. An all-day event's DTEND is the day
-    after it (exclusive, RFC 5545 3.6.1): a one-day event on 24 April has
-    DTEND 25 April."""
-    end = getattr(event.get("DTEND"), "dt", None)
+    """The last day or moment of a VEVENT (RFC 5545 3.6.1). An all-day event's
+    DTEND is the day after it (exclusive): a one-day event on 24 April has
+    DTEND 25 April. Without DTEND, a DURATION counts from DTSTART; without
+    either, an all-day event lasts its one day and a timed one ends as it
+    starts."""
     start = getattr(event.get("DTSTART"), "dt", None)
+    end = getattr(event.get("DTEND"), "dt", None)
+    duration = getattr(event.get("DURATION"), "dt", None)
+    if end is None and isinstance(start, date):
+        end = start + duration if isinstance(duration, timedelta) else start
+        if not isinstance(start, datetime) and isinstance(duration, timedelta) and duration.days >= 1:
+            end -= timedelta(days=1)  # a DURATION of P1D ends before the next day, as DTEND does
+        return end.isoformat()
     if isinstance(end, date) and not isinstance(end, datetime):
         end = end - timedelta(days=1)
         if isinstance(start, date) and not isinstance(start, datetime) and end < start:

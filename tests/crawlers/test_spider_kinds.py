@@ -126,7 +126,14 @@ def test_icalendar_events(tmp_path: Path) -> None:
     assert "latviešu valodas zināšanas" in talka.description_html  # folded lines joined
     birds = by_title(got["raw"], "Winter bird count")
     assert birds.start_date.startswith("2026-12-05T08:00:00")
-    assert len(got["raw"]) == 2 and len(got[DLQ_TOPIC]) == 1  # the event without a UID
+    # without DTEND (RFC 5545 3.6.1): an all-day event lasts its day, a DURATION counts from the start
+    reading = by_title(got["raw"], "Reading aloud")
+    assert (reading.start_date, reading.end_date) == ("2026-12-12", "2026-12-12")
+    beach = by_title(got["raw"], "Two-day beach clean-up")
+    assert (beach.start_date, beach.end_date) == ("2027-05-01", "2027-05-02")
+    talk = by_title(got["raw"], "Evening talk")
+    assert talk.end_date.startswith("2027-02-03T19:00:00")
+    assert len(got["raw"]) == 5 and len(got[DLQ_TOPIC]) == 1  # the event without a UID
 
 
 def test_european_youth_portal_api(tmp_path: Path) -> None:
@@ -197,7 +204,7 @@ def test_extract_command_reports_bad_entries(tmp_path: Path) -> None:
          "--base-url", "https://www.ldf.lv/talkas.ics"],
         capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1  # some entries failed: said on stderr, the rest printed
-    assert len(done.stdout.splitlines()) == 2 and "without UID" in done.stderr
+    assert len(done.stdout.splitlines()) == 5 and "without UID" in done.stderr
 
 
 @pytest.mark.parametrize("kind", ["feed", "wordpress", "ical", "eyp", "listing", "sitemap", "schemaorg",
