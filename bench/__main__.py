@@ -152,7 +152,10 @@ def _scale_rows(scale: dict | None, clustered: dict | None, when: dict[str, str]
                      "Elasticsearch stopped)", scale["ratios"].get("2", "–"), f"1 instance: {one['per_second']}/s",
                      "; ".join(f"{r['instances']} instances: {r['per_second']}/s (×{scale['ratios'][str(r['instances'])]}"
                                f"{_busy(r)})" for r in more)
-                     + (f"; fastest of {scale['repeat']} runs each" if scale.get("repeat", 1) > 1 else ""),
+                     + (f"; fastest of {scale['repeat']} runs each" if scale.get("repeat", 1) > 1 else "")
+                     + ("; steady state (5–90% of the output); to the end, drain included: "
+                        + ", ".join(f"×{v}" for k, v in scale["ratios_to_end"].items() if k != "1")
+                        if "ratios_to_end" in scale else ""),
                      "2 instances ≥ 1.8×", when["scale-out"])
     if clustered:
         single, small = clustered["single"], clustered["cluster"]
@@ -239,6 +242,22 @@ def render(results: dict[str, tuple[Any, str]]) -> str:
                          + f". Resident set while draining (at 10/50/90% of the run and at the end): {shape}.")
     if ing:
         notes.append(_cpu_note(ing))
+    scale = get("scale-out")
+    if scale and "cpu_ms_per_listing" in scale["runs"][0]:
+        cores = "; ".join(
+            f"{r['instances']}: normalizers {r['cpu_ms_per_listing']['normalizers']} ms a listing "
+            f"({r['cpu_ms_per_listing']['normalizers'] * r['per_second'] / 1000:.2f} cores), Kafka "
+            f"{r['cpu_ms_per_listing']['kafka']} ms, machine {100 * r['machine_busy_share']:.0f}% busy, rates of the "
+            f"runs {', '.join(str(x) for x in r.get('per_second_each_run', [r['per_second']]))}/s" for r in scale["runs"])
+        notes.append(f"Scale-out, where the cores went while measuring (from /proc; instances: …): {cores}. One "
+                     f"instance keeps one core busy; two share the 2 cores with the broker and keep the machine "
+                     f"nearly all busy, so the ratio is bound by the cores, and four only add switching. With both "
+                     f"cores busy each listing also costs more CPU ("
+                     + ", ".join(f"{r['instances']} instances: "
+                                 f"{100 * (r['cpu_ms_per_listing']['normalizers'] / scale['runs'][0]['cpu_ms_per_listing']['normalizers'] - 1):+.0f}%"
+                                 for r in scale["runs"][1:])
+                     + " against one): the two virtual CPUs share the host's caches and cores. The spread between "
+                       "runs of the same size is this shared virtual machine's.")
     if get("freshness"):
         notes.append(f"Freshness: {get('freshness')['listings']} listings added one at a time to a feed on 127.0.0.1, "
                      f"each followed at once by a crawl; latency from the crawler's fetch to the listing being searchable.")

@@ -154,7 +154,7 @@ VALUE_LABELS = {
     "theme": {
         "environment": "Environment", "inclusion": "Inclusion", "migrants_refugees": "Migrants and refugees",
         "education": "Education", "culture": "Culture", "health": "Health", "community": "Community",
-        "youth": "Youth", "sport": "Sport", "animals": "Animals", "emergency": "Emergency",
+        "youth": "Children and youth", "sport": "Sport", "animals": "Animals", "emergency": "Emergency",
         "digital": "Digital", "social": "Social care", "citizenship": "Citizenship",
         "employment": "Employment", "other": "Other",
     },

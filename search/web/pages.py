@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from search.backends import SearchBackend, SearchRequest, SearchResult
@@ -56,7 +56,13 @@ async def html_errors(request: Request, exc: StarletteHTTPException) -> Response
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request, backend: Backend, site: SiteDep, lang: Lang = None) -> HTMLResponse:
+def home(request: Request, backend: Backend, site: SiteDep, lang: Lang = None) -> Response:
+    items = request.query_params.multi_items()
+    if any(not v.strip() for _, v in items):
+        # a submitted form sends its empty fields too: the address a person keeps or
+        # shares says only what they chose (the same search, one redirect away)
+        kept = urlencode([(k, v) for k, v in items if v.strip()])
+        return RedirectResponse(f"/?{kept}" if kept else "/", status_code=303)
     ui = ui_for(request, lang)
     req, near, errors = lenient_request(request.query_params.multi_items())
     result = run_search(backend, req)

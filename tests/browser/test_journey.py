@@ -95,8 +95,14 @@ def test_where_i_live_is_a_list_and_bad_input_is_explained_in_place(site: str, o
     # an impossible age: explained next to the field, in Ukrainian; the country still applies
     response = page.goto(site + "/?age=200&country=LV&lang=uk")
     assert response.status == 422
-    assert page.locator("#e-age").inner_text() == "Вкажіть вік від 0 до 120."
-    assert page.locator("#e-age").is_visible()  # the panel opens itself to show it
+    assert page.locator("#e-age").text_content() == "Вкажіть вік від 0 до 120."
+    # on a phone the results stay in sight: the panel stays closed, the box above the
+    # results says what was refused, and its link opens the panel at the field
+    assert page.locator("article.hit").first.is_visible() and not page.locator("#e-age").is_visible()
+    assert "Вкажіть вік від 0 до 120." in page.locator("#errors").inner_text()
+    page.locator('#errors a[href="#f-age"]').click()
+    page.locator("#e-age").wait_for(state="visible", timeout=5000)
+    assert page.locator("#filters").get_attribute("open") is not None
     assert page.locator("#f-age").get_attribute("aria-invalid") == "true"
     assert "Латвія" in page.locator("#active-filters").inner_text()
     assert page.locator("article.hit").count() > 0
@@ -108,4 +114,5 @@ def test_where_i_live_is_a_list_and_bad_input_is_explained_in_place(site: str, o
     page.fill("#f-age", "200")
     page.press("#f-age", "Enter")
     page.wait_for_url("**age=200**")
-    assert page.locator("#e-age").inner_text() == "Вкажіть вік від 0 до 120."
+    assert "Вкажіть вік від 0 до 120." in page.locator("#errors").inner_text()
+    assert page.locator("#e-age").text_content() == "Вкажіть вік від 0 до 120."

@@ -208,6 +208,18 @@ def test_the_page_strikes_out_what_was_left_out(loaded) -> None:
     assert '<span class="chip" data-facet="country">' in page
     lv = TestClient(create_app(backend)).get("/", params={"q": "museum in Latvia", "lang": "lv"}).text
     assert "(izlaists)" in lv
+    # the note below names what was left out in the person's words, not the fields' names
+    note = re.search(r'<p class="relaxed" id="relaxed">(.*?)</p>', page, re.S)
+    assert note and "museums" in note.group(1).lower() and "Topic" not in note.group(1), note
+
+
+def test_a_submitted_form_keeps_only_what_was_chosen_in_the_address(loaded) -> None:
+    backend, _docs = loaded
+    client = TestClient(create_app(backend), follow_redirects=False)
+    sent = client.get("/?q=shelter&age=&resident=&near=&within_km=&deadline_to=&sort=relevance&lang=uk")
+    assert sent.status_code == 303 and sent.headers["location"] == "/?q=shelter&sort=relevance&lang=uk"
+    assert client.get("/?q=").headers["location"] == "/"
+    assert client.get("/?q=shelter&lang=uk").status_code == 200
 
 
 def test_an_understood_place_is_ticked_in_its_facet_and_unticking_it_undoes_it(loaded) -> None:
