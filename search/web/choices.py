@@ -178,12 +178,19 @@ def terms(ui: UI, facets: dict[str, dict[str, int]], cities: list[str]) -> list[
 
 def completing(typed: str, names: list[str], size: int) -> list[str]:
     """The ``names`` that ``typed`` begins, or one of whose words it begins,
-    compared without case or diacritics ("lat" → "Latvija", "рі" → "Рига")."""
+    compared without case or diacritics ("lat" → "Latvija", "рі" → "Рига"; an
+    Arabic word also without its article: "حيو" → "الحيوانات")."""
     from pipeline.normalize.text import fold
 
     want = fold(typed).strip()
     if not want:
         return []
     starts = [n for n in names if fold(n).startswith(want)]
-    inside = [n for n in names if n not in starts and any(w.startswith(want) for w in fold(n).split())]
+    inside = [n for n in names if n not in starts and any(w.startswith(want) for w in _words(fold(n)))]
     return [*starts, *inside][:size]
+
+
+def _words(name: str) -> list[str]:
+    """A name's words, and each Arabic one also without its article (الحيوانات is
+    begun by حيو as much as by الحيو: people type the word, not the article)."""
+    return [v for w in name.split() for v in ((w, w[2:]) if w.startswith("ال") and len(w) > 3 else (w,))]
