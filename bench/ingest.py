@@ -83,6 +83,12 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def _busy_seconds() -> float:
+    """CPU seconds spent busy by the whole machine so far (every process, every core)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / _TICK  # minus idle, iowait
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` and its descendants so far."""
     total = 0

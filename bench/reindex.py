@@ -31,7 +31,7 @@ from typing import Any
 
 from elasticsearch import helpers
 
-from bench.ingest import _cpu_seconds, _rss
+from bench.ingest import _busy_seconds, _cpu_seconds, _rss
 from bench.search import iter_docs
 from pipeline.bus import open_bus
 from pipeline.bus.kafka import delete_topics
@@ -63,12 +63,6 @@ def _service_pids() -> dict[str, int]:
     base = services.services_dir()
     return {k: pid for k, pid in (("elasticsearch", services.Elasticsearch(base).pid()),
                                   ("kafka", services.Kafka(base).pid())) if pid}
-
-
-def _busy_seconds() -> float:
-    """CPU seconds spent busy by the whole machine so far (every process, every core)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
 
 
 def _used(who: int) -> float:

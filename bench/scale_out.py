@@ -39,7 +39,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.ingest import _cpu_seconds
+from bench.ingest import _busy_seconds, _cpu_seconds
 from devtools.corpus import repeated_events
 from pipeline.bus import open_bus
 from pipeline.bus.kafka import delete_topics
@@ -85,7 +85,7 @@ def _measure(services: Any, kafka: str, events: list, k: int, tmp: Path) -> dict
                     marks[share] = time.perf_counter()
                     cpu[share] = {"normalizers": sum(_cpu_seconds(p.pid) for p in procs),
                                   "kafka": _cpu_seconds(kafka_pid) if kafka_pid else 0.0,
-                                  "machine": _machine_busy_seconds()}
+                                  "machine": _busy_seconds()}
         wall = time.perf_counter() - started
     finally:
         for p in procs:
@@ -105,13 +105,6 @@ def _measure(services: Any, kafka: str, events: list, k: int, tmp: Path) -> dict
             "cpu_ms_per_listing": {name: round(1000 * spent[name] / measured, 3)
                                    for name in ("normalizers", "kafka")},
             "machine_busy_share": round(spent["machine"] / (seconds * (os.cpu_count() or 1)), 3)}
-
-
-def _machine_busy_seconds() -> float:
-    """CPU seconds all cores spent not idle since boot (from /proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _best(measures: list[dict[str, Any]]) -> dict[str, Any]:

@@ -93,6 +93,9 @@ class BusPublishPipeline:
         self.failure: str | None = None
         self.errors_when_found: int | None = None  # failures when the crawl had found all, before asking pages
         self.gone: set[str] = set()  # missing listings whose own page answered 404 or 410
+        # complete crawls a listing must be missing from before it is reported (the registry's
+        # politeness.close_after_missed)
+        self.close_after = crawler.settings.getint("TILTS_CLOSE_AFTER_MISSED", CLOSE_AFTER_MISSED_CRAWLS)
 
     def _retrying(self, what: str, action: Callable[[], None]) -> None:
         """``action`` until it succeeds, backing off; BusError after ``retry_seconds``.
@@ -159,9 +162,8 @@ class BusPublishPipeline:
         domains = list(getattr(spider, "allowed_domains", None) or [])
         feeds = set(getattr(spider, "start_urls", None) or [])
         asked = 0
-        for external_id, url in self.seen.unconfirmed(
-                settings.getint("TILTS_CLOSE_AFTER_MISSED", CLOSE_AFTER_MISSED_CRAWLS),
-                settings.getint("TILTS_CONFIRM_MISSING_MAX", 100)):
+        for external_id, url in self.seen.unconfirmed(self.close_after,
+                                                      settings.getint("TILTS_CONFIRM_MISSING_MAX", 100)):
             if url in feeds or not _in_domains(url, domains):
                 continue  # no page of its own (a feed's entry), or not the source's to ask
             self.crawler.engine.crawl(Request(
@@ -273,8 +275,7 @@ class BusPublishPipeline:
         # afterwards may fail without making the crawl less complete)
         complete = (bool(getattr(spider, "full_crawl", False)) and finish_reason == "finished"
                     and (errors if self.errors_when_found is None else self.errors_when_found) == 0)
-        close_after = self.crawler.settings.getint("TILTS_CLOSE_AFTER_MISSED", CLOSE_AFTER_MISSED_CRAWLS)
-        missing = self.seen.missing(complete, close_after, self.gone) if self.seen is not None else []
+        missing = self.seen.missing(complete, self.close_after, self.gone) if self.seen is not None else []
         report = CrawlStats(
             source_id=getattr(spider, "source_id", spider.name),
             crawl_id=getattr(spider, "crawl_id", "unknown"),
