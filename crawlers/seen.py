@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.events import stable_hash
+from pipeline.sqlite_files import open_wal
 
 VOLATILE = {"crawl_id", "fetched_at"}
 CLOSE_AFTER_MISSED_CRAWLS = 3
@@ -32,19 +33,24 @@ def content_hash(item: dict[str, Any]) -> str:
     return stable_hash({k: v for k, v in item.items() if k not in VOLATILE})
 
 
+def _create(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS listings (external_id TEXT PRIMARY KEY, hash TEXT NOT NULL,"
+        " last_crawl TEXT NOT NULL, misses INTEGER NOT NULL DEFAULT 0, closed INTEGER NOT NULL"
+        " DEFAULT 0, url TEXT)")
+    if "url" not in {r[1] for r in db.execute("PRAGMA table_info(listings)")}:
+        try:  # a seen-set of an earlier version
+            db.execute("ALTER TABLE listings ADD COLUMN url TEXT")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another crawl added it just now
+                raise
+    db.commit()
+
+
 class SeenSet:
     def __init__(self, path: Path, crawl_id: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.crawl_id = crawl_id
-        self.db = sqlite3.connect(path, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS listings (external_id TEXT PRIMARY KEY, hash TEXT NOT NULL,"
-            " last_crawl TEXT NOT NULL, misses INTEGER NOT NULL DEFAULT 0, closed INTEGER NOT NULL"
-            " DEFAULT 0)")
-        if "url" not in {r[1] for r in self.db.execute("PRAGMA table_info(listings)")}:
-            self.db.execute("ALTER TABLE listings ADD COLUMN url TEXT")  # seen-sets of earlier versions
-        self.db.commit()
+        self.db = open_wal(path, _create)
 
     def observe(self, external_id: str, item: dict[str, Any], digest: str | None = None) -> str:
         """``new``, ``changed`` or ``unchanged``; records the listing as seen in this crawl.

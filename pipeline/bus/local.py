@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pipeline.bus.base import BusError, Headers, Message, as_key_bytes
 from pipeline.events import ALL_TOPICS
+from pipeline.sqlite_files import open_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -45,13 +46,13 @@ CREATE TABLE IF NOT EXISTS topics (
 """
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+def _connect(path: Path, schema: bool = False) -> sqlite3.Connection:
+    def setup(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if schema:
+            conn.executescript(_SCHEMA)
+
+    return open_wal(path, setup, autocommit=True, threads=True)
 
 
 def _encode_headers(headers: Headers | None) -> str:
@@ -71,8 +72,7 @@ class LocalBus:
         self._lock = threading.Lock()
         self._pending: list[tuple[str, bytes | None, bytes | None, str, int]] = []
         try:
-            self._conn = _connect(self.path)
-            self._conn.executescript(_SCHEMA)
+            self._conn = _connect(self.path, schema=True)
         except sqlite3.Error as exc:
             raise BusError(f"cannot open embedded bus at {self.path}: {exc}") from exc
 

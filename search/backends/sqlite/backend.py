@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pipeline.events import Opportunity
 from pipeline.links import ClusterMember
+from pipeline.sqlite_files import open_wal
 from search.backends.base import (
     FACET_SIZE,
     Amendments,
@@ -41,11 +42,15 @@ _MATCH_SET = ("CREATE TEMP TABLE IF NOT EXISTS _m (n INTEGER PRIMARY KEY, id TEX
 T = TypeVar("T")
 
 
+def _functions(conn: sqlite3.Connection) -> None:
+    conn.create_function("dist_km", 4, haversine_km, deterministic=True)
+    conn.create_function("speaks_met", 2, sql.speaks_met, deterministic=True)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=30000")
-    conn.create_function("dist_km", 4, haversine_km, deterministic=True)
-    conn.create_function("speaks_met", 2, sql.speaks_met, deterministic=True)
+    _functions(conn)
     return conn
 
 
@@ -68,9 +73,7 @@ class SqliteBackend:
         self.path = Path(path)
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = _connect(self.path)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn = open_wal(self.path, _functions, autocommit=True, threads=True)
             self._sql_math = _has_sql_math(self._conn)
         except sqlite3.Error as exc:
             raise SearchUnavailable(f"cannot open search index {self.path}: {exc}") from exc
