@@ -95,6 +95,8 @@ class Source(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,62}$")
     name: str = Field(min_length=1)
+    publisher: str | None = Field(default=None, min_length=1,
+                                  description="who publishes the listings, as a card names them")
     home_url: HttpUrl
     spider: SpiderKind = "schemaorg"
     start_urls: list[HttpUrl] = Field(min_length=1)
@@ -122,6 +124,12 @@ class Source(BaseModel):
             if not any(host == d or host.endswith("." + d) for d in self.allowed_domains):
                 raise ValueError(f"start URL {url} is outside allowed_domains {self.allowed_domains}")
         return self
+
+    @property
+    def publisher_name(self) -> str:
+        """Who publishes the listings: ``publisher``, or the registry name before
+        its " – " (the registry's "Publisher – what it lists" convention)."""
+        return self.publisher or self.name.split(" – ")[0].strip()
 
     @property
     def disabled_reason(self) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,23 @@ def test_demo_once_on_embedded_default(tmp_path: Path) -> None:
     found = subprocess.run([sys.executable, "-m", "tilts.cli", "search", title],
                            capture_output=True, timeout=60, env=env, check=False)
     assert title in found.stdout.decode(), found.stdout.decode()
+    # The demo again in the same data dir: the replay comes back where the
+    # indexed listings link to, so their source links still open (and no
+    # listing comes twice under another address).
+    first = (tmp_path / "demo-sources.yaml").read_text(encoding="utf-8")
+    again = subprocess.run([sys.executable, "-m", "tilts.cli", "demo", "--once"], capture_output=True,
+                           timeout=300, env=env, check=False)
+    assert again.returncode == 0, again.stderr.decode()
+    assert (tmp_path / "demo-sources.yaml").read_text(encoding="utf-8") == first
+    base = re.search(r"home_url: (http://127\.0\.0\.1:\d+)/", first)
+    assert base is not None, first
+    backend = open_backend(f"sqlite:///{tmp_path / 'search.sqlite3'}")
+    try:
+        shown = [backend.get(t.id) for t in truth]
+        assert all(o is not None and o["url"].startswith(base[1] + "/") for o in shown)
+        assert backend.count() == len(truth)
+    finally:
+        backend.close()
 
 
 def test_normalize_stdin_filters_json_lines() -> None:

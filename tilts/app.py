@@ -22,6 +22,7 @@ from search.backends import SearchBackend
 from search.security import FailureThrottle, RateLimiter, docs_csp, security_headers
 from search.web import feeds, pages
 from search.web.deps import Site
+from search.web.publishers import Publishers
 from search.web.render import STATIC_DIR
 from subscriptions import routes as subscription_routes
 from subscriptions.digest import Subscriptions
@@ -33,10 +34,11 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
                public_url: str = "", subscriptions: Subscriptions | None = None,
                subscribe_limit: tuple[int, float] = (5, 600.0), dashboard: Dashboard | None = None,
                allowed_hosts: list[str] | None = None, map_tiles: str = "",
-               map_attribution: str = "") -> FastAPI:
+               map_attribution: str = "", publishers: Publishers | None = None) -> FastAPI:
     """The app on ``backend``; ``public_url`` is the origin of absolute links,
     ``subscribe_limit`` (calls, seconds) the subscription requests a client may send,
-    ``map_tiles`` the tile URL template of the results map ("" for none: offline)."""
+    ``map_tiles`` the tile URL template of the results map ("" for none: offline),
+    ``publishers`` who publishes each registered source (cards name it)."""
     app = FastAPI(
         title="tilts",
         summary="Search volunteering opportunities aggregated from NGO sites and European programmes.",
@@ -44,7 +46,8 @@ def create_app(backend: SearchBackend, *, cors_origins: list[str] | None = None,
     )
     app.state.backend = backend
     app.state.site = Site(public_url=public_url, subscriptions=subscriptions is not None,
-                          map_tiles=map_tiles, map_attribution=map_attribution)
+                          map_tiles=map_tiles, map_attribution=map_attribution,
+                          publishers=publishers or Publishers())
     app.middleware("http")(security_headers(public_url, map_tiles))
     _api_docs(app)
     if allowed_hosts:

@@ -47,7 +47,7 @@ def run(once: bool, port: int | None, limit: int | None) -> None:
         limit = 20
     settings.ensure_data_dir()
     report.show_on_terminal(timestamps=False)
-    with Replay(limit=limit) as replay:
+    with _replay(limit, Path(settings.data_dir)) as replay:
         sources = {s.id: s for s in replay.sources(polite=False)}
         # the coverage dashboard's source health lists the replayed sources
         registry = replay.write_registry(Path(settings.data_dir) / "demo-sources.yaml")
@@ -71,6 +71,22 @@ def run(once: bool, port: int | None, limit: int | None) -> None:
         finally:
             pipeline.close()
             engine.dispose()
+
+
+PORT_FILE = "demo-replay-port"
+
+
+def _replay(limit: int | None, data_dir: Path) -> Replay:
+    """The replay, on the port it had the last time in this data dir: the
+    listings already indexed link to their pages there (a free port when that
+    one is taken, or the first time)."""
+    remembered = data_dir / PORT_FILE
+    try:
+        replay = Replay(limit=limit, port=int(remembered.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        replay = Replay(limit=limit)
+    remembered.write_text(replay.url.rsplit(":", 1)[1], encoding="utf-8")
+    return replay
 
 
 @contextmanager

@@ -9,9 +9,10 @@ from typing import Any
 
 import typer
 
-from crawlers.sources import load_sources
+from crawlers.sources import Source, load_sources
 from pipeline.config import Settings
 from search.backends import SearchBackend
+from search.web.publishers import Publisher, Publishers
 from tilts.shell import load_settings
 
 
@@ -25,10 +26,18 @@ def build_app(settings: Settings, backend: SearchBackend):
 
     engine = connect(settings.db_url)
     subs = Subscriptions(settings, engine)
-    dashboard = Dashboard(settings, engine, load_sources(), bus=make_bus(settings))
+    sources = load_sources()
+    dashboard = Dashboard(settings, engine, sources, bus=make_bus(settings))
     return create_app(backend, cors_origins=settings.cors_origins, public_url=settings.public_url,
                       subscriptions=subs, dashboard=dashboard, allowed_hosts=settings.allowed_hosts,
-                      map_tiles=settings.map_tiles, map_attribution=settings.map_attribution)
+                      map_tiles=settings.map_tiles, map_attribution=settings.map_attribution,
+                      publishers=publishers(sources))
+
+
+def publishers(sources: dict[str, Source]) -> Publishers:
+    """Who publishes each registered source, for the cards' source links."""
+    return Publishers({sid: Publisher(s.publisher_name, str(s.home_url), tuple(s.allowed_domains))
+                       for sid, s in sources.items()})
 
 
 @contextmanager

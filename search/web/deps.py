@@ -5,7 +5,7 @@ from the query, and running it with the errors an HTTP client gets."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, Response
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError, model_validator
 from search import query
 from search.backends import SearchBackend, SearchRequest, SearchResult, SearchUnavailable
 from search.place_names import resolve_place
+from search.web.publishers import Publishers
 
 CACHE_SECONDS = 60
 
@@ -27,6 +28,7 @@ class Site:
     subscriptions: bool = False  # the search page offers to subscribe to the search
     map_tiles: str = ""  # tile URL template of the results map; "" for none (offline)
     map_attribution: str = ""  # the credit the tile provider asks for, plain text
+    publishers: Publishers = field(default_factory=Publishers)  # who publishes each registered source
 
 
 def app_state(name: str) -> Callable[[Request], Any]:

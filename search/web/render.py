@@ -21,7 +21,10 @@ from pipeline.normalize.text import sanitize_html
 from search.backends import SearchRequest
 from search.i18n import FACET_LABELS, NATIVE_NAMES, SUPPORT_LABELS, UI, UI_LANGUAGES, pick_language, value_label
 from search.web.choices import country_list
+from search.web.publishers import Publishers
 from search.web.structured import json_ld
+
+Link = tuple[str, str]  # an address and the text that names it
 
 SEARCH_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES = Jinja2Templates(directory=str(SEARCH_DIR / "templates"))
@@ -43,6 +46,9 @@ def helpers(request: Request, ui: UI) -> dict[str, Any]:
     def hidden_pairs(req: SearchRequest) -> list[tuple[str, str]]:
         return [p for p in req.query_pairs() if p[0] != "q"]
 
+    site = getattr(request.app.state, "site", None)
+    publishers = site.publishers if site is not None else Publishers()
+
     return {
         "lang_query": lang_query,
         "language_label": lambda code: NATIVE_NAMES[code],
@@ -50,10 +56,32 @@ def helpers(request: Request, ui: UI) -> dict[str, Any]:
         "support_label": lambda item: ui.gettext(SUPPORT_LABELS[item]),
         "value_label": lambda facet, value: value_label(ui, facet, value),
         "hidden_pairs": hidden_pairs,
+        "source_links": lambda o: source_links(publishers, o),
         "country_list": lambda codes: country_list(ui, codes),
         "required_languages": lambda languages: required_languages(ui, languages),
         "resident": None, "full": False,
     }
+
+
+def source_links(publishers: Publishers, o: dict[str, Any]) -> tuple[Link | None, list[Link]]:
+    """The card's source link and its "also listed on" links: (address, text)
+    pairs, named by the publisher where the registry knows it, by the host
+    otherwise. Only http(s) addresses; an "also listed on" address that is the
+    listing's own (several feeds of one site) or repeats another is left out."""
+    own = web_url(o.get("url"))
+    main = (own, publishers.of_source(str(o.get("source_id"))) or _host(own)) if own else None
+    seen = {own}
+    others: list[Link] = []
+    for url in (o.get("provenance") or {}).get("also_listed_on") or []:
+        url = web_url(url)
+        if url and url not in seen:
+            seen.add(url)
+            others.append((url, publishers.of_url(url) or _host(url)))
+    return main, others
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
 
 
 def required_languages(ui: UI, languages: list[dict[str, Any]]) -> str:
@@ -99,7 +127,6 @@ TEMPLATES.env.globals["deadline_state"] = deadline_state
 # Defence in depth: descriptions pass the normalizer's allow-list again when
 # shown, so an index written by an older version can never serve active HTML.
 TEMPLATES.env.filters["sanitized"] = lambda html: Markup(sanitize_html(html))
-TEMPLATES.env.filters["host"] = lambda url: urlsplit(str(url)).hostname or str(url)
 # Only http(s) links reach an href, whatever an index holds (see pipeline.events.web_url).
 TEMPLATES.env.filters["web_url"] = web_url
 TEMPLATES.env.globals["timedelta"] = timedelta
