@@ -325,3 +325,36 @@ def test_elasticsearch_index_made_before_alternatives(es_url: str, unique: str) 
         assert ids(be, speaks=["ru"]) == {"test-1", "test-2"}
     finally:
         be.close()
+
+
+def test_facets_count_what_choosing_a_value_shows(backend: SearchBackend) -> None:
+    """A search that collapses duplicates shows one result per cluster; each
+    facet value's count is then the results choosing it shows (a listing
+    found on three sites counts once), and the listings when nothing is
+    collapsed. A cluster whose copies disagree on a value counts under each."""
+    def copy(n: int, cluster: str, city: str) -> object:
+        return make_opportunity(n, title=f"Shelter helper {n}", country="LV", city=city,
+                                themes=(Theme.animals,)).model_copy(update={"cluster_id": cluster})
+
+    docs = [copy(1, "shelter", "Riga"), copy(2, "shelter", "Riga"), copy(3, "shelter", "Jūrmala"),
+            copy(4, "visits", "Riga"), copy(5, "alone", "Cēsis")]
+    assert backend.upsert_many(docs) == []  # type: ignore[arg-type]
+    backend.refresh()
+    collapsed = backend.search(SearchRequest(theme=["animals"]))
+    assert (collapsed.total, collapsed.clusters) == (5, 3)
+    assert collapsed.facets["country"] == {"LV": 3}
+    assert collapsed.facets["theme"] == {"animals": 3}
+    assert collapsed.facets["city"] == {"Riga": 2, "Cēsis": 1, "Jūrmala": 1}
+    for city, count in collapsed.facets["city"].items():
+        chosen = backend.search(SearchRequest(theme=["animals"], city=[city]))
+        assert chosen.clusters == count == len(chosen.hits), city
+    riga = backend.search(SearchRequest(theme=["animals"], city=["Riga"]))  # a selected facet's own counts
+    assert riga.facets["city"] == {"Riga": 2, "Cēsis": 1, "Jūrmala": 1}
+    every = backend.search(SearchRequest(theme=["animals"], collapse=False))
+    assert every.facets["city"] == {"Riga": 3, "Cēsis": 1, "Jūrmala": 1}
+    assert every.facets["country"] == {"LV": 5}
+    # later copies, counted by the counts kept from before (the embedded backend extends them)
+    assert backend.upsert_many([copy(6, "alone", "Cēsis"), copy(7, "visits", "Cēsis")]) == []  # type: ignore[list-item]
+    backend.refresh()
+    later = backend.search(SearchRequest(theme=["animals"]))
+    assert later.facets["city"] == {"Riga": 2, "Cēsis": 2, "Jūrmala": 1} and later.clusters == 3

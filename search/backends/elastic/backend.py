@@ -313,7 +313,7 @@ class ElasticsearchBackend:
         aggs = _msearch_item(counted)["aggregations"]
         for item in selected_counts:  # a selected facet's counts each
             aggs.update(_msearch_item(item)["aggregations"])
-        facets = {facet: {b["key"]: b["doc_count"] for b in aggs[facet]["buckets"]} for facet in FACETS}
+        facets = {facet: _bucket_counts(aggs[facet]["buckets"]) for facet in FACETS}
         total = resp["hits"]["total"]["value"]
         clusters = int(aggs["clusters"]["value"])
         return SearchResult(
@@ -368,3 +368,10 @@ class ElasticsearchBackend:
 
     def close(self) -> None:
         self.es.close()
+
+
+def _bucket_counts(buckets: list[dict[str, Any]]) -> dict[str, int]:
+    """A facet's values and counts (of clusters when counted, else of
+    listings), most first, as the embedded backend orders them."""
+    counts = [(b["key"], int(b["clusters"]["value"]) if "clusters" in b else b["doc_count"]) for b in buckets]
+    return dict(sorted(counts, key=lambda c: (-c[1], c[0])))

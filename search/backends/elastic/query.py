@@ -126,8 +126,16 @@ def _query(must: list[dict[str, Any]], filters: list[dict[str, Any]],
     return query
 
 
-def _terms(facet: str) -> dict[str, Any]:
-    return {"terms": {"field": FACET_FIELDS[facet], "size": FACET_SIZE}}
+def _terms(facet: str, clusters: bool) -> dict[str, Any]:
+    """A facet's counts: of listings, or (``clusters``: the search collapses
+    duplicates) of clusters, so that a value's count is the number of results
+    choosing it shows. Cardinality is exact far beyond a facet's counts below
+    its precision threshold, and close above it."""
+    if not clusters:
+        return {"terms": {"field": FACET_FIELDS[facet], "size": FACET_SIZE}}
+    order = [{"clusters": "desc"}, {"_key": "asc"}]
+    return {"terms": {"field": FACET_FIELDS[facet], "size": FACET_SIZE, "order": order},
+            "aggs": {"clusters": {"cardinality": {"field": "cluster_id", "precision_threshold": 3000}}}}
 
 
 def _text(text: str, any_words: bool = False) -> dict[str, Any]:
@@ -242,12 +250,13 @@ def build_searches(request: SearchRequest, *, alias: str = "opportunities",
     facet_filters = {facet: _facet_filter(facet, values) for facet, values in request.filters().items()}
     base = base_filters(request)
     query = _query(must, base + list(facet_filters.values()), must_not, should)
-    aggs: dict[str, Any] = {facet: _terms(facet) for facet in FACETS if facet not in facet_filters}
+    aggs: dict[str, Any] = {facet: _terms(facet, request.collapse) for facet in FACETS if facet not in facet_filters}
     aggs["clusters"] = {"cardinality": {"field": "cluster_id", "precision_threshold": 40000}}
     counts = [{"query": query, "aggs": aggs}]
     for facet in facet_filters:
         others = [f for name, f in facet_filters.items() if name != facet]
-        counts.append({"query": _query(must, base + others, must_not), "aggs": {facet: _terms(facet)}})
+        counts.append({"query": _query(must, base + others, must_not),
+                       "aggs": {facet: _terms(facet, request.collapse)}})
     searches: list[dict[str, Any]] = [{"index": alias, "request_cache": True}, _page(request, query)]
     for count in counts:
         searches += [{"index": alias, "request_cache": True}, {**count, "size": 0, "track_total_hits": False}]

@@ -333,23 +333,26 @@ class SqliteBackend:
                 index: tuple[IndexState, FacetRows]) -> dict[str, dict[str, int]]:
         """Counts over the matching set (``_m``) in one pass for the facets
         without a selection; a selected facet counts the documents matching
-        every filter but its own. Counted in memory (``facet_rows``)."""
+        every filter but its own. Counted in memory (``facet_rows``), of
+        clusters when the search collapses duplicates."""
         c = self._read
         state, rows = index
         counts: dict[str, list[tuple[str, int]]] = {f: [] for f in FACETS}
         free = [f for f in FACETS if f not in built.own_counts]
         if free:
             def free_counts() -> dict[str, list[tuple[str, int]]]:
-                return rows.count(numbers(c, "SELECT n FROM _m"), free)
+                return rows.count(numbers(c, "SELECT n FROM _m"), free, request.collapse)
 
             matches, params = built.matches  # the statement that filled _m
-            counts.update(self._cached(("free", matches, tuple(map(str, params)), tuple(free), state), free_counts))
+            key = ("free", matches, tuple(map(str, params)), tuple(free), request.collapse, state)
+            counts.update(self._cached(key, free_counts))
         for facet, (members, args) in built.own_counts.items():
             def own_counts(members: str = members, args: list[Any] = args,
                            facet: str = facet) -> list[tuple[str, int]]:
-                return rows.count(numbers(c, members, args), [facet])[facet]
+                return rows.count(numbers(c, members, args), [facet], request.collapse)[facet]
 
-            counts[facet] = self._cached(("own", members, tuple(map(str, args)), facet, state), own_counts)
+            own_key = ("own", members, tuple(map(str, args)), facet, request.collapse, state)
+            counts[facet] = self._cached(own_key, own_counts)
         return {facet: dict(sorted(found, key=lambda r: (-r[1], r[0]))[:FACET_SIZE])
                 for facet, found in counts.items()}
 
