@@ -142,3 +142,19 @@ def test_result_titles_carry_their_listings_language(site: str, tabs: Tabs) -> N
     langs = [el.evaluate("e => e.closest('[lang]').getAttribute('lang')") for el in (title, summary)]
     assert langs == ["lv", "lv"], ("search.html: article.hit h3 a and the summary <p> lack "
                                    f'lang="{{{{ o.language }}}}" dir="auto" (valid-lang / WCAG 3.1.2); got {langs}')
+
+
+@pytest.mark.parametrize("lang", UI_LANGUAGES)
+def test_the_search_box_example_is_read_from_its_start(site: str, tabs: Tabs, lang: str) -> None:
+    """On a phone the example in the empty search box is longer than the box:
+    it starts where the page's language starts a line (an RTL page read it
+    from its end before: dir=auto takes an empty box as LTR) and is cut with
+    an ellipsis; what a person types still sets its own direction."""
+    page = visit(tabs, site, PHONE, lang, "home")
+    box = page.locator("#q")
+    style = box.evaluate("e => [getComputedStyle(e).direction, getComputedStyle(e).textOverflow]")
+    assert style == [page.locator("html").get_attribute("dir") or "ltr", "ellipsis"]
+    box.fill("riga")
+    assert box.evaluate("e => getComputedStyle(e).direction") == "ltr"
+    box.fill("ريغا")
+    assert box.evaluate("e => getComputedStyle(e).direction") == "rtl"
