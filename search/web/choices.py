@@ -176,6 +176,14 @@ def terms(ui: UI, facets: dict[str, dict[str, int]], cities: list[str]) -> list[
     return list(dict.fromkeys([*found, *cities]))
 
 
+def topic_names(ui: UI) -> dict[str, str]:
+    """Each topic's name in ``ui``'s language → the topic (the names the
+    search understands back: tests/search/test_understand.py)."""
+    from search.understanding.topics import topic_label, topics
+
+    return {topic_label(topic_id, ui.lang): topic_id for topic_id in topics()}
+
+
 def completing(typed: str, names: list[str], size: int) -> list[str]:
     """The ``names`` that ``typed`` begins, or one of whose words it begins,
     compared without case or diacritics ("lat" → "Latvija", "рі" → "Рига"; an

@@ -101,18 +101,32 @@ def _place_context(ui: UI, backend: SearchBackend, site: Site, result: SearchRes
             if places else None}
 
 
-def _per_minute(backend: SearchBackend, ui: UI, what: str,
-                build: Callable[[dict[str, dict[str, int]]], list[str]]) -> list[str]:
-    """``build(facets of the whole index)`` for ``ui``'s language, built once a
-    minute per language and ``what``, not on every request."""
+def _this_minute(backend: SearchBackend) -> dict[tuple[str, str], list[str]]:
+    """What was built from ``backend``'s index in the last minute, by (UI language, what)."""
     now = time.monotonic()
     cached = _BUILT.get(backend)
     if cached is None or now - cached[0] > CACHE_SECONDS:
         cached = _BUILT[backend] = (now, {})
-    built = cached[1]
+    return cached[1]
+
+
+def _per_minute(backend: SearchBackend, ui: UI, what: str,
+                build: Callable[[dict[str, dict[str, int]]], list[str]]) -> list[str]:
+    """``build(facets of the whole index)`` for ``ui``'s language, built once a
+    minute per language and ``what``, not on every request."""
+    built = _this_minute(backend)
     if (ui.lang, what) not in built:
         built[ui.lang, what] = build(run_search(backend, SearchRequest(size=0)).facets)
     return built[ui.lang, what]
+
+
+def _topic_found(backend: SearchBackend, topic_id: str) -> bool:
+    """Does a search of the topic find an open listing (asked once a minute)?"""
+    built = _this_minute(backend)
+    if ("", topic_id) not in built:
+        found = run_search(backend, SearchRequest(topic=[topic_id], size=0)).total > 0
+        built["", topic_id] = [topic_id] if found else []
+    return bool(built["", topic_id])
 
 
 def _near_options(ui: UI, backend: SearchBackend) -> list[str]:
@@ -121,12 +135,27 @@ def _near_options(ui: UI, backend: SearchBackend) -> list[str]:
 
 
 def suggest_terms(ui: UI, backend: SearchBackend, typed: str, size: int) -> list[str]:
-    """Countries, cities and themes of the index, named in ``ui``'s language,
-    that begin with what was typed (or have a word that does): what the
-    search understands, offered to someone typing in their own language or
-    script, where listings' titles rarely are."""
+    """Countries, cities, themes and topics ("food banks", "museums") of the
+    index, named in ``ui``'s language, that begin with what was typed (or have
+    a word that does): what the search understands, offered to someone typing
+    in their own language or script, where listings' titles rarely are. A
+    topic is offered when a search of it finds something."""
     terms = _per_minute(backend, ui, "terms", lambda facets: choices.terms(ui, facets, _near_options(ui, backend)))
-    return choices.completing(typed, terms, size)
+    topics = choices.topic_names(ui)
+    names = list(dict.fromkeys([*terms, *topics]))
+    offered: list[str] = []
+    asked = 0  # topics asked of the index in this request: at most ``size`` (a letter begins many)
+    for name in choices.completing(typed, names, len(names)):
+        if name not in terms:
+            if asked == size:
+                continue
+            asked += 1
+            if not _topic_found(backend, topics[name]):
+                continue
+        offered.append(name)
+        if len(offered) == size:
+            break
+    return offered
 
 
 def _search_context(ui: UI, req: SearchRequest, near: str | None, result: SearchResult) -> dict[str, Any]:

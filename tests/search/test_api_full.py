@@ -84,6 +84,13 @@ def test_suggest_offers_places_and_themes_in_the_persons_language(client: TestCl
     # what is offered is understood: searching it as typed finds that place
     body = client.get("/search", params={"q": terms("лат", "ru")[0]}).json()
     assert body["understood"]["country"] == ["LV"] and body["total"] > 0
+    # topics too, in the person's language: the corpus has food banks (Riga, Hamburg), no museum
+    assert "продовольственные банки" in terms("прод", "ru")
+    assert "pārtikas bankas" in terms("partikas", "lv") and "بنوك الطعام" in terms("بنوك", "ar")
+    assert client.get("/search", params={"topic": "museum", "size": 0}).json()["total"] == 0
+    assert terms("муз", "ru") == [] and terms("museu", "en") == []
+    body = client.get("/search", params={"q": "продовольственные банки"}).json()
+    assert body["understood"]["topic"] == ["food_bank"] and body["total"] > 0
 
 
 def test_feeds_parse_and_carry_no_markup(client: TestClient) -> None:

@@ -269,6 +269,18 @@ def test_no_phrase_has_two_meanings() -> None:
     assert not clashes
 
 
+def test_a_topics_own_name_is_understood_as_it() -> None:
+    """The UI names a topic ("продовольственные банки", "المكفوفون") on its chips
+    and offers it while typing: typed back, lowercase or without diacritics, the
+    name must find that topic (ten names were free text before)."""
+    from pipeline.normalize.text import fold
+    from search.understanding.topics import topics
+
+    missed = [(topic_id, typed) for topic_id, topic in topics().items() for label in topic.labels.values()
+              for typed in {label, label.lower(), fold(label)} if topic_id not in understand(typed).topic]
+    assert missed == []
+
+
 def test_esc_topics_map_to_their_theme() -> None:
     from pipeline.normalize.themes import ESC_TOPICS
 
