@@ -8,13 +8,21 @@ of the one before, so that share of the clusters has two members), for
 match sets of 100%, 70% and 10% of the documents: counting clusters against
 counting listings, the baseline, in the same run (best of 5 each).
 
-    python -m bench.facets [--docs 1000000] [--copy-every 20]
+``--elasticsearch N`` does the same on Elasticsearch (``ELASTICSEARCH_URL``,
+or the one of ``tilts services up``): the search benchmark's ``N`` documents
+(5% duplicates) and query mix; for each query the facet-count searches of a
+collapsed search (a cardinality of ``cluster_id`` in every bucket) against
+those of the same search not collapsed (plain terms), alternated, the
+request cache emptied before each; p50 and p95 of each and their ratio.
+
+    python -m bench.facets [--docs 1000000] [--copy-every 20] [--elasticsearch 100000]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -45,12 +53,46 @@ def best(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
+def elasticsearch(docs: int, queries: int = 200) -> dict[str, object]:
+    from bench import percentile
+    from bench.search import clear_request_cache, load_es, query_mix
+    from devtools import services
+    from search.backends import SearchRequest, open_backend
+    from search.backends.elastic.query import build_searches
+
+    url = os.environ.get("ELASTICSEARCH_URL") or services.up(["elasticsearch"])["elasticsearch"]
+    alias = "bench-facets"
+    es = open_backend(url, alias=alias)
+    es.setup()
+    if es.count() != docs:
+        es.drop()  # type: ignore[attr-defined]
+        es.setup()
+        load_es(es, docs)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for params in query_mix(queries):
+        for collapse in (False, True):
+            counts = build_searches(SearchRequest(**params, collapse=collapse), alias=alias)[2:]  # not the page
+            clear_request_cache(es, alias)
+            start = time.perf_counter()
+            es.es.msearch(searches=counts)  # type: ignore[attr-defined]
+            times[collapse].append((time.perf_counter() - start) * 1000)
+    shown = {("clusters" if k else "listings"): {"p50_ms": round(percentile(v, 50), 1),
+                                                  "p95_ms": round(percentile(v, 95), 1)} for k, v in times.items()}
+    return {"docs": docs, "queries": queries, **shown,
+            "ratio_p50": round(percentile(times[True], 50) / percentile(times[False], 50), 2),
+            "ratio_p95": round(percentile(times[True], 95) / percentile(times[False], 95), 2)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--rows", type=int, default=6, help="facet rows per document")
     parser.add_argument("--copy-every", type=int, default=20)
+    parser.add_argument("--elasticsearch", type=int, metavar="N", help="measure Elasticsearch with N documents")
     args = parser.parse_args(argv)
+    if args.elasticsearch:
+        print(json.dumps(elasticsearch(args.elasticsearch)))
+        return
     facet_rows = rows(args.docs, args.rows, args.copy_every)
     rng = np.random.default_rng(1)
     out = []
