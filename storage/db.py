@@ -8,6 +8,8 @@ APScheduler keeps its jobs in the same database (table ``apscheduler_jobs``).
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -26,6 +28,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 metadata = MetaData()
 
@@ -140,5 +143,25 @@ def connect(url: str) -> Engine:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
 
-    metadata.create_all(engine)
+    _create_tables(engine)
     return engine
+
+
+def _create_tables(engine: Engine, attempts: int = 6) -> None:
+    """``create_all``, when other processes may be creating the same tables.
+
+    Several processes started together on a new database (``tilts run``'s
+    workers, a compose stack's services) each see a table missing and create
+    it: all but one fail ("table ... already exists", PostgreSQL's duplicate
+    type; SQLite's "database is locked" while the file turns to WAL). Tried
+    again, the tables are there and ``create_all`` passes them by; an error
+    that stays is raised."""
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            engine.dispose()  # no connection half set up is kept
+            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
