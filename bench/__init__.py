@@ -25,3 +25,20 @@ def start_workers(kafka: str, es_url: str, prefix: str, logs: Path,
     return {stage: subprocess.Popen([sys.executable, "-m", "tilts.cli", stage], env=env,
                                     stdout=(logs / f"{stage}.log").open("ab"), stderr=subprocess.STDOUT)
             for stage in ("normalize", "index")}
+
+
+def put_section(path: Path, titles: tuple[str, ...], text: str, before: str = "## Freshness and completeness") -> None:
+    """Put ``text`` (sections of docs/benchmarks.md) into ``path`` in place of
+    the sections titled ``titles``, or before the section ``before``, or at the end."""
+    doc = path.read_text(encoding="utf-8") if path.exists() else ""
+    for title in titles:  # out with the old ones
+        if title in doc:
+            head, rest = doc.split(title, 1)
+            nxt = rest.find("\n## ")
+            doc = head.rstrip() + "\n\n" + (rest[nxt + 1:] if nxt >= 0 else "")
+    if before in doc:
+        head, rest = doc.split(before, 1)
+        doc = head.rstrip() + "\n\n" + text + before + rest
+    else:
+        doc = doc.rstrip() + "\n\n" + text
+    path.write_text(doc, encoding="utf-8")

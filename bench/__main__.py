@@ -23,7 +23,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import crawl, freshness, ingest, load, normalize, scale_out
+from bench import crawl, facets, freshness, ingest, load, normalize, scale_out
 from bench import reindex as reindex_bench
 from bench import search as search_bench
 
@@ -309,6 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(render(results), encoding="utf-8")
     freshness.write_doc(args.out)  # its own section, from its own stored results (python -m bench.freshness)
     reindex_bench.write_doc(args.out)  # "Reindex vs bulk" and the projection, from bench/results/reindex.json
+    facets.write_doc(args.out)  # "Facet counts by cluster", from bench/results/facets.json
     print(args.out.read_text(encoding="utf-8"))
 
 

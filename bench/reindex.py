@@ -31,6 +31,7 @@ from typing import Any
 
 from elasticsearch import helpers
 
+from bench import put_section
 from bench.ingest import _busy_seconds, _cpu_seconds, _rss
 from bench.search import iter_docs
 from pipeline.bus import open_bus
@@ -407,20 +408,7 @@ def write_doc(path: Path = DOC) -> None:
     stored = _stored("reindex")
     if not stored:
         return
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    for title in (SECTION, PROJECTION):  # out with the old ones
-        if title in text:
-            head, rest = text.split(title, 1)
-            nxt = rest.find("\n## ")
-            text = head.rstrip() + "\n\n" + (rest[nxt + 1:] if nxt >= 0 else "")
-    ours = section(*stored) + "\n" + projection(stored[0]) + "\n"
-    marker = "## Freshness and completeness"
-    if marker in text:
-        head, rest = text.split(marker, 1)
-        text = head.rstrip() + "\n\n" + ours + marker + rest
-    else:
-        text = text.rstrip() + "\n\n" + ours
-    path.write_text(text, encoding="utf-8")
+    put_section(path, (SECTION, PROJECTION), section(*stored) + "\n" + projection(stored[0]) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
