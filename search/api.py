@@ -33,8 +33,10 @@ class Suggestions(BaseModel):
 
 
 class FacetCounts(BaseModel):
-    total: int
-    facets: dict[str, dict[str, int]]
+    total: int = Field(description="listings found")
+    clusters: int = Field(description="distinct opportunities found (copies on several sites once)")
+    facets: dict[str, dict[str, int]] = Field(
+        description="per facet, value -> clusters found with it (listings when collapse=false)")
 
 
 @router.get("/search", response_model=SearchResult, tags=["search"], responses=UNAVAILABLE)
@@ -49,7 +51,7 @@ def facets(req: Search, response: Response, backend: Backend) -> FacetCounts:
     """Facet counts for a search (each facet ignores its own filter)."""
     cached(response)
     result = run_search(backend, req.model_copy(update={"size": 0, "page": 1, "cursor": None}))
-    return FacetCounts(total=result.total, facets=result.facets)
+    return FacetCounts(total=result.total, clusters=result.clusters, facets=result.facets)
 
 
 @router.get("/suggest", response_model=Suggestions, tags=["search"], responses=UNAVAILABLE)

@@ -40,6 +40,8 @@ def test_search_parameters_map_to_the_request_model(client: TestClient) -> None:
     params = {"resident": "FR", "programme": "European Solidarity Corps"}
     assert client.get("/search", params=params).json()["total"] == 0
     # Estonia: four listings, two of them one exchange found on two sites (one cluster)
+    estonia = client.get("/facets", params={"country": "EE"}).json()
+    assert estonia["facets"]["country"]["EE"] == estonia["clusters"] == 3 and estonia["total"] == 4
     assert client.get("/facets", params={"country": "LV"}).json()["facets"]["country"]["EE"] == 3
     assert client.get("/facets", params={"country": "LV", "collapse": "false"}).json()["facets"]["country"]["EE"] == 4
     assert client.get("/search").headers["cache-control"].startswith("public")
