@@ -281,6 +281,20 @@ def test_a_topics_own_name_is_understood_as_it() -> None:
     assert missed == []
 
 
+def test_the_search_boxs_own_example_is_understood_in_every_language() -> None:
+    """The empty search box shows an example ("e.g. animal shelter, food bank,
+    Rīga") in the page's language; typed as shown, every part of it must be
+    understood (the Russian "продуктовый банк" was free text, and found nothing)."""
+    from search.i18n import UI, UI_LANGUAGES
+
+    for lang in UI_LANGUAGES:
+        example = UI.of(lang).gettext("e.g. animal shelter, food bank, Rīga")
+        for typed in (example, example.lower()):
+            got = understand(typed)
+            assert (got.topic, got.city) == (["animal_shelter", "food_bank"], ["Riga"]), (lang, typed, got)
+            assert len(got.text.split()) <= 1, (lang, typed, got.text)  # at most the "e.g." word
+
+
 def test_esc_topics_map_to_their_theme() -> None:
     from pipeline.normalize.themes import ESC_TOPICS
 
