@@ -83,6 +83,11 @@ def lenient_request(items: Items) -> tuple[SearchRequest, str | None, dict[str, 
             errors["near"] = "unknown_place"
             near = None
             data.pop("lat", None), data.pop("lon", None)
+        else:
+            if not data.get("within_km") and data.get("sort") in (None, "", "relevance"):
+                # "Near Riga" with no distance: the nearest first (relevance would
+                # ignore the place; the form sends its default sort with it)
+                data["sort"] = "distance"
     for _ in range(len(SearchRequest.model_fields) + 1):
         try:
             return SearchRequest(**data), near, errors

@@ -185,3 +185,26 @@ def test_vendored_libraries_keep_their_licences_and_are_packaged() -> None:
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["search"]
     assert "static/**/*" in patterns  # a non-editable install serves js/ and vendor/ too
+
+
+def test_near_a_place_without_a_distance_puts_the_nearest_first(client: TestClient) -> None:
+    """"Near: Tallinn" chosen in the panel with no km filled in (the form sends
+    its default sort, relevance, along): before, the place changed nothing and
+    New York came first; now the nearest come first, and nothing is left out."""
+    import re
+
+    from search.web.forms import lenient_request
+
+    page = client.get("/", params={"near": "Tallinn", "within_km": "", "sort": "relevance", "lang": "en", "size": 50})
+    assert page.status_code == 200
+    shown = list(dict.fromkeys(re.findall(r'<h3[^>]*><a href="/o/([^"?#]+)', page.text)))
+    lat, lon = resolve_place("Tallinn")
+    nearest = client.get("/search", params={"lat": lat, "lon": lon, "sort": "distance", "size": 50}).json()
+    assert shown == [h["id"] for h in nearest["hits"]] and len(shown) > 3
+    assert nearest["hits"][0]["distance_km"] < 20  # a Tallinn listing first
+    everything = client.get("/search", params={"size": 0}).json()
+    assert nearest["total"] == everything["total"]  # nothing left out
+    assert re.search(r'<option value="distance" selected>', page.text)
+    # a distance given, or another order chosen, stays as asked
+    assert lenient_request([("near", "Tallinn"), ("within_km", "50"), ("sort", "relevance")])[0].sort == "relevance"
+    assert lenient_request([("near", "Tallinn"), ("sort", "deadline")])[0].sort == "deadline"
