@@ -202,6 +202,7 @@ NOTICES = {
     "cross_site": ("Subscription not saved", "This form can only be sent from this site."),
     "rate_limited": ("Too many requests", "Please try again in a few minutes."),
     "invalid": ("Subscription not saved", None),
+    "invalid_email": ("Subscription not saved", "This e-mail address is not valid. Please check it and try again."),
     "mail_failed": ("Subscription not saved", "We could not send the confirmation email. Please try again later."),
     "confirm_sent": ("Check your inbox",
                      "We sent you a link to confirm the subscription. Nothing is sent before you confirm."),

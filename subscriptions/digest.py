@@ -71,6 +71,10 @@ class SubscriptionError(ValueError):
     """Invalid subscription input (shown to the user)."""
 
 
+class InvalidEmail(SubscriptionError):
+    """The address cannot receive mail (the page says so in its own language)."""
+
+
 def base_url(settings: Settings) -> str:
     return (settings.public_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
 
@@ -149,7 +153,7 @@ class Subscriptions:
         try:
             email = validate_email(email, check_deliverability=False).normalized
         except EmailNotValidError as exc:
-            raise SubscriptionError(str(exc)) from exc
+            raise InvalidEmail(str(exc)) from exc
         if lang not in UI_LANGUAGES:
             raise SubscriptionError(f"language must be one of {', '.join(UI_LANGUAGES)}")
         if frequency not in FREQUENCIES:

@@ -9,6 +9,7 @@ The app holds the :class:`Subscriptions` and the per-client
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -20,7 +21,7 @@ from search.security import RateLimiter, cross_site
 from search.web.deps import SiteDep, app_state
 from search.web.forms import grouped
 from search.web.render import message, page, ui_for
-from subscriptions.digest import SubscriptionError, Subscriptions
+from subscriptions.digest import InvalidEmail, SubscriptionError, Subscriptions
 from subscriptions.mail import MailError
 
 router = APIRouter()
@@ -31,10 +32,12 @@ Subs = Annotated[Subscriptions, Depends(app_state("subscriptions"))]
 Limiter = Annotated[RateLimiter, Depends(app_state("subscribe_limiter"))]
 
 
-def notice(request: Request, ui: UI, what: str, status: int = 200, reason: str = "") -> HTMLResponse:
-    """The page of one of :data:`search.i18n.NOTICES` (``reason``: the text of one that has none)."""
+def notice(request: Request, ui: UI, what: str, status: int = 200, reason: str = "",
+           back: str = "/") -> HTMLResponse:
+    """The page of one of :data:`search.i18n.NOTICES` (``reason``: the text of one that has none;
+    ``back``: where its "Back to search" link goes)."""
     title, text = NOTICES[what]
-    return message(request, ui, ui.gettext(title), ui.gettext(text) if text else reason, status)
+    return message(request, ui, ui.gettext(title), ui.gettext(text) if text else reason, status, back=back)
 
 
 @router.post("/subscriptions", response_class=HTMLResponse, tags=["subscriptions"],
@@ -55,13 +58,19 @@ async def subscribe(request: Request, subs: Subs, limiter: Limiter, site: SiteDe
         return notice(request, ui, "rate_limited", 429)
     try:
         search = SearchRequest(**grouped(form.multi_items(), SearchRequest))
+    except ValidationError as exc:
+        return notice(request, ui, "invalid", 400, reason=str(exc))
+    back = "/?" + urlencode([*search.query_pairs(), ("lang", ui.lang)])  # the search, not an empty start page
+    try:
         subs.subscribe(str(form.get("email") or ""), search, lang=ui.lang,
                        frequency=str(form.get("frequency") or "weekly"),
                        timezone=str(form.get("timezone") or "Europe/Riga"))
-    except (SubscriptionError, ValidationError) as exc:
-        return notice(request, ui, "invalid", 400, reason=str(exc))
+    except InvalidEmail:
+        return notice(request, ui, "invalid_email", 400, back=back)
+    except SubscriptionError as exc:
+        return notice(request, ui, "invalid", 400, reason=str(exc), back=back)
     except MailError:
-        return notice(request, ui, "mail_failed", 503)
+        return notice(request, ui, "mail_failed", 503, back=back)
     return notice(request, ui, "confirm_sent", 202)
 
 

@@ -104,9 +104,13 @@ def page(request: Request, ui: UI, template: str, context: dict[str, Any], lang:
     return resp
 
 
-def message(request: Request, ui: UI, title: str, text: str, status: int = 200) -> HTMLResponse:
-    """A page that says one thing (a notice or an error), with ``status``."""
-    resp = page(request, ui, "message.html", {"title": title, "text": text, "languages": UI_LANGUAGES}, None)
+def message(request: Request, ui: UI, title: str, text: str, status: int = 200, back: str = "/") -> HTMLResponse:
+    """A page that says one thing (a notice or an error), with ``status``; its
+    "Back to search" link goes to ``back`` (a path of this site)."""
+    if not back.startswith("/") or back.startswith("//"):
+        back = "/"
+    resp = page(request, ui, "message.html", {"title": title, "text": text, "languages": UI_LANGUAGES,
+                                              "back": back}, None)
     resp.status_code = status
     return resp
 

@@ -3,10 +3,11 @@ on 127.0.0.1), on SQLite and a real PostgreSQL, with both search backends."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -50,7 +51,7 @@ def test_subscribe_confirm_digest_unsubscribe(tmp_path: Path, database_url: str,
     settings = make_settings(tmp_path, database_url, smtp)
     engine = connect(settings.db_url)
     subs = Subscriptions(settings, engine)
-    client = TestClient(create_app(backend, subscriptions=subs, subscribe_limit=(3, 600)))
+    client = TestClient(create_app(backend, subscriptions=subs, subscribe_limit=(4, 600)))
 
     # subscribe through the web form: a saved search for Latvia, in Latvian
     form = {"email": "Anna@Example.org", "frequency": "weekly", "lang": "lv", "country": "LV"}
@@ -136,8 +137,16 @@ def test_subscription_input_and_rate_limit(tmp_path: Path, smtp: SmtpSink) -> No
     backend = open_backend(f"sqlite:///{tmp_path / 's.sqlite3'}")
     backend.setup()
     subs = Subscriptions(settings, connect(settings.db_url))
-    client = TestClient(create_app(backend, subscriptions=subs, subscribe_limit=(3, 600)))
+    client = TestClient(create_app(backend, subscriptions=subs, subscribe_limit=(4, 600)))
     assert client.post("/subscriptions", data={"email": "not-an-email"}).status_code == 400
+    # a mistyped address, on an Arabic page: said in Arabic, and the way back keeps the search
+    wrong = client.post("/subscriptions", data={"email": "ahmad@gmail", "lang": "ar", "q": "مأوى حيوانات",
+                                                "country": "LV"})
+    assert wrong.status_code == 400 and "عنوان البريد الإلكتروني هذا غير صالح" in wrong.text
+    assert "@-sign" not in wrong.text and "not valid" not in wrong.text
+    back = re.search(r'<a class="back" href="([^"]+)"', wrong.text)
+    assert back is not None and back[1].startswith("/?")
+    assert dict(parse_qsl(html.unescape(back[1])[2:])) == {"q": "مأوى حيوانات", "country": "LV", "lang": "ar"}
     assert client.post("/subscriptions", data={"email": "x@example.org", "frequency": "hourly"}).status_code == 400
     assert client.post("/subscriptions", data={"email": "x@example.org", "age": "old"}).status_code == 400
     assert client.post("/subscriptions", data={"email": "x@example.org"}).status_code == 429
